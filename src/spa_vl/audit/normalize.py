@@ -1,0 +1,50 @@
+"""Text normalisation shared by both sides of the audit.
+
+Two strings that a reader would call "the same question" must normalise to the same string:
+Unicode compatibility forms, case, punctuation, spacing, and the wrappers that safety datasets
+put around questions ("Rewritten Question:", "Human:", "<image>", surrounding quotes).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Placeholders that chat formats put into the question text (LLaVA's "<image>", etc.).
+_PLACEHOLDERS = re.compile(r"<\s*/?\s*(?:image|img|video)\s*>", re.IGNORECASE)
+# Role and field labels seen at the start of questions in safety data sets; applied repeatedly
+# ("Human: Question: ...").
+_LEADING = re.compile(
+    r"^\s*(?:rewritten question|rephrased question|changed question|original question|question"
+    r"|q|user|human|prompt|instruction|query|input|request)\s*\d*\s*[:：]\s*",
+    re.IGNORECASE,
+)
+# A trailing role turn left by a chat template ("... Assistant:").
+_TRAILING = re.compile(r"\s*(?:assistant|gpt|answer|response)\s*[:：]\s*$", re.IGNORECASE)
+# Everything that is not a letter or digit separates words; "_" counts as punctuation.
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def strip_wrappers(text: str) -> str:
+    """Remove placeholders and leading/trailing role or field labels."""
+    text = _PLACEHOLDERS.sub(" ", text)
+    while True:
+        stripped = _LEADING.sub("", text, count=1)
+        if stripped == text:
+            break
+        text = stripped
+    return _TRAILING.sub("", text)
+
+
+def normalize_text(text: str | None) -> str:
+    """NFKC, wrappers removed, case-folded, punctuation to spaces, whitespace collapsed."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text)
+    text = strip_wrappers(text).casefold()
+    return " ".join(_NON_WORD.sub(" ", text).split())
+
+
+def tokens(normalized: str) -> list[str]:
+    """The words of a normalised string."""
+    return normalized.split()

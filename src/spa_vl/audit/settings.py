@@ -1,0 +1,60 @@
+"""Every threshold of the audit in one frozen dataclass; the report records the values used."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+SCOPES = ("duplicate", "leak", "eval")
+SPLIT_ORDER = ("train", "validation", "test")  # a leak is reported from the earlier split's side
+ANSWER_FIELDS = ("chosen", "rejected")
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """Thresholds and switches. Defaults are tuned by ``bench/audit_accuracy.py``."""
+
+    # text, near tier: word n-grams index the reference side, then each candidate pair is scored
+    ngram_size: int = 3
+    # a candidate shares at least this fraction of the shorter side's n-grams
+    candidate_fraction: float = 0.2
+    # n-grams held by more reference texts than this are template phrases: not used for candidates
+    max_ngram_df: int = 500
+    max_candidates: int = 20
+    # similarity = 2 * matched words / (words in both); a near match scores at least this
+    near_threshold: float = 0.75
+    # containment = matched words / words of the shorter text: catches truncations and added
+    # sentences, only when the shorter text has min_containment_tokens words or more
+    containment_threshold: float = 0.9
+    min_containment_tokens: int = 6
+    # texts shorter than this (in words) are matched by the exact tier only
+    min_tokens: int = 4
+    # images: Hamming distance thresholds over 64-bit hashes
+    phash_threshold: int = 10
+    dhash_threshold: int = 8
+    image_rule: str = "both"  # "both": pHash and dHash agree; "any": either is enough
+    flips: bool = False
+    # what is audited
+    images: bool = False
+    answers: bool = False
+    scopes: tuple[str, ...] = SCOPES
+    near: bool = True
+    # per source row, field, scope and reference set: keep the best N matches
+    max_matches: int = 5
+
+    def __post_init__(self) -> None:
+        unknown = set(self.scopes) - set(SCOPES)
+        if unknown:
+            raise ValueError(f"unknown scope(s) {sorted(unknown)}; scopes: {', '.join(SCOPES)}")
+        if self.image_rule not in ("both", "any"):
+            raise ValueError("image_rule must be 'both' or 'any'")
+        if self.ngram_size < 1:
+            raise ValueError("ngram_size must be at least 1")
+
+    def source_fields(self) -> tuple[str, ...]:
+        """Text fields of the audited rows."""
+        return ("question", *ANSWER_FIELDS) if self.answers else ("question",)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["scopes"] = list(self.scopes)
+        return d

@@ -1,0 +1,222 @@
+"""Text matching: an exact tier on normalised text and a near tier for short questions.
+
+The near tier follows the n-gram decontamination of GPT-3 / datatrove, adapted to short
+questions: word n-grams of the reference side (eval sets, other splits) go into an inverted
+index; a source text's n-grams are looked up in bulk with numpy to find candidates, and only
+candidates are scored word by word. Hashes are stable (blake2b, fixed multipliers), never
+Python's salted ``hash``, so an index built in one process answers queries from another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+import numpy as np
+
+# Odd 64-bit multipliers that mix word ids into one n-gram key (wrapping arithmetic).
+_MIX = np.array(
+    [
+        0x9E3779B97F4A7C15,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+        0xD6E8FEB86659FD93,
+        0xFF51AFD7ED558CCD,
+        0xC4CEB9FE1A85EC53,
+        0x94D049BB133111EB,
+        0xBF58476D1CE4E5B9,
+    ],
+    dtype=np.uint64,
+)
+
+PairFilter = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def text_hash(normalized: str) -> int:
+    """A stable 64-bit hash of a normalised text (the exact tier's key)."""
+    return int.from_bytes(hashlib.blake2b(normalized.encode(), digest_size=8).digest(), "little")
+
+
+def text_hashes(normalized: Sequence[str]) -> np.ndarray:
+    return np.fromiter((text_hash(s) for s in normalized), dtype=np.uint64, count=len(normalized))
+
+
+@dataclass
+class ExactIndex:
+    """Sorted hashes of the reference texts; empty texts are left out."""
+
+    keys: np.ndarray  # uint64, sorted
+    items: np.ndarray  # int64, the reference item of each key
+
+    @classmethod
+    def build(cls, hashes: np.ndarray, present: np.ndarray) -> ExactIndex:
+        items = np.flatnonzero(present)
+        order = np.argsort(hashes[items], kind="stable")
+        return cls(hashes[items][order], items[order])
+
+    def lookup(self, hashes: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """All (source row, reference item) pairs with equal hashes."""
+        lo = np.searchsorted(self.keys, hashes, side="left")
+        hi = np.searchsorted(self.keys, hashes, side="right")
+        counts = np.where(present, hi - lo, 0)
+        rows = np.repeat(np.arange(len(hashes)), counts)
+        return rows, self.items[_expand(lo, counts)]
+
+
+@dataclass
+class NGramIndex:
+    """Inverted index from word n-gram keys to the reference items holding them."""
+
+    n: int
+    vocab: dict[str, int]
+    keys: np.ndarray  # uint64, sorted, unique
+    offsets: (
+        np.ndarray
+    )  # int64, len(keys) + 1: postings of keys[i] are items[offsets[i]:offsets[i+1]]
+    items: np.ndarray  # int32
+    item_ngrams: np.ndarray  # int32: distinct n-grams per reference item (before pruning)
+    pruned: int  # n-grams dropped for being in more than max_df items
+
+    @classmethod
+    def build(cls, normalized: Sequence[str], n: int, max_df: int) -> NGramIndex:
+        vocab: dict[str, int] = {}
+        for text in normalized:
+            for tok in text.split():
+                vocab.setdefault(tok, len(vocab))
+        index = cls(n, vocab, np.zeros(0, np.uint64), np.zeros(1, np.int64), np.zeros(0, np.int32),
+                     np.zeros(0, np.int32), 0)  # fmt: skip
+        keys, owners, _ = index.encode(normalized)
+        index.item_ngrams = np.bincount(owners, minlength=len(normalized)).astype(np.int32)
+        order = np.argsort(keys, kind="stable")
+        keys, owners = keys[order], owners[order]
+        ukeys, starts, counts = np.unique(keys, return_index=True, return_counts=True)
+        keep = counts <= max_df
+        index.keys = ukeys[keep]
+        index.items = owners[np.repeat(keep, counts)].astype(np.int32)
+        index.offsets = np.concatenate([[0], np.cumsum(counts[keep])]).astype(np.int64)
+        index.pruned = int((~keep).sum())
+        return index
+
+    def encode(self, normalized: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distinct n-gram keys of each text: (keys, owner row, n-grams per row).
+
+        Words outside the reference vocabulary make n-grams that cannot match; they count in
+        the per-row total (the text is that long) but yield no key.
+        """
+        get = self.vocab.get
+        lengths = np.fromiter((len(s.split()) for s in normalized), np.int64, len(normalized))
+        flat = np.fromiter(
+            (get(t, -1) for s in normalized for t in s.split()), np.int64, int(lengths.sum())
+        )
+        n = self.n
+        per_row = np.maximum(lengths - n + 1, 0)
+        if per_row.sum() == 0:
+            return np.zeros(0, np.uint64), np.zeros(0, np.int64), per_row
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        owner = np.repeat(np.arange(len(lengths)), per_row)
+        pos = starts[owner] + (
+            np.arange(len(owner)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+        )
+        padded = np.concatenate([flat, np.full(n, -1, np.int64)])
+        known = np.ones(len(pos), bool)
+        keys = np.zeros(len(pos), np.uint64)
+        for k in range(n):
+            ids = padded[pos + k]
+            known &= ids >= 0
+            keys += ids.astype(np.uint64) * _MIX[k % len(_MIX)] + np.uint64(k)
+        keys, owner = keys[known], owner[known]
+        # distinct (owner, key) pairs: a repeated phrase counts once
+        order = np.lexsort((keys, owner))
+        keys, owner = keys[order], owner[order]
+        first = np.ones(len(keys), bool)
+        first[1:] = (keys[1:] != keys[:-1]) | (owner[1:] != owner[:-1])
+        return keys[first], owner[first], per_row
+
+    def candidates(
+        self,
+        normalized: Sequence[str],
+        candidate_fraction: float,
+        max_candidates: int,
+        pair_filter: PairFilter | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(source row, reference item, shared n-grams) for the best candidates of each row."""
+        keys, owner, per_row = self.encode(normalized)
+        empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+        if len(keys) == 0 or len(self.keys) == 0:
+            return empty
+        pos = np.searchsorted(self.keys, keys)
+        pos = np.minimum(pos, len(self.keys) - 1)
+        hit = self.keys[pos] == keys
+        pos, owner = pos[hit], owner[hit]
+        counts = self.offsets[pos + 1] - self.offsets[pos]
+        rows = np.repeat(owner, counts)
+        items = self.items[_expand(self.offsets[pos], counts)].astype(np.int64)
+        if pair_filter is not None and len(rows):
+            keep = pair_filter(rows, items)
+            rows, items = rows[keep], items[keep]
+        if len(rows) == 0:
+            return empty
+        n_items = int(self.item_ngrams.shape[0])
+        codes, shared = np.unique(rows * n_items + items, return_counts=True)
+        rows, items = codes // n_items, codes % n_items
+        shorter = np.maximum(np.minimum(per_row[rows], self.item_ngrams[items]), 1)
+        keep = shared >= candidate_fraction * shorter
+        rows, items, shared = rows[keep], items[keep], shared[keep]
+        # best first within each row, then at most max_candidates per row
+        order = np.lexsort((-shared, rows))
+        rows, items, shared = rows[order], items[order], shared[order]
+        rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
+        keep = rank < max_candidates
+        return rows[keep], items[keep], shared[keep]
+
+
+def _expand(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenate the ranges [starts[i], starts[i] + counts[i]) without a Python loop."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    offsets = np.cumsum(counts) - counts
+    return np.repeat(starts - offsets, counts) + np.arange(total)
+
+
+@dataclass(frozen=True)
+class PairScore:
+    """How two normalised texts overlap, word by word."""
+
+    similarity: float  # 2 * matched / (len(a) + len(b))
+    containment: float  # matched / min(len(a), len(b))
+    matched: int
+    source_words: int
+    reference_words: int
+
+
+def score_pair(source: str, reference: str) -> PairScore:
+    """Align two normalised texts on words (difflib's longest matching blocks)."""
+    a, b = source.split(), reference.split()
+    if not a or not b:
+        return PairScore(0.0, 0.0, 0, len(a), len(b))
+    blocks = SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()
+    matched = sum(block.size for block in blocks)
+    return PairScore(
+        2 * matched / (len(a) + len(b)), matched / min(len(a), len(b)), matched, len(a), len(b)
+    )
+
+
+def near_rule(
+    score: PairScore,
+    near_threshold: float,
+    containment_threshold: float,
+    min_containment_tokens: int,
+    min_tokens: int,
+) -> str | None:
+    """Which rule makes the pair a near match ("similarity", "containment"), or None."""
+    shorter = min(score.source_words, score.reference_words)
+    if shorter < min_tokens:
+        return None
+    if score.similarity >= near_threshold:
+        return "similarity"
+    if shorter >= min_containment_tokens and score.containment >= containment_threshold:
+        return "containment"
+    return None

@@ -1,0 +1,45 @@
+"""``spa-vl validate SRC``: check every record; quarantine the bad ones; exit 1 if any."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from spa_vl.sources import FORMATS, SourceError
+from spa_vl.validate import ValidationOptions, validate_source
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("src", help="raw source: Hub-layout folder, RLHF JSON, or JSONL")
+    p.add_argument("--format", choices=FORMATS, default="auto")
+    p.add_argument("--report", metavar="FILE", help="write the report as JSON")
+    p.add_argument("--quarantine", metavar="FILE", help="write rejected records here (JSONL)")
+    p.add_argument("--deep", action="store_true", help="decode every image fully (slower)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+def run(args: argparse.Namespace) -> int:
+    from spa_vl.cli import UsageError
+
+    quarantine = args.quarantine or str(
+        Path(args.src).with_name(Path(args.src).name + ".quarantine.jsonl")
+    )
+    try:
+        report = validate_source(
+            args.src,
+            args.format,
+            ValidationOptions(deep=args.deep),
+            quarantine=quarantine,
+            progress=not args.quiet,
+        )
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+    if args.report:
+        Path(args.report).write_text(
+            json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8"
+        )
+    if not args.quiet:
+        print(report.summary(), file=sys.stderr if report.quarantined else sys.stdout)
+    return 0 if report.ok else 1

@@ -1,0 +1,1 @@
+"""Release folders: writing, manifest, changelog, verification, diff and the Hub push."""

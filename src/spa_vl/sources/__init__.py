@@ -1,0 +1,59 @@
+"""Source readers: one per raw shape of SPA-VL, each yielding ``SourceRow``s with provenance.
+
+``open_source(path)`` picks the reader from the layout it finds, or from ``format``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from spa_vl.problems import SourceError
+from spa_vl.sources.base import RECORD_FIELDS, SPLITS, Source, SourceRow
+from spa_vl.sources.hub_parquet import HubParquetReader
+from spa_vl.sources.images import ImageLoadError
+from spa_vl.sources.jsonl import JsonlReader
+from spa_vl.sources.rlhf_json import RlhfJsonReader
+
+READERS = {"hub": HubParquetReader, "rlhf-json": RlhfJsonReader, "jsonl": JsonlReader}
+FORMATS = ("auto", *READERS)
+
+__all__ = [
+    "FORMATS",
+    "READERS",
+    "RECORD_FIELDS",
+    "SPLITS",
+    "ImageLoadError",
+    "Source",
+    "SourceError",
+    "SourceRow",
+    "detect_format",
+    "open_source",
+]
+
+
+def detect_format(path: str | Path) -> str:
+    """Name of the reader whose layout ``path`` has; SourceError when none matches."""
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(f"{path}: no such file or folder")
+    for name, reader in READERS.items():
+        if reader.detect(path):
+            return name
+    raise SourceError(
+        f"{path}: not a SPA-VL source. Expected one of: a Hub-layout folder "
+        "(data/train-*.parquet, validation/*.parquet, test/harm-*.parquet), "
+        "the authors' RLHF JSON (*.json list with an images/ folder or images.zip), "
+        "or canonical JSON Lines (*.jsonl with an images/ folder)"
+    )
+
+
+def open_source(path: str | Path, format: str = "auto", **options) -> Source:
+    """Open a raw source; ``format`` is ``auto`` or one of ``READERS``."""
+    path = Path(path)
+    if format == "auto":
+        format = detect_format(path)
+    elif format not in READERS:
+        raise SourceError(f"unknown format {format!r}; formats: {', '.join(FORMATS)}")
+    elif not path.exists():
+        raise SourceError(f"{path}: no such file or folder")
+    return READERS[format](path, **options)

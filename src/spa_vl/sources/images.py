@@ -1,0 +1,101 @@
+"""Image stores: where a source's relative image paths point (a folder or a zip read in place).
+
+Paths are resolved defensively: absolute paths, ``..`` components and symlinks that leave the
+root are refused, for folders and zip members alike.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import zipfile
+from pathlib import Path, PurePosixPath
+
+
+class ImageLoadError(Exception):
+    """An image could not be read; ``code`` is the quarantine reason code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def safe_relpath(path: str) -> str:
+    """Normalise a relative POSIX path, refusing any that would escape its root."""
+    if not path or "\x00" in path:
+        raise ImageLoadError("bad-image-path", "image path is empty or holds a NUL byte")
+    p = path.replace("\\", "/")
+    if p.startswith("/") or (len(p) > 1 and p[1] == ":"):
+        raise ImageLoadError("path-escape", f"image path {path!r} is absolute")
+    if ".." in PurePosixPath(p).parts:
+        raise ImageLoadError("path-escape", f"image path {path!r} escapes the image root")
+    return posixpath.normpath(p)
+
+
+class FolderImages:
+    """Images under a directory."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+
+    def __repr__(self) -> str:
+        return f"FolderImages({str(self.root)!r})"
+
+    def read(self, relpath: str) -> bytes:
+        rel = safe_relpath(relpath)
+        full = (self.root / rel).resolve()
+        # A symlink inside the root may still point outside it.
+        if full != self.root and self.root not in full.parents:
+            raise ImageLoadError(
+                "path-escape", f"image path {relpath!r} resolves outside {self.root}"
+            )
+        try:
+            return full.read_bytes()
+        except FileNotFoundError:
+            raise ImageLoadError(
+                "missing-image", f"image file {rel!r} not found under {self.root}"
+            ) from None
+        except OSError as exc:
+            raise ImageLoadError("unreadable-image", f"cannot read image {rel!r}: {exc}") from None
+
+
+class ZipImages:
+    """Images inside a zip archive, read in place (never extracted)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._zip: zipfile.ZipFile | None = None
+        self._prefix = ""
+
+    def __repr__(self) -> str:
+        return f"ZipImages({str(self.path)!r})"
+
+    def _open(self) -> zipfile.ZipFile:
+        if self._zip is None or self._pid != os.getpid():  # reopen after a fork
+            self._zip = zipfile.ZipFile(self.path)
+            self._pid = os.getpid()
+            names = self._zip.namelist()
+            # Archives often wrap everything in one top folder named like the archive.
+            top = f"{self.path.stem}/"
+            if names and all(n.startswith(top) for n in names):
+                self._prefix = top
+        return self._zip
+
+    def read(self, relpath: str) -> bytes:
+        rel = safe_relpath(relpath)
+        zf = self._open()
+        for name in (rel, self._prefix + rel):
+            try:
+                info = zf.getinfo(name)
+            except KeyError:
+                continue
+            try:
+                return zf.read(info)
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise ImageLoadError("unreadable-image", f"{self.path}:{name}: {exc}") from None
+        raise ImageLoadError("missing-image", f"image {rel!r} is not a member of {self.path}")
+
+
+def open_image_store(root: str | Path) -> FolderImages | ZipImages:
+    root = Path(root)
+    return ZipImages(root) if root.suffix.lower() == ".zip" else FolderImages(root)

@@ -1,0 +1,92 @@
+"""Canonical JSON Lines: one record per line (the fields of docs/CONTRACTS.md), with an image
+folder (``images/`` beside the files, or ``images.zip``). ``image`` is a path relative to that
+folder, or ``{"bytes": <base64>, "path": ...}`` for an embedded image."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from spa_vl.sources.base import (
+    RECORD_FIELDS,
+    SourceRow,
+    display_path,
+    fingerprint_files,
+    recover_labels,
+)
+from spa_vl.sources.rlhf_json import find_image_root
+
+
+@dataclass
+class JsonlReader:
+    path: Path
+    format: str = "jsonl"
+
+    @staticmethod
+    def detect(path: Path) -> bool:
+        if path.is_file():
+            return path.suffix.lower() == ".jsonl"
+        return path.is_dir() and any(path.glob("*.jsonl"))
+
+    def files(self) -> list[Path]:
+        if self.path.is_file():
+            return [self.path]
+        # Our own quarantine files are outputs, not inputs.
+        return sorted(p for p in self.path.glob("*.jsonl") if "quarantine" not in p.name)
+
+    def fingerprint(self) -> str:
+        root = self.path if self.path.is_dir() else self.path.parent
+        store = find_image_root(root)
+        images = [store.path] if hasattr(store, "path") else []
+        if not images and store.root != root.resolve():
+            images = sorted(p for p in store.root.rglob("*") if p.is_file())
+        return fingerprint_files(root.resolve(), [p.resolve() for p in (*self.files(), *images)])
+
+    def rows(self) -> Iterator[SourceRow]:
+        folder = self.path if self.path.is_dir() else self.path.parent
+        images = find_image_root(folder)
+        for file in self.files():
+            name = display_path(file)
+            with open(file, "rb") as fh:
+                for line_no, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue  # blank lines are layout, not records
+                    yield _parse_line(name, line_no, line, images)
+
+
+def _parse_line(name: str, line_no: int, line: bytes, images) -> SourceRow:
+    row = SourceRow(name, line_no, None, images=images)
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        row.raw = line.decode("utf-8", errors="backslashreplace")
+        return row.with_problem("<record>", "not-utf8", f"the line is not UTF-8 (byte {exc.start})")
+    try:
+        item = json.loads(text)
+    except json.JSONDecodeError as exc:
+        row.raw = text.rstrip("\n")
+        return row.with_problem(
+            "<record>", "malformed-json", f"malformed JSON: {exc.msg} at column {exc.colno}"
+        )
+    if not isinstance(item, dict):
+        row.raw = text.rstrip("\n")
+        return row.with_problem("<record>", "not-an-object", "the line is not a JSON object")
+    for extra in sorted(set(item) - set(RECORD_FIELDS)):
+        row.problems.append(row.problem(extra, "unexpected-field", f"unexpected field {extra!r}"))
+    record = {k: item[k] for k in RECORD_FIELDS if k in item}
+    image = record.get("image")
+    if isinstance(image, dict) and isinstance(image.get("bytes"), str):
+        try:
+            record["image"] = {**image, "bytes": base64.b64decode(image["bytes"], validate=True)}
+        except (binascii.Error, ValueError):
+            row.problems.append(
+                row.problem("image.bytes", "bad-base64", "embedded image is not valid base64")
+            )
+    if record.get("split") == "train":
+        recover_labels(record)
+    row.record = record
+    return row

@@ -1,0 +1,226 @@
+"""The authors' RLHF JSON (github.com/EchoseChen/SPA-VL-RLHF): a JSON list of
+``{"id": int, "image": "<relative path>", "question": str | [turns], "chosen": str, "rejected": str}``
+with an image folder or a zip read in place.
+
+The file name gives the split: ``train*.json``, ``val*.json``/``validation*.json``, and for the
+test split ``harm*.json``/``help*.json`` (or ``test*.json`` with an ``eval_set`` key per item).
+The list is parsed incrementally, so memory stays bounded however long the file is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from spa_vl.problems import SourceError
+from spa_vl.sources.base import SourceRow, display_path, fingerprint_files, recover_labels
+from spa_vl.sources.images import FolderImages, ZipImages, open_image_store
+
+_SPLIT_OF_NAME = (
+    (re.compile(r"^train"), "train", None, "train"),
+    (re.compile(r"^val"), "validation", None, "validation"),
+    (re.compile(r"^harm"), "test", "harm", "harm"),
+    (re.compile(r"^help"), "test", "help", "help"),
+    (re.compile(r"^test"), "test", None, "test"),
+)
+_IMAGE_TOKEN = re.compile(r"^\s*<image>\s*\n?|\n?\s*<image>\s*$")
+_CHUNK = 1 << 16
+
+
+def split_of(file: Path) -> tuple[str, str | None, str]:
+    for pattern, split, eval_set, prefix in _SPLIT_OF_NAME:
+        if pattern.match(file.stem.lower()):
+            return split, eval_set, prefix
+    raise SourceError(
+        f"{file}: cannot tell the split from the file name; name it train*.json, "
+        "validation*.json, harm*.json, help*.json or test*.json"
+    )
+
+
+def find_image_root(folder: Path) -> FolderImages | ZipImages:
+    for candidate in ("images", "images.zip", "train.zip"):
+        if (folder / candidate).exists():
+            return open_image_store(folder / candidate)
+    return FolderImages(folder)
+
+
+def question_text(question: object) -> object:
+    """A list of turns becomes one string; ``<image>`` placeholders are dropped."""
+    if isinstance(question, list) and all(isinstance(t, dict) for t in question):
+        turns = [(t.get("from"), t.get("value")) for t in question]
+        if not all(isinstance(v, str) for _, v in turns):
+            return question  # leave it to the schema check to report
+        humans = [v for who, v in turns if who in ("Human", "human", "user")]
+        if len(turns) == 1 or len(humans) == len(turns):
+            question = "\n".join(humans)
+        else:
+            question = "\n\n".join(f"{who}: {v}" for who, v in turns)
+    if isinstance(question, str):
+        return _IMAGE_TOKEN.sub("", question)
+    return question
+
+
+def iter_json_array(fh, chunk: int = _CHUNK) -> Iterator[tuple[int, object, str | None]]:
+    """Yield (index, item, error) for the items of a top-level JSON array read from a text
+    stream, chunk by chunk. A syntax error ends the file with one error item."""
+    decoder = json.JSONDecoder()
+    buf = fh.read(chunk)
+    pos, index, eof = 0, 0, False
+
+    def fill() -> bool:
+        nonlocal buf, pos, eof
+        if eof:
+            return False
+        more = fh.read(chunk)
+        if not more:
+            eof = True
+            return False
+        buf, pos = buf[pos:] + more, 0
+        return True
+
+    def skip_ws() -> str:
+        nonlocal pos
+        while True:
+            while pos < len(buf) and buf[pos] in " \t\r\n":
+                pos += 1
+            if pos < len(buf) or not fill():
+                return buf[pos] if pos < len(buf) else ""
+
+    if skip_ws() != "[":
+        yield 0, None, "the file is not a JSON list (it must start with '[')"
+        return
+    pos += 1
+    if skip_ws() == "]":
+        return
+    while True:
+        skip_ws()
+        while True:
+            try:
+                item, end = decoder.raw_decode(buf, pos)
+                break
+            except json.JSONDecodeError as exc:
+                if not fill():
+                    yield index, None, f"malformed JSON in item {index + 1}: {exc.msg}"
+                    return
+        pos = end
+        yield index, item, None
+        index += 1
+        sep = skip_ws()
+        if sep == ",":
+            pos += 1
+        elif sep == "]":
+            return
+        else:
+            yield index, None, f"malformed JSON after item {index}: expected ',' or ']'"
+            return
+
+
+@dataclass
+class RlhfJsonReader:
+    path: Path
+    format: str = "rlhf-json"
+
+    @staticmethod
+    def detect(path: Path) -> bool:
+        if path.is_file():
+            return path.suffix.lower() == ".json"
+        return path.is_dir() and any(path.glob("*.json"))
+
+    def files(self) -> list[Path]:
+        if self.path.is_file():
+            return [self.path]
+        return sorted(p for p in self.path.glob("*.json") if p.name != "dataset_infos.json")
+
+    def _image_files(self) -> list[Path]:
+        store = find_image_root(self.path if self.path.is_dir() else self.path.parent)
+        if isinstance(store, ZipImages):
+            return [store.path]
+        if store.root == (self.path if self.path.is_dir() else self.path.parent).resolve():
+            return []  # images beside the JSON: the JSON alone names the content
+        return sorted(p for p in store.root.rglob("*") if p.is_file())
+
+    def fingerprint(self) -> str:
+        root = self.path if self.path.is_dir() else self.path.parent
+        return fingerprint_files(root, [*self.files(), *self._image_files()])
+
+    def rows(self) -> Iterator[SourceRow]:
+        folder = self.path if self.path.is_dir() else self.path.parent
+        images = find_image_root(folder)
+        for file in self.files():
+            split, eval_set, prefix = split_of(file)
+            yield from self._file_rows(file, split, eval_set, prefix, images)
+
+    def _file_rows(self, file, split, eval_set, prefix, images) -> Iterator[SourceRow]:
+        name = display_path(file)
+        with open(file, encoding="utf-8", errors="strict") as fh:
+            items = iter_json_array(fh)
+            while True:
+                try:
+                    index, item, error = next(items)
+                except StopIteration:
+                    return
+                except UnicodeDecodeError as exc:
+                    yield SourceRow(name, 0, None).with_problem(
+                        "<file>", "not-utf8", f"the file is not UTF-8 (byte {exc.start})"
+                    )
+                    return
+                if error is not None:
+                    yield SourceRow(name, index + 1, None).with_problem(
+                        "<record>", "malformed-json", error
+                    )
+                    return
+                row = SourceRow(name, index + 1, None, images=images)
+                if not isinstance(item, dict):
+                    yield row.with_problem(
+                        "<record>", "not-an-object", "the item is not a JSON object"
+                    )
+                    continue
+                yield self._record(row, item, split, eval_set, prefix)
+
+    @staticmethod
+    def _record(row: SourceRow, item: dict, split: str, eval_set, prefix: str) -> SourceRow:
+        raw_id = item.get("id")
+        if isinstance(raw_id, bool) or raw_id is None:
+            row.problems.append(row.problem("id", "missing-field", "'id' is missing"))
+            rid = f"{prefix}/row{row.row}"
+        elif isinstance(raw_id, int):
+            rid = f"{prefix}/{raw_id:06d}"
+        else:
+            rid = f"{prefix}/{raw_id}"
+        known = {
+            "id",
+            "image",
+            "question",
+            "chosen",
+            "rejected",
+            "class1",
+            "class2",
+            "class3",
+            "eval_set",
+        }
+        for extra in sorted(set(item) - known):
+            row.problems.append(
+                row.problem(extra, "unexpected-field", f"unexpected field {extra!r}")
+            )
+        image = item.get("image")
+        record = {
+            "id": rid,
+            "split": split,
+            "image": image,
+            "image_name": image if isinstance(image, str) else None,
+            "question": question_text(item.get("question")),
+            "chosen": item.get("chosen"),
+            "rejected": item.get("rejected"),
+            "class1": item.get("class1"),
+            "class2": item.get("class2"),
+            "class3": item.get("class3"),
+            "eval_set": item.get("eval_set", eval_set) if split == "test" else item.get("eval_set"),
+        }
+        if "image" not in item:
+            del record["image"]
+        recover_labels(record)
+        row.record = record
+        return row
