@@ -394,9 +394,11 @@ def validate_rows(
     report: ValidationReport,
     options: ValidationOptions | None = None,
     quarantine: Quarantine | None = None,
+    validator: RecordValidator | None = None,
 ) -> Iterator[ValidRecord]:
-    """Validate a stream; yield accepted records, quarantine the rest, fill ``report``."""
-    validator = RecordValidator(options)
+    """Validate a stream; yield accepted records, quarantine the rest, fill ``report``.
+    Pass one ``validator`` to several calls to keep ids unique across them."""
+    validator = validator or RecordValidator(options)
     for split in SPLITS:
         report.splits.setdefault(split, SplitCounts())
     for row in rows:

@@ -57,8 +57,10 @@ class HubParquetReader:
     def fingerprint(self) -> str:
         return fingerprint_files(self.path, self.files())
 
-    def rows(self) -> Iterator[SourceRow]:
+    def rows(self, splits: tuple[str, ...] | None = None) -> Iterator[SourceRow]:
         for pattern, split, eval_set, prefix, expected in LAYOUT:
+            if splits is not None and split not in splits:
+                continue
             n = 0  # ids number rows across shards, in shard order
             for file in sorted(self.path.glob(pattern)):
                 yield from self._file_rows(file, split, eval_set, prefix, expected, n)

@@ -46,7 +46,8 @@ class JsonlReader:
             images = sorted(p for p in store.root.rglob("*") if p.is_file())
         return fingerprint_files(root.resolve(), [p.resolve() for p in (*self.files(), *images)])
 
-    def rows(self) -> Iterator[SourceRow]:
+    def rows(self, splits: tuple[str, ...] | None = None) -> Iterator[SourceRow]:
+        """All rows; ``splits`` is a hint (records carry their split, so callers still filter)."""
         folder = self.path if self.path.is_dir() else self.path.parent
         images = find_image_root(folder)
         for file in self.files():

@@ -146,11 +146,13 @@ class RlhfJsonReader:
         root = self.path if self.path.is_dir() else self.path.parent
         return fingerprint_files(root, [*self.files(), *self._image_files()])
 
-    def rows(self) -> Iterator[SourceRow]:
+    def rows(self, splits: tuple[str, ...] | None = None) -> Iterator[SourceRow]:
         folder = self.path if self.path.is_dir() else self.path.parent
         images = find_image_root(folder)
         for file in self.files():
             split, eval_set, prefix = split_of(file)
+            if splits is not None and split not in splits:
+                continue
             yield from self._file_rows(file, split, eval_set, prefix, images)
 
     def _file_rows(self, file, split, eval_set, prefix, images) -> Iterator[SourceRow]:

@@ -1,0 +1,403 @@
+"""Eval-set adapters: each turns one published file layout into ``EvalItem``s.
+
+Formats are those of ``SPA_VL_FACTS.md``. An adapter reads every question variant a set has
+(FigStep's question and instruction, MM-SafetyBench's four phrasings, ...). A file without the
+columns an adapter needs raises ``EvalSetError`` naming the expected and the found columns.
+Images are resolved against the file's folder (or ``image_root``); a missing image is counted,
+not fatal, so a text-only copy of a set can still be audited.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spa_vl.sources.images import FolderImages, ImageLoadError
+
+
+class EvalSetError(ValueError):
+    """An eval-set file that cannot be read in the requested format."""
+
+
+@dataclass
+class EvalItem:
+    id: str
+    field: str  # the set's own name for the text (goal, question, instruction, ...) or "image"
+    text: str | None
+    is_answer: bool = False  # a reference answer or target, not a prompt
+    image: bytes | None = None
+    image_label: str | None = None
+
+
+@dataclass
+class EvalSet:
+    name: str
+    format: str
+    path: Path
+    items: list[EvalItem]
+    missing_images: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_texts(self) -> int:
+        return sum(1 for it in self.items if it.text and it.field != "image")
+
+    @property
+    def n_images(self) -> int:
+        return sum(1 for it in self.items if it.image is not None)
+
+
+@dataclass
+class _Options:
+    text_fields: tuple[str, ...] = ()
+    image_field: str | None = None
+    id_field: str | None = None
+    image_root: Path | None = None
+    load_images: bool = True
+    missing_images: int = 0  # counted by the adapters as they go
+
+
+# ---------------------------------------------------------------- readers of raw files
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
+    # utf-8-sig drops a BOM; newline="" lets csv accept CRLF files
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+        return [c.strip() for c in reader.fieldnames or []], rows
+
+
+def _read_json(path: Path) -> object:
+    try:
+        if path.suffix.lower() == ".jsonl":
+            with open(path, encoding="utf-8") as fh:
+                return [json.loads(line) for line in fh if line.strip()]
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise EvalSetError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
+
+
+def _require(path: Path, fmt: str, found: Iterable[str], needed: Iterable[str], where: str = "columns") -> None:
+    found, needed = list(found), list(needed)
+    missing = [c for c in needed if c not in found]
+    if missing:
+        raise EvalSetError(
+            f"{path}: not a {fmt} file: expected {where} {', '.join(needed)}; "
+            f"missing {', '.join(missing)} (found: {', '.join(map(str, found)) or 'none'})"
+        )
+
+
+def _list_of_objects(path: Path, fmt: str, needed: list[str]) -> list[dict]:
+    data = _read_json(path)
+    if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+        raise EvalSetError(f"{path}: not a {fmt} file: expected a JSON list of objects with "
+                           f"fields {', '.join(needed)}")  # fmt: skip
+    if data:
+        _require(path, fmt, data[0].keys(), needed, "fields")
+    return data
+
+
+class _Images:
+    """Finds an eval set's images by relative path under a few likely roots."""
+
+    def __init__(self, roots: list[Path], opts: _Options):
+        self.stores = [FolderImages(r) for r in roots if r.is_dir()]
+        self.opts = opts
+
+    def read(self, rel: str | None, count_missing: bool = True) -> bytes | None:
+        if not rel or not self.opts.load_images:
+            return None
+        for store in self.stores:
+            try:
+                return store.read(rel)
+            except ImageLoadError:
+                continue
+        self.opts.missing_images += count_missing
+        return None
+
+
+def _image_roots(path: Path, opts: _Options, extra: Iterable[str] = ()) -> list[Path]:
+    base = opts.image_root or (path if path.is_dir() else path.parent)
+    return [base, *(base / e for e in ("images", "imgs", *extra))]
+
+
+# ---------------------------------------------------------------- adapters
+
+
+def read_advbench(path: Path, opts: _Options) -> list[EvalItem]:
+    """``harmful_behaviors.csv`` (goal, target); also ``harmful_strings.csv`` (target only)."""
+    cols, rows = _read_csv(path)
+    if cols == ["target"]:  # harmful_strings.csv: harmful outputs, audited against answers
+        return [EvalItem(f"{path.name}:{i}", "target", r["target"], True) for i, r in enumerate(rows, 1)]
+    _require(path, "advbench", cols, ["goal", "target"])
+    items = []
+    for i, r in enumerate(rows, 1):
+        items.append(EvalItem(f"{path.name}:{i}", "goal", r["goal"]))
+        items.append(EvalItem(f"{path.name}:{i}", "target", r["target"], True))
+    return items
+
+
+def read_figstep(path: Path, opts: _Options) -> list[EvalItem]:
+    """FigStep SafeBench: the question and its statement-form rewrite (the rendered text)."""
+    cols, rows = _read_csv(path)
+    _require(path, "figstep", cols, ["category_id", "task_id", "question", "instruction"])
+    items = []
+    for r in rows:
+        id_ = f"{r.get('dataset') or 'SafeBench'}/{r['category_id']}/{r['task_id']}"
+        items += [EvalItem(id_, "question", r["question"]), EvalItem(id_, "instruction", r["instruction"])]
+    return items
+
+
+MMSB_VARIANTS = ("Question", "Changed Question", "Rephrased Question", "Rephrased Question(SD)")
+
+
+def read_mm_safetybench(path: Path, opts: _Options) -> list[EvalItem]:
+    """``processed_questions/NN-Scenario.json`` (a folder of them or one file); images, when
+    present, under ``imgs/<scenario>/{SD,SD_TYPO,TYPO}/<id>.jpg``."""
+    if path.is_dir():
+        folder = path / "processed_questions" if (path / "processed_questions").is_dir() else path
+        files = sorted(folder.glob("*.json"))
+        if not files:
+            raise EvalSetError(f"{path}: not a mm-safetybench folder: expected "
+                               "processed_questions/NN-<Scenario>.json files")  # fmt: skip
+        root = folder.parent if folder.name == "processed_questions" else folder
+    else:
+        files = [path]
+        root = path.parent.parent if path.parent.name == "processed_questions" else path.parent
+    images = _Images(_image_roots(root, opts), opts)
+    items = []
+    for file in files:
+        data = _read_json(file)
+        if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+            raise EvalSetError(f"{file}: not a mm-safetybench file: expected an object keyed by id "
+                               f"whose values have {', '.join(MMSB_VARIANTS)}")  # fmt: skip
+        for key, value in data.items():
+            _require(file, "mm-safetybench", value.keys(), ["Question"], "fields")
+            id_ = f"{file.stem}/{key}"
+            items += [EvalItem(id_, v, value[v]) for v in MMSB_VARIANTS if value.get(v)]
+            for kind in ("SD", "SD_TYPO", "TYPO"):
+                rel = f"{file.stem}/{kind}/{key}.jpg"
+                # images are optional in this layout: a text-only copy is not "missing" anything
+                data_ = images.read(rel, count_missing=False)
+                if data_ is not None:
+                    items.append(EvalItem(id_, "image", value.get("Rephrased Question") or value["Question"],
+                                          image=data_, image_label=rel))  # fmt: skip
+    return items
+
+
+def read_vlguard(path: Path, opts: _Options) -> list[EvalItem]:
+    data = _list_of_objects(path, "vlguard", ["id", "image", "instr-resp"])
+    images = _Images(_image_roots(path, opts, ("test",)), opts)
+    items = []
+    for obj in data:
+        id_ = str(obj["id"])
+        first = None
+        for j, pair in enumerate(obj.get("instr-resp") or []):
+            for key in ("safe_instruction", "unsafe_instruction", "instruction"):
+                if pair.get(key):
+                    items.append(EvalItem(id_, f"instr-resp[{j}].{key}", pair[key]))
+                    first = first or pair[key]
+            if pair.get("response"):
+                items.append(EvalItem(id_, f"instr-resp[{j}].response", pair["response"], True))
+        _add_image(items, images, id_, obj.get("image"), first)
+    return items
+
+
+def read_siuo(path: Path, opts: _Options) -> list[EvalItem]:
+    data = _list_of_objects(path, "siuo", ["question_id", "image", "question"])
+    images = _Images(_image_roots(path, opts), opts)
+    items = []
+    for obj in data:
+        id_ = str(obj["question_id"])
+        items.append(EvalItem(id_, "question", obj["question"]))
+        if obj.get("reference_answer"):
+            items.append(EvalItem(id_, "reference_answer", obj["reference_answer"], True))
+        _add_image(items, images, id_, obj.get("image"), obj["question"])
+    return items
+
+
+def read_vlsbench(path: Path, opts: _Options) -> list[EvalItem]:
+    data = _list_of_objects(path, "vlsbench", ["instruction_id", "instruction", "image_path"])
+    images = _Images(_image_roots(path, opts), opts)
+    items = []
+    for obj in data:
+        id_ = str(obj["instruction_id"])
+        items.append(EvalItem(id_, "instruction", obj["instruction"]))
+        _add_image(items, images, id_, obj.get("image_path"), obj["instruction"])
+    return items
+
+
+def read_jailbreakv(path: Path, opts: _Options) -> list[EvalItem]:
+    cols, rows = _read_csv(path)
+    _require(path, "jailbreakv", cols, ["jailbreak_query", "redteam_query", "image_path"])
+    images = _Images(_image_roots(path, opts), opts)
+    items = []
+    for i, r in enumerate(rows, 1):
+        id_ = r.get("id") or f"{path.name}:{i}"
+        items += [EvalItem(id_, "redteam_query", r["redteam_query"]),
+                  EvalItem(id_, "jailbreak_query", r["jailbreak_query"])]  # fmt: skip
+        _add_image(items, images, id_, r.get("image_path"), r["redteam_query"])
+    return items
+
+
+def read_spa_vl(path: Path, opts: _Options) -> list[EvalItem]:
+    """The test split (HarmEval + HelpEval) of a release folder or a Hub-layout folder."""
+    import pyarrow.parquet as pq
+
+    release = sorted(path.glob("data/default/test-*.parquet"))
+    if release:
+        items = []
+        for file in release:
+            table = pq.read_table(file, columns=["id", "question", "image"])
+            for row in table.to_pylist():
+                items.append(EvalItem(row["id"], "question", row["question"]))
+                _add_bytes(items, row["id"], row.get("image"), row["question"], opts)
+        return items
+    if any(path.glob("test/*.parquet")):
+        from spa_vl.sources import open_source
+
+        items = []
+        for row in open_source(path, "hub").rows():
+            rec = row.record or {}
+            if rec.get("split") != "test":
+                continue
+            items.append(EvalItem(rec["id"], "question", rec.get("question")))
+            _add_bytes(items, rec["id"], rec.get("image"), rec.get("question"), opts)
+        return items
+    raise EvalSetError(f"{path}: not a spa-vl folder: expected a release folder "
+                       "(data/default/test-*.parquet with columns id, question, image) or a Hub-layout "
+                       "folder (test/harm-*.parquet, test/help-*.parquet with columns image, question)")  # fmt: skip
+
+
+GENERIC_TEXT_FIELDS = ("question", "prompt", "instruction", "goal", "query", "text")
+
+
+def read_generic(path: Path, opts: _Options, fmt: str) -> list[EvalItem]:
+    """CSV, JSON (a list of objects) or JSON Lines with ``--text-field`` / ``--image-field``."""
+    if fmt == "csv":
+        cols, rows = _read_csv(path)
+    else:
+        data = _read_json(path)
+        if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+            raise EvalSetError(f"{path}: not a {fmt} eval file: expected a list of objects")
+        rows, cols = data, list(data[0]) if data else []
+    fields = list(opts.text_fields) or [next((c for c in GENERIC_TEXT_FIELDS if c in cols), "question")]
+    _require(path, fmt, cols, fields + [f for f in (opts.image_field, opts.id_field) if f])
+    images = _Images(_image_roots(path, opts), opts)
+    items = []
+    for i, r in enumerate(rows, 1):
+        id_ = str(r[opts.id_field]) if opts.id_field else f"{path.name}:{i}"
+        items += [EvalItem(id_, f, str(r[f])) for f in fields if r.get(f)]
+        if opts.image_field:
+            _add_image(items, images, id_, r.get(opts.image_field), r.get(fields[0]))
+    return items
+
+
+def _add_image(items: list[EvalItem], images: _Images, id_: str, rel, text) -> None:
+    if isinstance(rel, str):
+        data = images.read(rel)
+        if data is not None:
+            items.append(EvalItem(id_, "image", text, image=data, image_label=rel))
+
+
+def _add_bytes(items: list[EvalItem], id_: str, image, text, opts: _Options) -> None:
+    data = image.get("bytes") if isinstance(image, dict) else None
+    if data and opts.load_images:
+        label = image.get("path") if isinstance(image, dict) else None
+        items.append(EvalItem(id_, "image", text, image=bytes(data), image_label=label or id_))
+
+
+Adapter = Callable[[Path, _Options], list[EvalItem]]
+ADAPTERS: dict[str, Adapter] = {
+    "advbench": read_advbench,
+    "figstep": read_figstep,
+    "mm-safetybench": read_mm_safetybench,
+    "vlguard": read_vlguard,
+    "siuo": read_siuo,
+    "vlsbench": read_vlsbench,
+    "jailbreakv": read_jailbreakv,
+    "spa-vl": read_spa_vl,
+    "csv": lambda p, o: read_generic(p, o, "csv"),
+    "json": lambda p, o: read_generic(p, o, "json"),
+    "jsonl": lambda p, o: read_generic(p, o, "jsonl"),
+}
+FORMATS = tuple(ADAPTERS)
+EXPECTED = {
+    "advbench": "CSV with columns goal,target",
+    "figstep": "CSV with columns dataset,category_id,task_id,category_name,question,instruction",
+    "mm-safetybench": "processed_questions/NN-<Scenario>.json: object keyed by id with Question, ...",
+    "vlguard": "JSON list of {id, image, safe, harmful_category, instr-resp}",
+    "siuo": "JSON list of {question_id, image, question, category, safety_warning, reference_answer}",
+    "vlsbench": "JSON list of {instruction_id, instruction, image_path, ...}",
+    "jailbreakv": "CSV with columns jailbreak_query, redteam_query, image_path, policy, ...",
+    "spa-vl": "release folder (data/default/test-*.parquet) or Hub-layout folder (test/*.parquet)",
+    "csv": "CSV with --text-field columns",
+    "json": "JSON list of objects with --text-field fields",
+    "jsonl": "JSON Lines objects with --text-field fields",
+}
+
+
+def detect_format(path: Path) -> str:
+    """Guess the adapter from the file's columns or the folder's layout."""
+    if path.is_dir():
+        if any(path.glob("data/default/test-*.parquet")) or any(path.glob("test/*.parquet")):
+            return "spa-vl"
+        if (path / "processed_questions").is_dir() or any(path.glob("[0-9][0-9]-*.json")):
+            return "mm-safetybench"
+    elif path.suffix.lower() == ".csv":
+        cols, _ = _read_csv(path)
+        if "goal" in cols or cols == ["target"]:
+            return "advbench"
+        if {"question", "instruction", "task_id"} <= set(cols):
+            return "figstep"
+        if "redteam_query" in cols:
+            return "jailbreakv"
+        return "csv"
+    elif path.suffix.lower() in (".json", ".jsonl"):
+        data = _read_json(path)
+        if isinstance(data, dict) and data and all(isinstance(v, dict) and "Question" in v for v in data.values()):
+            return "mm-safetybench"
+        first = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
+        if "instr-resp" in first:
+            return "vlguard"
+        if "question_id" in first and "question" in first:
+            return "siuo"
+        if "instruction_id" in first:
+            return "vlsbench"
+        return path.suffix.lower().lstrip(".")
+    raise EvalSetError(
+        f"{path}: unknown eval-set layout; name a format (NAME=PATH:FORMAT), one of: "
+        + "; ".join(f"{k} ({v})" for k, v in EXPECTED.items())
+    )
+
+
+def load_eval_set(
+    name: str,
+    path: str | Path,
+    format: str = "auto",
+    *,
+    text_fields: Iterable[str] = (),
+    image_field: str | None = None,
+    id_field: str | None = None,
+    image_root: str | Path | None = None,
+    load_images: bool = True,
+) -> EvalSet:
+    """Read one eval set with the named adapter (``auto`` guesses it)."""
+    path = Path(path)
+    if not path.exists():
+        raise EvalSetError(f"{path}: no such file or folder (eval set {name!r})")
+    if format == "auto":
+        format = detect_format(path)
+    if format not in ADAPTERS:
+        raise EvalSetError(f"unknown eval-set format {format!r}; formats: {', '.join(FORMATS)}")
+    opts = _Options(tuple(text_fields), image_field, id_field,
+                    Path(image_root) if image_root else None, load_images)  # fmt: skip
+    try:
+        items = ADAPTERS[format](path, opts)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise EvalSetError(f"{path}: not a {format} file ({EXPECTED[format]}): {exc!r}") from None
+    return EvalSet(name, format, path, items, opts.missing_images)

@@ -1,0 +1,179 @@
+"""The reference side of the audit: every text and image a source row may match.
+
+It holds eval-set items and, for the duplicate and leak scopes, the audited rows themselves.
+``ReferenceBuilder`` collects them; ``AuditIndex`` is the read-only result that the matching
+function takes (picklable, so an engine can build it once and ship it to workers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spa_vl.audit.image import ImageHashes, ImageIndex
+from spa_vl.audit.normalize import normalize_text
+from spa_vl.audit.settings import SPLIT_ORDER, AuditSettings
+from spa_vl.audit.text import ExactIndex, NGramIndex, text_hashes
+
+EVAL_RANK = -1  # split rank of eval-set items
+
+
+def split_rank(split: str | None) -> int:
+    """Position of a split in train < validation < test; unknown splits come last."""
+    return SPLIT_ORDER.index(split) if split in SPLIT_ORDER else len(SPLIT_ORDER)
+
+
+@dataclass
+class _Columns:
+    """Columns of one reference kind (texts or images), aligned by position."""
+
+    set_name: list[str] = field(default_factory=list)
+    rank: list[int] = field(default_factory=list)  # split rank, EVAL_RANK for eval sets
+    ids: list[str] = field(default_factory=list)
+    field: list[str] = field(default_factory=list)
+    is_answer: list[bool] = field(default_factory=list)
+    text: list[str | None] = field(default_factory=list)
+    image: list[str | None] = field(default_factory=list)  # an image's name or path, for reports
+
+    def add(self, set_name, rank, id_, fld, is_answer, text, image) -> None:
+        self.set_name.append(set_name)
+        self.rank.append(rank)
+        self.ids.append(id_)
+        self.field.append(fld)
+        self.is_answer.append(is_answer)
+        self.text.append(text)
+        self.image.append(image)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class ReferenceBuilder:
+    """Collects reference texts and images, then builds the ``AuditIndex``."""
+
+    def __init__(self, settings: AuditSettings):
+        self.settings = settings
+        self.texts = _Columns()
+        self.images = _Columns()
+        self.image_hashes: list[ImageHashes] = []
+
+    def add_text(
+        self, set_name: str, rank: int, id_: str, fld: str, text: str | None, is_answer: bool = False
+    ) -> None:
+        if text:
+            self.texts.add(set_name, rank, id_, fld, is_answer, text, None)
+
+    def add_image(
+        self, set_name: str, rank: int, id_: str, hashes: ImageHashes, label: str | None, text: str | None
+    ) -> None:
+        self.images.add(set_name, rank, id_, "image", False, text, label)
+        self.image_hashes.append(hashes)
+
+    def add_source_batch(self, batch: Mapping[str, Sequence]) -> None:
+        """Add fingerprinted source rows (see ``core.fingerprint_batch``) as reference items."""
+        n = len(batch["id"])
+        for fld in self.settings.source_fields():
+            values = batch.get(fld)
+            if values is None:
+                continue
+            for i in range(n):
+                self.add_text(batch["split"][i], split_rank(batch["split"][i]), batch["id"][i], fld,
+                              values[i], fld != "question")  # fmt: skip
+        if self.settings.images and "image_ok" in batch:
+            names = batch.get("image_name") or [None] * n
+            for i in np.flatnonzero(np.asarray(batch["image_ok"], bool)):
+                h = ImageHashes(
+                    int(batch["image_exact"][i]), int(batch["image_phash"][i]),
+                    int(batch["image_dhash"][i]), 0, 0,
+                )  # fmt: skip
+                self.add_image(batch["split"][i], split_rank(batch["split"][i]), batch["id"][i], h,
+                               names[i], batch["question"][i])  # fmt: skip
+
+    def build(self) -> AuditIndex:
+        s = self.settings
+        norms = [normalize_text(t) for t in self.texts.text]
+        present = np.array([bool(x) for x in norms], bool)
+        hashes = text_hashes(norms)
+        # flips are searched on the reference side only, and only for eval sets: a flipped copy
+        # of a training image inside the same data set is not what the flip option is for
+        eval_images = np.array([r == EVAL_RANK for r in self.images.rank], bool)
+        hashes_img = [
+            h if flag else ImageHashes(h.exact, h.phash, h.dhash, h.phash, h.dhash)
+            for h, flag in zip(self.image_hashes, eval_images)
+        ]
+        ids_rank = _id_ranks(self.texts, self.images)
+        return AuditIndex(
+            settings=s,
+            texts=self.texts,
+            text_norm=norms,
+            text_rank=np.array(self.texts.rank, np.int64),
+            text_is_answer=np.array(self.texts.is_answer, bool),
+            exact=ExactIndex.build(hashes, present),
+            ngrams=NGramIndex.build(norms, s.ngram_size, s.max_ngram_df),
+            images=self.images,
+            image_rank=np.array(self.images.rank, np.int64),
+            image_index=ImageIndex.build(np.arange(len(self.images)), hashes_img),
+            text_id_rank=ids_rank[0],
+            image_id_rank=ids_rank[1],
+            id_rank=ids_rank[2],
+        )
+
+
+def _id_ranks(texts: _Columns, images: _Columns) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Order the audited rows by (split, id) so a duplicate pair is reported once, from the
+    later row; eval items get -1."""
+    keys = sorted(
+        {(r, i) for r, i in zip(texts.rank, texts.ids) if r != EVAL_RANK}
+        | {(r, i) for r, i in zip(images.rank, images.ids) if r != EVAL_RANK}
+    )
+    rank = {k: n for n, k in enumerate(keys)}
+    t = np.array([rank.get((r, i), -1) for r, i in zip(texts.rank, texts.ids)], np.int64)
+    m = np.array([rank.get((r, i), -1) for r, i in zip(images.rank, images.ids)], np.int64)
+    return t, m, rank
+
+
+@dataclass
+class AuditIndex:
+    """Read-only reference index (see module docstring)."""
+
+    settings: AuditSettings
+    texts: _Columns
+    text_norm: list[str]
+    text_rank: np.ndarray
+    text_is_answer: np.ndarray
+    exact: ExactIndex
+    ngrams: NGramIndex
+    images: _Columns
+    image_rank: np.ndarray
+    image_index: ImageIndex
+    text_id_rank: np.ndarray
+    image_id_rank: np.ndarray
+    id_rank: dict
+
+    def row_order(self, split: str, id_: str) -> int:
+        """Position of an audited row among all audited rows, or -1 if it is not indexed."""
+        return self.id_rank.get((split_rank(split), id_), -1)
+
+    def stats(self) -> dict:
+        """Sizes for the report: items per set, index bytes."""
+        per_set: dict[str, dict[str, int]] = {}
+        for name, rank in zip(self.texts.set_name, self.texts.rank):
+            if rank == EVAL_RANK:
+                per_set.setdefault(name, {"texts": 0, "images": 0})["texts"] += 1
+        for name, rank in zip(self.images.set_name, self.images.rank):
+            if rank == EVAL_RANK:
+                per_set.setdefault(name, {"texts": 0, "images": 0})["images"] += 1
+        ng = self.ngrams
+        return {
+            "reference_texts": len(self.texts),
+            "reference_images": len(self.images),
+            "ngram_keys": int(len(ng.keys)),
+            "ngrams_pruned_as_frequent": ng.pruned,
+            "index_bytes": int(
+                ng.keys.nbytes + ng.offsets.nbytes + ng.items.nbytes + self.exact.keys.nbytes
+                + self.exact.items.nbytes + 6 * 8 * len(self.images)
+            ),  # fmt: skip
+            "eval_items": per_set,
+        }

@@ -1,0 +1,69 @@
+"""``spa-vl build SRC``: validate a raw source and write the release folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from spa_vl.builder import DATA_VERSION
+from spa_vl.sources import FORMATS, SourceError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("src", help="raw source: Hub-layout folder, RLHF JSON, or JSONL")
+    p.add_argument("--out", default="spa_vl", help="release folder (default ./spa_vl)")
+    p.add_argument(
+        "--version", default=DATA_VERSION, help=f"data version X.Y.Z (default {DATA_VERSION})"
+    )
+    p.add_argument("--format", choices=FORMATS, default="auto")
+    p.add_argument(
+        "--max-shard-size", default="500MB", help="cut parquet shards at this size (default 500MB)"
+    )
+    p.add_argument(
+        "--quarantine", metavar="FILE", help="rejected rows (default OUT.quarantine.jsonl)"
+    )
+    p.add_argument(
+        "--previous", metavar="OLD", help="previous release: write CHANGELOG.md from the diff"
+    )
+    p.add_argument("--deep", action="store_true", help="decode every image fully while validating")
+    p.add_argument("--quiet", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    import re
+
+    from spa_vl.cli import UsageError
+    from spa_vl.release.build import build_release
+    from spa_vl.release.writer import parse_size
+    from spa_vl.validate import ValidationOptions
+
+    if not re.fullmatch(r"\d+\.\d+\.\d+", args.version):
+        raise UsageError(f"--version must look like X.Y.Z, got {args.version!r}")
+    try:
+        max_shard = parse_size(args.max_shard_size)
+    except ValueError:
+        raise UsageError(
+            f"--max-shard-size: cannot read {args.max_shard_size!r} (try 500MB)"
+        ) from None
+    out = Path(args.out)
+    quarantine = args.quarantine or str(out.with_name(out.name + ".quarantine.jsonl"))
+    try:
+        result = build_release(
+            args.src,
+            out,
+            version=args.version,
+            format=args.format,
+            max_shard_size=max_shard,
+            quarantine=quarantine,
+            previous=args.previous,
+            options=ValidationOptions(deep=args.deep),
+            progress=not args.quiet,
+        )
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+    if not args.quiet:
+        print(result.report.summary(), file=sys.stderr if result.report.quarantined else sys.stdout)
+        print(f"release v{args.version} written to {out} ({len(result.manifest.files)} files)")
+    # Quarantined rows are reported, not fatal: the release holds the accepted rows.
+    return 0

@@ -1,0 +1,48 @@
+"""``spa-vl release DIR --repo-id ORG/NAME``: push a release folder to the Hub and tag it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from spa_vl.cli import EXIT_OK, UsageError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", metavar="DIR", help="release folder written by `spa-vl build`")
+    parser.add_argument("--repo-id", required=True, metavar="ORG/NAME", help="dataset repo on the Hub")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="check the folder and print the plan; send nothing"
+    )
+    parser.add_argument("--private", action="store_true", help="create the repo private if missing")
+    parser.add_argument("--message", metavar="TEXT", help="commit description (default: none)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from spa_vl.release.hub import ReleaseError, plan_release, push_release, token_source
+
+    try:
+        plan = plan_release(args.dir, args.repo_id, private=args.private, message=args.message)
+    except ReleaseError as exc:
+        if exc.exit_code == 2:
+            raise UsageError(str(exc)) from None
+        print(f"spa-vl release: {exc}", file=sys.stderr)
+        return exc.exit_code
+    if args.dry_run:
+        from huggingface_hub import constants
+
+        print(f"spa-vl release plan (dry run: nothing is sent) for {plan.folder}")
+        print(plan.render(constants.ENDPOINT))
+        print(f"token:   {token_source()}")
+        return EXIT_OK
+    if args.quiet:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    try:
+        push_release(plan)
+    except ReleaseError as exc:
+        print(f"spa-vl release: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return EXIT_OK

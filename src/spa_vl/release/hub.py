@@ -1,0 +1,454 @@
+"""Push a release folder to the Hugging Face Hub as one commit and tag it ``vX.Y.Z``.
+
+Order of work, each step safe to repeat (so a push killed at any point can simply be re-run):
+
+1. local checks: manifest checksums and the card check; nothing leaves the machine before;
+2. the tag: if ``vX.Y.Z`` exists, its files must be exactly this folder (then there is nothing
+   to do) or the push is refused: a released version never changes;
+3. the commit: if ``main`` already holds exactly these files (an earlier run committed, then
+   died), it is reused; otherwise ``upload_folder`` makes one commit "Release vX.Y.Z" on top of
+   the head it checked (``parent_commit``), deleting files of older versions;
+4. the files of that commit are compared with the manifest *before* it is tagged, so a tag
+   never lands on a commit that is not this release; then the tag, then the same comparison at
+   the tag.
+
+429 and 5xx answers and lost connections are retried with exponential backoff. The token comes
+from ``HF_TOKEN`` or the saved login and is scrubbed from every message we emit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from spa_vl.release.manifest import MANIFEST_NAME, ReleaseManifest, release_files, sha256_file
+from spa_vl.release.verify import verify_release
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+REPO_TYPE = "dataset"
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+HUB_OWNED = frozenset({".gitattributes"})  # created by the Hub with the repo; not ours to check
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+# Transport failures differ by client generation (requests, httpx, httpx2); match by class name
+# so every supported huggingface_hub version is covered without importing all three.
+_TRANSPORT_NAMES = frozenset({"TransportError", "ConnectionError", "Timeout", "ChunkedEncodingError"})
+
+
+class ReleaseError(Exception):
+    """A push that did not complete; ``exit_code`` follows the CLI convention."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.problems = list(problems or [])
+
+    def __str__(self) -> str:
+        return "\n  ".join([self.message, *self.problems])
+
+
+class ReleaseRefused(ReleaseError):
+    """The data failed a check: inconsistent folder, or a tag that already holds other files."""
+
+    exit_code = 1
+
+
+class HubFailure(ReleaseError):
+    """The Hub or the network refused or failed (auth, permissions, outage)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_delay: float = 1.0
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        wanted = self.base_delay * 2 ** (attempt - 1) if retry_after is None else retry_after
+        return min(self.max_delay, wanted)
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    """What a push would do; built from local files only."""
+
+    folder: Path
+    repo_id: str
+    version: str
+    files: tuple[tuple[str, int], ...]  # (path, bytes), MANIFEST.json included
+    private: bool = False
+    message: str | None = None
+
+    @property
+    def tag(self) -> str:
+        return f"v{self.version}"
+
+    @property
+    def commit_message(self) -> str:
+        return f"Release {self.tag}"
+
+    def render(self, endpoint: str) -> str:
+        total = sum(size for _, size in self.files)
+        lines = [
+            f"target:  {endpoint.rstrip('/')}/datasets/{self.repo_id} "
+            f"({'private' if self.private else 'public'} dataset repo, created if missing)",
+            f'commit:  "{self.commit_message}" on main (files of older versions are removed)',
+            f"tag:     {self.tag} on exactly that commit (refused if {self.tag} already exists)",
+            f"files:   {len(self.files)} files, {_human(total)}",
+        ]
+        lines += [f"  {_human(size):>10}  {path}" for path, size in self.files]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class PushResult:
+    repo_id: str
+    tag: str
+    commit: str
+    new_commit: bool  # False when main already held the release (resumed run)
+    already_released: bool  # True when the tag existed with exactly these files
+    files_checked: int
+
+
+# -- local checks ------------------------------------------------------------------------------
+def plan_release(
+    folder: str | Path, repo_id: str, *, private: bool = False, message: str | None = None
+) -> PushPlan:
+    """Check the folder locally and describe the push; raise ReleaseRefused listing problems."""
+    root = Path(folder)
+    if not _REPO_ID.match(repo_id):
+        raise ReleaseError(f"--repo-id {repo_id!r} is not of the form ORG/NAME")
+    problems = [str(p) for p in verify_release(root)]
+    problems += _card_problems(root)
+    if problems:
+        raise ReleaseRefused(
+            f"{root} is not a consistent release folder; nothing was sent to the Hub:", problems
+        )
+    manifest = ReleaseManifest.load(root)
+    if not re.fullmatch(r"\d+\.\d+\.\d+", manifest.version):
+        raise ReleaseRefused(f"{root}: manifest version {manifest.version!r} is not X.Y.Z")
+    files = [(f.path, f.bytes) for f in manifest.files]
+    files.append((MANIFEST_NAME, (root / MANIFEST_NAME).stat().st_size))
+    return PushPlan(root, repo_id, manifest.version, tuple(sorted(files)), private, message)
+
+
+def _card_problems(folder: Path) -> list[str]:
+    """The card check of ``spa_vl.card.check``, or a minimal one until that module exists."""
+    try:
+        from spa_vl.card.check import check_release
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("spa_vl.card", "spa_vl.card.check"):
+            raise
+        return _minimal_card_problems(folder)
+    return [str(p) for p in check_release(folder)]
+
+
+def _minimal_card_problems(folder: Path) -> list[str]:
+    """README front matter parses, every config's data files exist, split counts match."""
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return ["README.md: missing"]
+    match = re.match(r"\A---\r?\n(.*?)\r?\n---\r?\n", readme.read_text(encoding="utf-8"), re.S)
+    if not match:
+        return ["README.md: no YAML front matter between --- lines"]
+    try:
+        meta = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as exc:
+        return [f"README.md: the YAML front matter does not parse: {exc}"]
+    configs = meta.get("configs")
+    if not isinstance(configs, list) or not configs:
+        return ["README.md: no `configs:` list in the front matter"]
+    problems = []
+    present = set(release_files(folder))
+    for cfg in configs:
+        name = cfg.get("config_name", "?")
+        for split, pattern in _data_file_patterns(cfg.get("data_files")):
+            if not any(_glob_match(p, pattern) for p in present):
+                problems.append(f"README.md: config {name} split {split}: {pattern} matches no file")
+    defaults = [c.get("config_name") for c in configs if c.get("default")]
+    if len(defaults) != 1:
+        problems.append(f"README.md: exactly one config needs `default: true`, found {defaults}")
+    manifest = ReleaseManifest.load(folder)
+    infos = meta.get("dataset_info") or []
+    for info in [infos] if isinstance(infos, dict) else infos:
+        config = info.get("config_name", "default")
+        for split in info.get("splits") or []:
+            rows = sum(f.rows or 0 for f in manifest.data_files(config, split.get("name")))
+            if split.get("num_examples") != rows:
+                problems.append(
+                    f"README.md: dataset_info {config}/{split.get('name')} says "
+                    f"{split.get('num_examples')} rows, the manifest {rows}"
+                )
+    return problems
+
+
+def _data_file_patterns(data_files: Any) -> list[tuple[str, str]]:
+    if isinstance(data_files, str):
+        return [("train", data_files)]
+    out = []
+    for item in data_files or []:
+        paths = item.get("path")
+        for p in [paths] if isinstance(paths, str) else paths or []:
+            out.append((item.get("split", "train"), p))
+    return out
+
+
+def _glob_match(path: str, pattern: str) -> bool:
+    # `*` stays within one path segment, `**` crosses them, as in datasets' data_files patterns.
+    rx = re.escape(pattern).replace(r"\*\*", "\0").replace(r"\*", "[^/]*").replace("\0", ".*")
+    return re.fullmatch(rx.replace(r"\?", "[^/]"), path) is not None
+
+
+# -- the push ------------------------------------------------------------------------------------
+def push_release(
+    plan: PushPlan,
+    *,
+    token: str | None = None,
+    retry: RetryPolicy | None = None,
+    echo: Callable[[str], None] = print,
+) -> PushResult:
+    """Push, tag and read back ``plan``; raise ReleaseError (with exit_code) on failure."""
+    from huggingface_hub import HfApi, get_token
+
+    token = token or get_token()
+    if not token:
+        raise HubFailure(
+            "No Hugging Face token: set HF_TOKEN to a token with write access or run `hf auth login`."
+        )
+    pusher = _Pusher(plan, HfApi(token=token), token, retry or RetryPolicy(), echo)
+    return pusher.run()
+
+
+class _Pusher:
+    def __init__(self, plan: PushPlan, api: Any, token: str, retry: RetryPolicy, echo: Callable):
+        self.plan, self.api, self.token, self.retry = plan, api, token, retry
+        self._echo = echo
+        self.repo = dict(repo_id=plan.repo_id, repo_type=REPO_TYPE)
+
+    def echo(self, text: str) -> None:
+        self._echo(_scrub(text, self.token))
+
+    def run(self) -> PushResult:
+        plan = self.plan
+        self.step(
+            "create the dataset repo",
+            lambda: self.api.create_repo(private=plan.private, exist_ok=True, **self.repo),
+        )
+        tags = self.step("list the tags", lambda: self.refs()[1])
+        if plan.tag in tags:
+            return self.existing_tag(tags[plan.tag])
+        commit, new = self.step("upload the files", self.ensure_commit)
+        self.check_remote(commit, f"commit {commit[:12]} (not tagged)")
+        self.step(f"create the tag {plan.tag}", lambda: self.ensure_tag(commit))
+        checked = self.check_remote(plan.tag, f"tag {plan.tag}")
+        echo_new = "committed" if new else "main already held these files (resumed)"
+        self.echo(f"{plan.repo_id}: {echo_new}; tagged {plan.tag} = {commit[:12]}; {checked} files verified")
+        return PushResult(plan.repo_id, plan.tag, commit, new, False, checked)
+
+    # -- steps -----------------------------------------------------------------------------
+    def refs(self) -> tuple[str | None, dict[str, str]]:
+        refs = self.api.list_repo_refs(**self.repo)
+        head = next((b.target_commit for b in refs.branches if b.name == "main"), None)
+        return head, {t.name: t.target_commit for t in refs.tags}
+
+    def existing_tag(self, target: str) -> PushResult:
+        problems = self.step(f"read {self.plan.tag}", lambda: self.remote_problems(self.plan.tag))
+        if problems:
+            raise ReleaseRefused(
+                f"{self.plan.tag} already exists on {self.plan.repo_id} (commit {target[:12]}) with "
+                "other files; a released version never changes: build a new version instead.",
+                problems,
+            )
+        self.echo(f"{self.plan.repo_id}: {self.plan.tag} is already released with exactly these files")
+        return PushResult(self.plan.repo_id, self.plan.tag, target, False, True, len(self.plan.files))
+
+    def ensure_commit(self) -> tuple[str, bool]:
+        head, _ = self.refs()
+        # A run that died after its commit landed must not commit again: reuse that head.
+        if head is not None and not self.remote_problems(head):
+            return head, False
+        self.echo(f"uploading {len(self.plan.files)} files to {self.plan.repo_id} ...")
+        info = self.api.upload_folder(
+            folder_path=str(self.plan.folder),
+            commit_message=self.plan.commit_message,
+            commit_description=self.plan.message or "",
+            delete_patterns="*",  # files of an older version that this one no longer has
+            parent_commit=head,  # fail rather than mix with a concurrent push
+            **self.repo,
+        )
+        return info.oid, True
+
+    def ensure_tag(self, commit: str) -> None:
+        from huggingface_hub.errors import HfHubHTTPError
+
+        try:
+            self.api.create_tag(
+                tag=self.plan.tag, revision=commit, tag_message=self.plan.commit_message, **self.repo
+            )
+        except HfHubHTTPError as exc:
+            if _status(exc) != 409:
+                raise
+            # 409: the tag exists; fine if an earlier attempt made it on this very commit.
+            target = self.refs()[1].get(self.plan.tag)
+            if target != commit:
+                raise ReleaseRefused(
+                    f"{self.plan.tag} was created on {self.plan.repo_id} at commit "
+                    f"{str(target)[:12]} by someone else during this push; not changed."
+                ) from None
+
+    def check_remote(self, revision: str, what: str) -> int:
+        problems = self.step(f"read back {what}", lambda: self.remote_problems(revision))
+        if problems:
+            raise ReleaseRefused(
+                f"{self.plan.repo_id} {what} does not match the manifest:", problems
+            )
+        return len(self.plan.files)
+
+    def remote_problems(self, revision: str) -> list[str]:
+        """Compare the files at ``revision`` with the folder: sizes, sha256 (LFS), git blob id."""
+        from huggingface_hub.hf_api import RepoFile
+        from huggingface_hub.utils.sha import git_hash
+
+        tree = self.api.list_repo_tree(revision=revision, recursive=True, **self.repo)
+        remote = {f.path: f for f in tree if isinstance(f, RepoFile)}
+        manifest = ReleaseManifest.load(self.plan.folder)
+        expected = {f.path: (f.bytes, f.sha256) for f in manifest.files}
+        own = self.plan.folder / MANIFEST_NAME
+        expected[MANIFEST_NAME] = (own.stat().st_size, sha256_file(own))
+        problems = []
+        for path, (size, sha) in sorted(expected.items()):
+            got = remote.get(path)
+            if got is None:
+                problems.append(f"{path}: missing on the Hub")
+            elif got.size != size:
+                problems.append(f"{path}: {got.size} bytes on the Hub, {size} in the release")
+            elif got.lfs is not None and got.lfs.sha256 != sha:
+                problems.append(f"{path}: sha256 {got.lfs.sha256[:12]}… on the Hub, {sha[:12]}…")
+            elif got.lfs is None and got.blob_id != git_hash((self.plan.folder / path).read_bytes()):
+                problems.append(f"{path}: content on the Hub differs (git blob {got.blob_id[:12]}…)")
+        problems += [
+            f"{p}: on the Hub, not in the release" for p in sorted(remote) if p not in expected and p not in HUB_OWNED
+        ]
+        return problems
+
+    # -- retries and errors -------------------------------------------------------------------
+    def step(self, what: str, fn: Callable[[], T]) -> T:
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                return fn()
+            except ReleaseError:
+                raise
+            except Exception as exc:
+                if not _transient(exc):
+                    raise self.failure(what, exc) from None
+                if attempt == self.retry.attempts:
+                    raise HubFailure(
+                        f"The Hub did not complete '{what}' after {attempt} attempts "
+                        f"(last: {_reason(exc)}); run the same command again to resume: it "
+                        "reuses what already landed and never commits or tags twice."
+                    ) from None
+                delay = self.retry.delay(attempt, _retry_after(exc))
+                self.echo(f"{what}: {_reason(exc)}; retry {attempt + 1}/{self.retry.attempts} in {delay:.1f}s")
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def failure(self, what: str, exc: BaseException) -> ReleaseError:
+        repo, status = self.plan.repo_id, _status(exc)
+        sentences = {
+            401: "The Hub rejected the token (401): set HF_TOKEN to a valid token with write access "
+            "or run `hf auth login`.",
+            403: f"The token may not write to {repo} (403): use a token with write access to the "
+            f"'{repo.split('/')[0]}' namespace.",
+            404: f"{repo} was not found on the Hub (404): check --repo-id and that the token's "
+            "account can see that namespace.",
+            409: f"The Hub reported a conflict on {repo} (409) while trying to {what}: it changed "
+            "during this push; run the same command again.",
+            412: f"main of {repo} moved while trying to {what} (412): someone else pushed; run the "
+            "same command again.",
+        }
+        if status in sentences:
+            return HubFailure(sentences[status])
+        detail = _scrub(_reason(exc), self.token)
+        return HubFailure(f"Could not {what} on {repo}: {detail}")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in out:
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
+def _status(exc: BaseException) -> int | None:
+    for e in _chain(exc):
+        response = getattr(e, "response", None)
+        code = getattr(response, "status_code", None)
+        if isinstance(code, int):
+            return code
+    return None
+
+
+def _transient(exc: BaseException) -> bool:
+    status = _status(exc)
+    if status is not None:
+        return status in RETRY_STATUS
+    return any(
+        isinstance(e, ConnectionError) or any(c.__name__ in _TRANSPORT_NAMES for c in type(e).__mro__)
+        for e in _chain(exc)
+    )
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    for e in _chain(exc):
+        headers = getattr(getattr(e, "response", None), "headers", None) or {}
+        value = headers.get("Retry-After") if hasattr(headers, "get") else None
+        if value and str(value).isdigit():
+            return float(value)
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    status = _status(exc)
+    if status is not None:
+        return f"HTTP {status}"
+    root = _chain(exc)[-1]
+    return f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
+
+
+def _scrub(text: str, token: str | None) -> str:
+    """Never let the token reach the terminal, a log or an error message."""
+    return text.replace(token, "hf_***") if token else text
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+def token_source() -> str:
+    """Where a push would take its token from, without reading it or touching the network."""
+    from huggingface_hub import constants
+
+    if os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN"):
+        return "HF_TOKEN"
+    if Path(constants.HF_TOKEN_PATH).is_file():
+        return "the saved login"
+    return "none found: set HF_TOKEN or run `hf auth login` before pushing"

@@ -1,0 +1,132 @@
+"""Hand-made release folders per docs/CONTRACTS.md, until the builder exists.
+
+``write_release`` writes parquet per config and split through ``datasets`` (so the Features sit
+in the parquet metadata), a README with YAML ``configs:`` and ``dataset_info:``, a CHANGELOG and a
+MANIFEST.json that lists every file.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import datasets
+import yaml
+from PIL import Image as PILImage
+
+from spa_vl.release.manifest import ReleaseManifest
+from spa_vl.taxonomy import load_taxonomy
+
+SPLITS = ("train", "validation", "test")
+
+
+def features() -> datasets.Features:
+    tax = load_taxonomy()
+    return datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "image": datasets.Image(),
+            "image_name": datasets.Value("string"),
+            "question": datasets.Value("string"),
+            "chosen": datasets.Value("string"),
+            "rejected": datasets.Value("string"),
+            "domain": datasets.ClassLabel(names=tax.names("domain")),
+            "category": datasets.ClassLabel(names=tax.names("category")),
+            "subcategory": datasets.ClassLabel(names=tax.names("subcategory")),
+            "eval_set": datasets.ClassLabel(names=["harm", "help"]),
+        }
+    )
+
+
+def _png(seed: int) -> bytes:
+    buf = io.BytesIO()
+    PILImage.new("RGB", (4, 4), (seed * 37 % 256, seed * 91 % 256, 128)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def sample_rows() -> list[dict]:
+    """18 rows: in every split one row per domain, so every config has every split."""
+    tax = load_taxonomy()
+    rows = []
+    for split in SPLITS:
+        for i, domain in enumerate(tax.names("domain")):
+            category = tax.children("domain", domain)[0]
+            sub = tax.children("category", category)[0]
+            n = len(rows)
+            test = split == "test"
+            rows.append(
+                {
+                    "id": f"{split}/{i:06d}",
+                    "split": split,
+                    "image": _png(n),
+                    "image_name": f"{domain}/{category}/{sub}/{i}.png" if split == "train" else None,
+                    "question": f"question {n} about {sub}?",
+                    "chosen": None if test else f"safe answer {n}",
+                    "rejected": None if test else f"unsafe answer {n}",
+                    "domain": domain,
+                    "category": category,
+                    "subcategory": sub,
+                    "eval_set": ("harm", "help")[i % 2] if test else None,
+                }
+            )
+    return rows
+
+
+def _columns(rows: list[dict], feats: datasets.Features) -> dict[str, list]:
+    tax = load_taxonomy()
+    cols: dict[str, list] = {name: [] for name in feats}
+    for r in rows:
+        cols["id"].append(r["id"])
+        cols["image"].append({"bytes": r["image"], "path": None})
+        for key in ("image_name", "question", "chosen", "rejected"):
+            cols[key].append(r[key])
+        for level in ("domain", "category", "subcategory"):
+            cols[level].append(tax.index(level, r[level]))
+        cols["eval_set"].append({"harm": 0, "help": 1}.get(r["eval_set"], -1))
+    return cols
+
+
+def write_release(folder: Path, version: str, rows: list[dict] | None = None) -> Path:
+    """Write a valid release folder holding ``rows`` (default: ``sample_rows()``)."""
+    tax = load_taxonomy()
+    rows = sample_rows() if rows is None else rows
+    feats = features()
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = ReleaseManifest(
+        version=version,
+        package_version="0.1.0",
+        source={"format": "jsonl", "fingerprint": f"fixture-{version}"},
+        counts={"read": len(rows), "accepted": len(rows), "quarantined": 0},
+    )
+    configs, infos = [], []
+    for config in tax.config_names:
+        domain = tax.domain_of_config(config)
+        data_files, splits = [], []
+        for split in SPLITS:
+            subset = [r for r in rows if r["split"] == split and domain in (None, r["domain"])]
+            rel = f"data/{config}/{split}-00000-of-00001.parquet"
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            ds = datasets.Dataset.from_dict(_columns(subset, feats), features=feats)
+            ds.to_parquet(folder / rel)
+            manifest.set_file(folder, rel, rows=len(subset), config=config, split=split)
+            data_files.append({"split": split, "path": rel})
+            splits.append({"name": split, "num_bytes": ds.data.nbytes, "num_examples": len(subset)})
+        entry: dict = {"config_name": config, "data_files": data_files}
+        if config == "default":
+            entry["default"] = True
+        configs.append(entry)
+        infos.append({"config_name": config, "features": feats._to_yaml_list(), "splits": splits})
+    meta = {
+        "license": "cc-by-4.0",
+        "task_categories": ["visual-question-answering"],
+        "tags": ["safety", "preference"],
+        "configs": configs,
+        "dataset_info": infos,
+    }
+    card = f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n\n# SPA-VL (test fixture {version})\n"
+    (folder / "README.md").write_text(card, encoding="utf-8")
+    (folder / "CHANGELOG.md").write_text(f"# Changelog\n\n## v{version}\n\nFixture.\n", encoding="utf-8")
+    for rel in ("README.md", "CHANGELOG.md"):
+        manifest.set_file(folder, rel)
+    manifest.write(folder)
+    return folder
