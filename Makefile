@@ -21,7 +21,7 @@ $(VENV)/.all: $(VENV)/.base
 	touch $@
 
 demo: $(VENV)/.base
-	$(PY) -m spa_vl.demo --out $(DEMO)
+	$(PY) -m spa_vl.demo --out $(DEMO) --release spa_vl
 
 lint: $(VENV)/.all
 	$(VENV)/bin/ruff check src tests bench

@@ -1,51 +1,129 @@
 """``make demo``: the main job on the built-in sample, end to end.
 
-sample (Hub layout) -> validate -> build the release -> card + check -> audit, printing what
-each step produced. Run as ``python -m spa_vl.demo --out DIR``.
+sample (Hub layout) -> validate -> build the release into ./spa_vl -> card and its check ->
+contamination audit against the shared AdvBench and FigStep files and the sample's own splits.
+Run as ``python -m spa_vl.demo``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import shutil
 import sys
 from pathlib import Path
 
 from spa_vl.cli import main as cli
 
+EVALSETS = Path(__file__).resolve().parents[3] / "shared" / "evalsets"
+
 
 def step(title: str, argv: list[str]) -> int:
     print(f"\n== {title}: spa-vl {' '.join(argv)}", flush=True)
-    return cli(argv)
+    rc = cli(argv)
+    if rc:
+        print(f"   (exit code {rc})")
+    return rc
+
+
+def print_counts(release: Path) -> None:
+    """Rows per config and split, and train rows without labels."""
+    import pyarrow.parquet as pq
+
+    from spa_vl.release.metadata import data_files
+
+    print(f"\n{'config':<26}{'train':>8}{'validation':>12}{'test':>7}{'unlabeled train':>18}")
+    for config, splits in sorted(data_files(release).items(), key=lambda kv: kv[0] != "default"):
+        rows = {
+            s: sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+            for s, paths in splits.items()
+        }
+        unlabeled = sum(
+            pq.read_table(p, columns=["domain"]).column("domain").to_pylist().count(-1)
+            for p in splits.get("train", [])
+        )
+        print(
+            f"{config:<26}{rows.get('train', 0):>8}{rows.get('validation', 0):>12}{rows.get('test', 0):>7}{unlabeled:>18}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="demo_out", help="working folder (recreated)")
     parser.add_argument("--release", default="spa_vl", help="release folder (default ./spa_vl)")
+    parser.add_argument(
+        "--evalsets", default=str(EVALSETS), help="folder with advbench/ and figstep_safebench/"
+    )
     args = parser.parse_args(argv)
-    out = Path(args.out)
+    out, release = Path(args.out), Path(args.release)
     shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(release, ignore_errors=True)
     raw = out / "raw_hub"
-    rc = step("sample", ["sample", str(raw), "--layout", "hub", "--quiet"])
-    rc = rc or step(
+    if step("sample", ["sample", str(raw), "--layout", "hub", "--quiet"]):
+        return 2
+    rc = step(
         "validate",
         [
             "validate",
             str(raw),
-            "--quiet",
             "--report",
             str(out / "validation.json"),
             "--quarantine",
             str(out / "quarantine.jsonl"),
+            "--quiet",
         ],
     )
-    if rc:
-        return rc
-    print((out / "validation.json").read_text(encoding="utf-8")[:0], end="")
-    from spa_vl.validate import validate_source
-
-    print(validate_source(raw).summary())
+    report = json.loads((out / "validation.json").read_text(encoding="utf-8"))
+    print(
+        f"   read {report['read']} = accepted {report['accepted']} + quarantined {report['quarantined']}"
+    )
+    if rc or step(
+        "build",
+        [
+            "build",
+            str(raw),
+            "--out",
+            str(release),
+            "--version",
+            "1.0.0",
+            "--quarantine",
+            str(out / "build.quarantine.jsonl"),
+            "--quiet",
+        ],
+    ):
+        return 1
+    print_counts(release)
+    if importlib.util.find_spec("spa_vl.commands.audit"):
+        evals = Path(args.evalsets)
+        audit = [
+            "audit",
+            str(release),
+            "--out",
+            str(release / "audit" / "report.json"),
+            "--markdown",
+            str(out / "audit.md"),
+        ]
+        for name, rel in (
+            ("advbench", "advbench/harmful_behaviors.csv"),
+            ("figstep", "figstep_safebench/safebench.csv"),
+        ):
+            if (evals / rel).exists():
+                audit += ["--eval", f"{name}={evals / rel}"]
+        if step("audit", audit):
+            return 1
+    if importlib.util.find_spec("spa_vl.commands.card"):
+        if step("card", ["card", str(release), "--quiet"]) or step(
+            "card check", ["card", str(release), "--check"]
+        ):
+            return 1
+    if importlib.util.find_spec("spa_vl.commands.verify") and step(
+        "verify", ["verify", str(release)]
+    ):
+        return 1
+    print(
+        f"\nrelease ready in ./{release} — try: datasets.load_dataset({str(release)!r}, 'malicious_use')"
+    )
     return 0
 
 

@@ -23,10 +23,26 @@ from spa_vl.audit.settings import AuditSettings
 from spa_vl.audit.text import near_rule, score_pair, text_hashes
 
 MATCH_COLUMNS = (
-    "scope", "source_id", "source_split", "field", "eval_set", "eval_id", "eval_field", "method",
-    "score", "rule", "similarity", "containment", "phash_distance", "dhash_distance", "flipped",
-    "source_text", "eval_text", "source_image", "eval_image",
-)  # fmt: skip
+    "scope",
+    "source_id",
+    "source_split",
+    "field",
+    "eval_set",
+    "eval_id",
+    "eval_field",
+    "method",
+    "score",
+    "rule",
+    "similarity",
+    "containment",
+    "phash_distance",
+    "dhash_distance",
+    "flipped",
+    "source_text",
+    "eval_text",
+    "source_image",
+    "eval_image",
+)
 # a stronger method wins when one pair matches several ways
 METHOD_RANK = {"exact": 0, "image-exact": 0, "near": 1, "image-phash": 1, "image-dhash": 2}
 
@@ -72,8 +88,13 @@ def fingerprint_batch(batch: Any, settings: AuditSettings) -> dict[str, list]:
     return cols
 
 
-def _scopes(src_rank: np.ndarray, src_order: np.ndarray, ref_rank: np.ndarray,
-            ref_order: np.ndarray, allowed: Sequence[str]) -> np.ndarray:  # fmt: skip
+def _scopes(
+    src_rank: np.ndarray,
+    src_order: np.ndarray,
+    ref_rank: np.ndarray,
+    ref_order: np.ndarray,
+    allowed: Sequence[str],
+) -> np.ndarray:
     """Scope code per pair: 0 duplicate, 1 leak, 2 eval, -1 not reported.
 
     A duplicate pair is reported once, from its later row; a leak once, from the row of the
@@ -100,7 +121,9 @@ def match_batch(batch: Any, index: AuditIndex) -> dict[str, list]:
         cols = fingerprint_batch(cols, s)
     n = len(cols["id"])
     src_rank = np.array([split_rank(x) for x in cols["split"]], np.int64)
-    src_order = np.array([index.row_order(sp, i) for sp, i in zip(cols["split"], cols["id"])], np.int64)
+    src_order = np.array(
+        [index.row_order(sp, i) for sp, i in zip(cols["split"], cols["id"], strict=True)], np.int64
+    )
     found: list[dict] = []
     for fld in s.source_fields():
         norms = cols.get(f"norm_{fld}")
@@ -114,8 +137,13 @@ def match_batch(batch: Any, index: AuditIndex) -> dict[str, list]:
 
 def _text_filter(src_rank, src_order, index: AuditIndex, answer_field: bool):
     def keep(rows: np.ndarray, items: np.ndarray) -> np.ndarray:
-        scope = _scopes(src_rank[rows], src_order[rows], index.text_rank[items],
-                        index.text_id_rank[items], index.settings.scopes)  # fmt: skip
+        scope = _scopes(
+            src_rank[rows],
+            src_order[rows],
+            index.text_rank[items],
+            index.text_id_rank[items],
+            index.settings.scopes,
+        )
         ok = scope >= 0
         if not answer_field:  # a question is compared with questions; answers with both
             ok &= ~index.text_is_answer[items]
@@ -134,27 +162,45 @@ def _match_texts(cols, fld, norms, src_rank, src_order, index: AuditIndex) -> li
     raw = cols[fld]
     out = []
     exact_pairs = set()
-    for r, it in zip(rows.tolist(), items.tolist()):
+    for r, it in zip(rows.tolist(), items.tolist(), strict=True):
         if norms[r] != index.text_norm[it]:
             continue  # a 64-bit hash collision: vanishingly rare, but never report it
         exact_pairs.add((r, it))
         identical = raw[r] == ref.text[it]
-        out.append(_text_row(cols, fld, r, index, it, "exact", 1.0,
-                             "identical" if identical else "normalised-equal", 1.0, 1.0))  # fmt: skip
+        out.append(
+            _text_row(
+                cols,
+                fld,
+                r,
+                index,
+                it,
+                "exact",
+                1.0,
+                "identical" if identical else "normalised-equal",
+                1.0,
+                1.0,
+            )
+        )
     if not s.near:
         return out
-    rows, items, _shared = index.ngrams.candidates(norms, s.candidate_fraction, s.max_candidates, keep)
-    for r, it in zip(rows.tolist(), items.tolist()):
+    rows, items, _shared = index.ngrams.candidates(
+        norms, s.candidate_fraction, s.max_candidates, keep
+    )
+    for r, it in zip(rows.tolist(), items.tolist(), strict=True):
         if (r, it) in exact_pairs:
             continue
         score = score_pair(norms[r], index.text_norm[it])
-        rule = near_rule(score, s.near_threshold, s.containment_threshold,
-                         s.min_containment_tokens, s.min_tokens)  # fmt: skip
+        rule = near_rule(
+            score, s.near_threshold, s.containment_threshold, s.min_containment_tokens, s.min_tokens
+        )
         if rule is None:
             continue
         value = score.similarity if rule == "similarity" else score.containment
-        out.append(_text_row(cols, fld, r, index, it, "near", value, rule, score.similarity,
-                             score.containment))  # fmt: skip
+        out.append(
+            _text_row(
+                cols, fld, r, index, it, "near", value, rule, score.similarity, score.containment
+            )
+        )
     return out
 
 
@@ -173,7 +219,7 @@ def _text_row(cols, fld, r, index: AuditIndex, it, method, score, rule, sim, con
         "field": fld,
         "eval_set": ref.set_name[it],
         "eval_id": ref.ids[it],
-        "eval_field": ref.field[it],
+        "eval_field": ref.field_name[it],
         "method": method,
         "score": round(float(score), 4),
         "rule": rule,
@@ -199,11 +245,15 @@ def _match_images(cols, src_rank, src_order, index: AuditIndex) -> list[dict]:
         np.asarray(cols["image_exact"], np.uint64)[rows],
         np.asarray(cols["image_phash"], np.uint64)[rows],
         np.asarray(cols["image_dhash"], np.uint64)[rows],
-        s.phash_threshold, s.dhash_threshold, s.image_rule, s.flips,
-    )  # fmt: skip
+        s.phash_threshold,
+        s.dhash_threshold,
+        s.image_rule,
+        s.flips,
+    )
     r = rows[r]
-    scope = _scopes(src_rank[r], src_order[r], index.image_rank[items],
-                    index.image_id_rank[items], s.scopes)  # fmt: skip
+    scope = _scopes(
+        src_rank[r], src_order[r], index.image_rank[items], index.image_id_rank[items], s.scopes
+    )
     names = cols.get("image_name") or [None] * len(cols["id"])
     questions = cols.get("question") or [None] * len(cols["id"])
     out = []
@@ -218,35 +268,47 @@ def _match_images(cols, src_rank, src_order, index: AuditIndex) -> list[dict]:
             method, score = "image-phash", 1 - p / 64
         else:
             method, score = "image-dhash", 1 - d / 64
-        out.append({
-            "scope": SCOPE_NAMES[int(scope[k])],
-            "source_id": cols["id"][i],
-            "source_split": cols["split"][i],
-            "field": "image",
-            "eval_set": ref.set_name[it],
-            "eval_id": ref.ids[it],
-            "eval_field": "image",
-            "method": method,
-            "score": round(float(score), 4),
-            "rule": rule,
-            "similarity": None,
-            "containment": None,
-            "phash_distance": p,
-            "dhash_distance": d,
-            "flipped": bool(flipped[k]),
-            "source_text": questions[i],
-            "eval_text": ref.text[it],
-            "source_image": names[i],
-            "eval_image": ref.image[it],
-        })  # fmt: skip
+        out.append(
+            {
+                "scope": SCOPE_NAMES[int(scope[k])],
+                "source_id": cols["id"][i],
+                "source_split": cols["split"][i],
+                "field": "image",
+                "eval_set": ref.set_name[it],
+                "eval_id": ref.ids[it],
+                "eval_field": "image",
+                "method": method,
+                "score": round(float(score), 4),
+                "rule": rule,
+                "similarity": None,
+                "containment": None,
+                "phash_distance": p,
+                "dhash_distance": d,
+                "flipped": bool(flipped[k]),
+                "source_text": questions[i],
+                "eval_text": ref.text[it],
+                "source_image": names[i],
+                "eval_image": ref.image[it],
+            }
+        )
     return out
 
 
 def _best(found: list[dict], max_matches: int) -> dict[str, list]:
     """At most ``max_matches`` per (source row, field, scope, reference set), strongest first."""
-    found.sort(key=lambda m: (m["source_split"], m["source_id"], m["field"], m["scope"],
-                              m["eval_set"], METHOD_RANK[m["method"]], -m["score"],
-                              m["eval_id"], m["eval_field"]))  # fmt: skip
+    found.sort(
+        key=lambda m: (
+            m["source_split"],
+            m["source_id"],
+            m["field"],
+            m["scope"],
+            m["eval_set"],
+            METHOD_RANK[m["method"]],
+            -m["score"],
+            m["eval_id"],
+            m["eval_field"],
+        )
+    )
     out: dict[str, list] = {c: [] for c in MATCH_COLUMNS}
     group, count = None, 0
     for m in found:
@@ -262,4 +324,7 @@ def _best(found: list[dict], max_matches: int) -> dict[str, list]:
 def match_rows(matches: Mapping[str, Sequence]) -> list[dict]:
     """Match columns back to a list of row dicts."""
     names = list(matches)
-    return [dict(zip(names, values)) for values in zip(*(matches[c] for c in names))]
+    return [
+        dict(zip(names, values, strict=True))
+        for values in zip(*(matches[c] for c in names), strict=True)
+    ]

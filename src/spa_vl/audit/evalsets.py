@@ -81,7 +81,9 @@ def _read_json(path: Path) -> object:
         raise EvalSetError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
 
 
-def _require(path: Path, fmt: str, found: Iterable[str], needed: Iterable[str], where: str = "columns") -> None:
+def _require(
+    path: Path, fmt: str, found: Iterable[str], needed: Iterable[str], where: str = "columns"
+) -> None:
     found, needed = list(found), list(needed)
     missing = [c for c in needed if c not in found]
     if missing:
@@ -94,8 +96,10 @@ def _require(path: Path, fmt: str, found: Iterable[str], needed: Iterable[str], 
 def _list_of_objects(path: Path, fmt: str, needed: list[str]) -> list[dict]:
     data = _read_json(path)
     if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
-        raise EvalSetError(f"{path}: not a {fmt} file: expected a JSON list of objects with "
-                           f"fields {', '.join(needed)}")  # fmt: skip
+        raise EvalSetError(
+            f"{path}: not a {fmt} file: expected a JSON list of objects with "
+            f"fields {', '.join(needed)}"
+        )
     if data:
         _require(path, fmt, data[0].keys(), needed, "fields")
     return data
@@ -132,7 +136,9 @@ def read_advbench(path: Path, opts: _Options) -> list[EvalItem]:
     """``harmful_behaviors.csv`` (goal, target); also ``harmful_strings.csv`` (target only)."""
     cols, rows = _read_csv(path)
     if cols == ["target"]:  # harmful_strings.csv: harmful outputs, audited against answers
-        return [EvalItem(f"{path.name}:{i}", "target", r["target"], True) for i, r in enumerate(rows, 1)]
+        return [
+            EvalItem(f"{path.name}:{i}", "target", r["target"], True) for i, r in enumerate(rows, 1)
+        ]
     _require(path, "advbench", cols, ["goal", "target"])
     items = []
     for i, r in enumerate(rows, 1):
@@ -148,7 +154,10 @@ def read_figstep(path: Path, opts: _Options) -> list[EvalItem]:
     items = []
     for r in rows:
         id_ = f"{r.get('dataset') or 'SafeBench'}/{r['category_id']}/{r['task_id']}"
-        items += [EvalItem(id_, "question", r["question"]), EvalItem(id_, "instruction", r["instruction"])]
+        items += [
+            EvalItem(id_, "question", r["question"]),
+            EvalItem(id_, "instruction", r["instruction"]),
+        ]
     return items
 
 
@@ -162,8 +171,10 @@ def read_mm_safetybench(path: Path, opts: _Options) -> list[EvalItem]:
         folder = path / "processed_questions" if (path / "processed_questions").is_dir() else path
         files = sorted(folder.glob("*.json"))
         if not files:
-            raise EvalSetError(f"{path}: not a mm-safetybench folder: expected "
-                               "processed_questions/NN-<Scenario>.json files")  # fmt: skip
+            raise EvalSetError(
+                f"{path}: not a mm-safetybench folder: expected "
+                "processed_questions/NN-<Scenario>.json files"
+            )
         root = folder.parent if folder.name == "processed_questions" else folder
     else:
         files = [path]
@@ -173,8 +184,10 @@ def read_mm_safetybench(path: Path, opts: _Options) -> list[EvalItem]:
     for file in files:
         data = _read_json(file)
         if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-            raise EvalSetError(f"{file}: not a mm-safetybench file: expected an object keyed by id "
-                               f"whose values have {', '.join(MMSB_VARIANTS)}")  # fmt: skip
+            raise EvalSetError(
+                f"{file}: not a mm-safetybench file: expected an object keyed by id "
+                f"whose values have {', '.join(MMSB_VARIANTS)}"
+            )
         for key, value in data.items():
             _require(file, "mm-safetybench", value.keys(), ["Question"], "fields")
             id_ = f"{file.stem}/{key}"
@@ -184,8 +197,15 @@ def read_mm_safetybench(path: Path, opts: _Options) -> list[EvalItem]:
                 # images are optional in this layout: a text-only copy is not "missing" anything
                 data_ = images.read(rel, count_missing=False)
                 if data_ is not None:
-                    items.append(EvalItem(id_, "image", value.get("Rephrased Question") or value["Question"],
-                                          image=data_, image_label=rel))  # fmt: skip
+                    items.append(
+                        EvalItem(
+                            id_,
+                            "image",
+                            value.get("Rephrased Question") or value["Question"],
+                            image=data_,
+                            image_label=rel,
+                        )
+                    )
     return items
 
 
@@ -238,8 +258,10 @@ def read_jailbreakv(path: Path, opts: _Options) -> list[EvalItem]:
     items = []
     for i, r in enumerate(rows, 1):
         id_ = r.get("id") or f"{path.name}:{i}"
-        items += [EvalItem(id_, "redteam_query", r["redteam_query"]),
-                  EvalItem(id_, "jailbreak_query", r["jailbreak_query"])]  # fmt: skip
+        items += [
+            EvalItem(id_, "redteam_query", r["redteam_query"]),
+            EvalItem(id_, "jailbreak_query", r["jailbreak_query"]),
+        ]
         _add_image(items, images, id_, r.get("image_path"), r["redteam_query"])
     return items
 
@@ -268,9 +290,11 @@ def read_spa_vl(path: Path, opts: _Options) -> list[EvalItem]:
             items.append(EvalItem(rec["id"], "question", rec.get("question")))
             _add_bytes(items, rec["id"], rec.get("image"), rec.get("question"), opts)
         return items
-    raise EvalSetError(f"{path}: not a spa-vl folder: expected a release folder "
-                       "(data/default/test-*.parquet with columns id, question, image) or a Hub-layout "
-                       "folder (test/harm-*.parquet, test/help-*.parquet with columns image, question)")  # fmt: skip
+    raise EvalSetError(
+        f"{path}: not a spa-vl folder: expected a release folder "
+        "(data/default/test-*.parquet with columns id, question, image) or a Hub-layout "
+        "folder (test/harm-*.parquet, test/help-*.parquet with columns image, question)"
+    )
 
 
 GENERIC_TEXT_FIELDS = ("question", "prompt", "instruction", "goal", "query", "text")
@@ -285,7 +309,9 @@ def read_generic(path: Path, opts: _Options, fmt: str) -> list[EvalItem]:
         if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
             raise EvalSetError(f"{path}: not a {fmt} eval file: expected a list of objects")
         rows, cols = data, list(data[0]) if data else []
-    fields = list(opts.text_fields) or [next((c for c in GENERIC_TEXT_FIELDS if c in cols), "question")]
+    fields = list(opts.text_fields) or [
+        next((c for c in GENERIC_TEXT_FIELDS if c in cols), "question")
+    ]
     _require(path, fmt, cols, fields + [f for f in (opts.image_field, opts.id_field) if f])
     images = _Images(_image_roots(path, opts), opts)
     items = []
@@ -329,9 +355,9 @@ FORMATS = tuple(ADAPTERS)
 EXPECTED = {
     "advbench": "CSV with columns goal,target",
     "figstep": "CSV with columns dataset,category_id,task_id,category_name,question,instruction",
-    "mm-safetybench": "processed_questions/NN-<Scenario>.json: object keyed by id with Question, ...",
+    "mm-safetybench": "processed_questions/NN-<Scenario>.json: {id: {Question, ...}}",
     "vlguard": "JSON list of {id, image, safe, harmful_category, instr-resp}",
-    "siuo": "JSON list of {question_id, image, question, category, safety_warning, reference_answer}",
+    "siuo": "JSON list of {question_id, image, question, safety_warning, reference_answer}",
     "vlsbench": "JSON list of {instruction_id, instruction, image_path, ...}",
     "jailbreakv": "CSV with columns jailbreak_query, redteam_query, image_path, policy, ...",
     "spa-vl": "release folder (data/default/test-*.parquet) or Hub-layout folder (test/*.parquet)",
@@ -359,7 +385,11 @@ def detect_format(path: Path) -> str:
         return "csv"
     elif path.suffix.lower() in (".json", ".jsonl"):
         data = _read_json(path)
-        if isinstance(data, dict) and data and all(isinstance(v, dict) and "Question" in v for v in data.values()):
+        if (
+            isinstance(data, dict)
+            and data
+            and all(isinstance(v, dict) and "Question" in v for v in data.values())
+        ):
             return "mm-safetybench"
         first = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
         if "instr-resp" in first:
@@ -394,8 +424,13 @@ def load_eval_set(
         format = detect_format(path)
     if format not in ADAPTERS:
         raise EvalSetError(f"unknown eval-set format {format!r}; formats: {', '.join(FORMATS)}")
-    opts = _Options(tuple(text_fields), image_field, id_field,
-                    Path(image_root) if image_root else None, load_images)  # fmt: skip
+    opts = _Options(
+        tuple(text_fields),
+        image_field,
+        id_field,
+        Path(image_root) if image_root else None,
+        load_images,
+    )
     try:
         items = ADAPTERS[format](path, opts)
     except (KeyError, TypeError, AttributeError) as exc:

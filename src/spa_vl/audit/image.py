@@ -86,7 +86,9 @@ class ImageIndex:
         def column(name: str) -> np.ndarray:
             return np.array([getattr(h, name) for h in hashes], dtype=np.uint64)
 
-        return cls(np.asarray(items, np.int64), *(column(f) for f in ImageHashes.__dataclass_fields__))
+        return cls(
+            np.asarray(items, np.int64), *(column(f) for f in ImageHashes.__dataclass_fields__)
+        )
 
     def search(
         self,
@@ -108,7 +110,11 @@ class ImageIndex:
         n_ref = max(len(self.items), 1)
         step = max(1, chunk // n_ref)
         for lo in range(0, len(exact), step):
-            e, p, d = exact[lo : lo + step, None], phash[lo : lo + step, None], dhash[lo : lo + step, None]
+            e, p, d = (
+                exact[lo : lo + step, None],
+                phash[lo : lo + step, None],
+                dhash[lo : lo + step, None],
+            )
             dp, dd = hamming(p, self.phash[None, :]), hamming(d, self.dhash[None, :])
             flipped = np.zeros(dp.shape, bool)
             if flips:
@@ -119,8 +125,10 @@ class ImageIndex:
             ok_p, ok_d = dp <= phash_threshold, dd <= dhash_threshold
             close = (ok_p & ok_d) if rule == "both" else (ok_p | ok_d)
             r, c = np.nonzero(same | close)
-            out.append((r + lo, self.items[c], dp[r, c], dd[r, c], same[r, c], flipped[r, c] & ~same[r, c]))
+            out.append(
+                (r + lo, self.items[c], dp[r, c], dd[r, c], same[r, c], flipped[r, c] & ~same[r, c])
+            )
         if not out:
             z = np.zeros(0, np.int64)
             return z, z, z, z, z.astype(bool), z.astype(bool)
-        return tuple(np.concatenate(parts) for parts in zip(*out))
+        return tuple(np.concatenate(parts) for parts in zip(*out, strict=True))

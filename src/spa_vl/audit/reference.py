@@ -32,7 +32,7 @@ class _Columns:
     set_name: list[str] = field(default_factory=list)
     rank: list[int] = field(default_factory=list)  # split rank, EVAL_RANK for eval sets
     ids: list[str] = field(default_factory=list)
-    field: list[str] = field(default_factory=list)
+    field_name: list[str] = field(default_factory=list)
     is_answer: list[bool] = field(default_factory=list)
     text: list[str | None] = field(default_factory=list)
     image: list[str | None] = field(default_factory=list)  # an image's name or path, for reports
@@ -41,7 +41,7 @@ class _Columns:
         self.set_name.append(set_name)
         self.rank.append(rank)
         self.ids.append(id_)
-        self.field.append(fld)
+        self.field_name.append(fld)
         self.is_answer.append(is_answer)
         self.text.append(text)
         self.image.append(image)
@@ -60,13 +60,25 @@ class ReferenceBuilder:
         self.image_hashes: list[ImageHashes] = []
 
     def add_text(
-        self, set_name: str, rank: int, id_: str, fld: str, text: str | None, is_answer: bool = False
+        self,
+        set_name: str,
+        rank: int,
+        id_: str,
+        fld: str,
+        text: str | None,
+        is_answer: bool = False,
     ) -> None:
         if text:
             self.texts.add(set_name, rank, id_, fld, is_answer, text, None)
 
     def add_image(
-        self, set_name: str, rank: int, id_: str, hashes: ImageHashes, label: str | None, text: str | None
+        self,
+        set_name: str,
+        rank: int,
+        id_: str,
+        hashes: ImageHashes,
+        label: str | None,
+        text: str | None,
     ) -> None:
         self.images.add(set_name, rank, id_, "image", False, text, label)
         self.image_hashes.append(hashes)
@@ -79,17 +91,32 @@ class ReferenceBuilder:
             if values is None:
                 continue
             for i in range(n):
-                self.add_text(batch["split"][i], split_rank(batch["split"][i]), batch["id"][i], fld,
-                              values[i], fld != "question")  # fmt: skip
+                self.add_text(
+                    batch["split"][i],
+                    split_rank(batch["split"][i]),
+                    batch["id"][i],
+                    fld,
+                    values[i],
+                    fld != "question",
+                )
         if self.settings.images and "image_ok" in batch:
             names = batch.get("image_name") or [None] * n
             for i in np.flatnonzero(np.asarray(batch["image_ok"], bool)):
                 h = ImageHashes(
-                    int(batch["image_exact"][i]), int(batch["image_phash"][i]),
-                    int(batch["image_dhash"][i]), 0, 0,
-                )  # fmt: skip
-                self.add_image(batch["split"][i], split_rank(batch["split"][i]), batch["id"][i], h,
-                               names[i], batch["question"][i])  # fmt: skip
+                    int(batch["image_exact"][i]),
+                    int(batch["image_phash"][i]),
+                    int(batch["image_dhash"][i]),
+                    0,
+                    0,
+                )
+                self.add_image(
+                    batch["split"][i],
+                    split_rank(batch["split"][i]),
+                    batch["id"][i],
+                    h,
+                    names[i],
+                    batch["question"][i],
+                )
 
     def build(self) -> AuditIndex:
         s = self.settings
@@ -101,7 +128,7 @@ class ReferenceBuilder:
         eval_images = np.array([r == EVAL_RANK for r in self.images.rank], bool)
         hashes_img = [
             h if flag else ImageHashes(h.exact, h.phash, h.dhash, h.phash, h.dhash)
-            for h, flag in zip(self.image_hashes, eval_images)
+            for h, flag in zip(self.image_hashes, eval_images, strict=True)
         ]
         ids_rank = _id_ranks(self.texts, self.images)
         return AuditIndex(
@@ -125,12 +152,16 @@ def _id_ranks(texts: _Columns, images: _Columns) -> tuple[np.ndarray, np.ndarray
     """Order the audited rows by (split, id) so a duplicate pair is reported once, from the
     later row; eval items get -1."""
     keys = sorted(
-        {(r, i) for r, i in zip(texts.rank, texts.ids) if r != EVAL_RANK}
-        | {(r, i) for r, i in zip(images.rank, images.ids) if r != EVAL_RANK}
+        {(r, i) for r, i in zip(texts.rank, texts.ids, strict=True) if r != EVAL_RANK}
+        | {(r, i) for r, i in zip(images.rank, images.ids, strict=True) if r != EVAL_RANK}
     )
     rank = {k: n for n, k in enumerate(keys)}
-    t = np.array([rank.get((r, i), -1) for r, i in zip(texts.rank, texts.ids)], np.int64)
-    m = np.array([rank.get((r, i), -1) for r, i in zip(images.rank, images.ids)], np.int64)
+    t = np.array(
+        [rank.get((r, i), -1) for r, i in zip(texts.rank, texts.ids, strict=True)], np.int64
+    )
+    m = np.array(
+        [rank.get((r, i), -1) for r, i in zip(images.rank, images.ids, strict=True)], np.int64
+    )
     return t, m, rank
 
 
@@ -159,21 +190,25 @@ class AuditIndex:
     def stats(self) -> dict:
         """Sizes for the report: items per set, index bytes."""
         per_set: dict[str, dict[str, int]] = {}
-        for name, rank in zip(self.texts.set_name, self.texts.rank):
+        for name, rank in zip(self.texts.set_name, self.texts.rank, strict=True):
             if rank == EVAL_RANK:
                 per_set.setdefault(name, {"texts": 0, "images": 0})["texts"] += 1
-        for name, rank in zip(self.images.set_name, self.images.rank):
+        for name, rank in zip(self.images.set_name, self.images.rank, strict=True):
             if rank == EVAL_RANK:
                 per_set.setdefault(name, {"texts": 0, "images": 0})["images"] += 1
         ng = self.ngrams
         return {
             "reference_texts": len(self.texts),
             "reference_images": len(self.images),
-            "ngram_keys": int(len(ng.keys)),
+            "ngram_keys": len(ng.keys),
             "ngrams_pruned_as_frequent": ng.pruned,
             "index_bytes": int(
-                ng.keys.nbytes + ng.offsets.nbytes + ng.items.nbytes + self.exact.keys.nbytes
-                + self.exact.items.nbytes + 6 * 8 * len(self.images)
-            ),  # fmt: skip
+                ng.keys.nbytes
+                + ng.offsets.nbytes
+                + ng.items.nbytes
+                + self.exact.keys.nbytes
+                + self.exact.items.nbytes
+                + 6 * 8 * len(self.images)
+            ),
             "eval_items": per_set,
         }

@@ -85,13 +85,20 @@ class NGramIndex:
         for text in normalized:
             for tok in text.split():
                 vocab.setdefault(tok, len(vocab))
-        index = cls(n, vocab, np.zeros(0, np.uint64), np.zeros(1, np.int64), np.zeros(0, np.int32),
-                     np.zeros(0, np.int32), 0)  # fmt: skip
+        index = cls(
+            n,
+            vocab,
+            np.zeros(0, np.uint64),
+            np.zeros(1, np.int64),
+            np.zeros(0, np.int32),
+            np.zeros(0, np.int32),
+            0,
+        )
         keys, owners, _ = index.encode(normalized)
         index.item_ngrams = np.bincount(owners, minlength=len(normalized)).astype(np.int32)
         order = np.argsort(keys, kind="stable")
         keys, owners = keys[order], owners[order]
-        ukeys, starts, counts = np.unique(keys, return_index=True, return_counts=True)
+        ukeys, counts = np.unique(keys, return_counts=True)
         keep = counts <= max_df
         index.keys = ukeys[keep]
         index.items = owners[np.repeat(keep, counts)].astype(np.int32)

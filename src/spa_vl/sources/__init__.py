@@ -12,9 +12,15 @@ from spa_vl.sources.base import RECORD_FIELDS, SPLITS, Source, SourceRow
 from spa_vl.sources.hub_parquet import HubParquetReader
 from spa_vl.sources.images import ImageLoadError
 from spa_vl.sources.jsonl import JsonlReader
+from spa_vl.sources.release import ReleaseReader, is_release
 from spa_vl.sources.rlhf_json import RlhfJsonReader
 
-READERS = {"hub": HubParquetReader, "rlhf-json": RlhfJsonReader, "jsonl": JsonlReader}
+READERS = {
+    "release": ReleaseReader,
+    "hub": HubParquetReader,
+    "rlhf-json": RlhfJsonReader,
+    "jsonl": JsonlReader,
+}
 FORMATS = ("auto", *READERS)
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "SourceError",
     "SourceRow",
     "detect_format",
+    "is_release",
     "open_source",
 ]
 
@@ -40,7 +47,8 @@ def detect_format(path: str | Path) -> str:
         if reader.detect(path):
             return name
     raise SourceError(
-        f"{path}: not a SPA-VL source. Expected one of: a Hub-layout folder "
+        f"{path}: not a SPA-VL source. Expected one of: a spa-vl release folder "
+        "(MANIFEST.json, data/<config>/*.parquet), a Hub-layout folder "
         "(data/train-*.parquet, validation/*.parquet, test/harm-*.parquet), "
         "the authors' RLHF JSON (*.json list with an images/ folder or images.zip), "
         "or canonical JSON Lines (*.jsonl with an images/ folder)"

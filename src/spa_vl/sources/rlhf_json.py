@@ -40,6 +40,10 @@ def split_of(file: Path) -> tuple[str, str | None, str]:
     )
 
 
+def _names_a_split(file: Path) -> bool:
+    return any(pattern.match(file.stem.lower()) for pattern, *_ in _SPLIT_OF_NAME)
+
+
 def find_image_root(folder: Path) -> FolderImages | ZipImages:
     for candidate in ("images", "images.zip", "train.zip"):
         if (folder / candidate).exists():
@@ -127,12 +131,13 @@ class RlhfJsonReader:
     def detect(path: Path) -> bool:
         if path.is_file():
             return path.suffix.lower() == ".json"
-        return path.is_dir() and any(path.glob("*.json"))
+        return path.is_dir() and any(_names_a_split(p) for p in path.glob("*.json"))
 
     def files(self) -> list[Path]:
+        """The JSON files whose names give a split (other JSON files in the folder are ignored)."""
         if self.path.is_file():
             return [self.path]
-        return sorted(p for p in self.path.glob("*.json") if p.name != "dataset_infos.json")
+        return sorted(p for p in self.path.glob("*.json") if _names_a_split(p))
 
     def _image_files(self) -> list[Path]:
         store = find_image_root(self.path if self.path.is_dir() else self.path.parent)

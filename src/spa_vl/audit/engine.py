@@ -1,0 +1,95 @@
+"""The local engine: fingerprint the source, build the index once, match batch by batch.
+
+Every step is a call of the pure functions in ``core``; another engine (Ray) maps the same
+functions over its own batches.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from tqdm import tqdm
+
+from spa_vl.audit.core import MATCH_COLUMNS, fingerprint_batch, match_batch
+from spa_vl.audit.evalsets import EvalSet
+from spa_vl.audit.image import hash_image
+from spa_vl.audit.reference import EVAL_RANK, AuditIndex, ReferenceBuilder
+from spa_vl.audit.settings import AuditSettings
+
+
+@dataclass
+class AuditRun:
+    """What one audit produced: match columns, the index statistics, counts and timings."""
+
+    matches: dict[str, list]
+    index_stats: dict
+    rows_audited: int
+    images_hashed: int
+    eval_image_errors: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def add_eval_sets(builder: ReferenceBuilder, eval_sets: Iterable[EvalSet]) -> dict[str, int]:
+    """Put eval-set items into the reference side; returns undecodable images per set."""
+    s = builder.settings
+    errors: dict[str, int] = {}
+    for es in eval_sets:
+        for item in es.items:
+            if item.image is not None:
+                if not s.images:
+                    continue
+                try:
+                    hashes = hash_image(item.image)
+                except Exception:  # a damaged eval image is counted, not fatal
+                    errors[es.name] = errors.get(es.name, 0) + 1
+                    continue
+                builder.add_image(es.name, EVAL_RANK, item.id, hashes, item.image_label, item.text)
+            elif not item.is_answer or s.answers:
+                builder.add_text(es.name, EVAL_RANK, item.id, item.field, item.text, item.is_answer)
+    return errors
+
+
+def build_index(
+    fingerprinted: Iterable[dict], eval_sets: Iterable[EvalSet], settings: AuditSettings
+) -> tuple[AuditIndex, dict[str, int]]:
+    """The reference index: eval sets, plus the audited rows for the duplicate/leak scopes."""
+    builder = ReferenceBuilder(settings)
+    errors = add_eval_sets(builder, eval_sets)
+    if {"duplicate", "leak"} & set(settings.scopes):
+        for batch in fingerprinted:
+            builder.add_source_batch(batch)
+    return builder.build(), errors
+
+
+def run_local(
+    batches: Iterable[dict],
+    eval_sets: list[EvalSet],
+    settings: AuditSettings,
+    progress: bool = True,
+) -> AuditRun:
+    """Audit ``batches`` (dicts of columns) in this process."""
+    t0 = time.perf_counter()
+    fingerprinted, rows, hashed = [], 0, 0
+    with tqdm(desc="fingerprint", unit=" rows", disable=not progress) as bar:
+        for batch in batches:
+            fb = fingerprint_batch(batch, settings)
+            fingerprinted.append(fb)
+            n = len(fb["id"])
+            rows += n
+            hashed += int(sum(fb.get("image_ok", [])))
+            bar.update(n)
+    t1 = time.perf_counter()
+    index, errors = build_index(fingerprinted, eval_sets, settings)
+    t2 = time.perf_counter()
+    matches: dict[str, list] = {c: [] for c in MATCH_COLUMNS}
+    with tqdm(total=rows, desc="match", unit=" rows", disable=not progress) as bar:
+        for fb in fingerprinted:
+            found = match_batch(fb, index)
+            for c in MATCH_COLUMNS:
+                matches[c].extend(found[c])
+            bar.update(len(fb["id"]))
+    t3 = time.perf_counter()
+    seconds = {"fingerprint": t1 - t0, "index": t2 - t1, "match": t3 - t2}
+    return AuditRun(matches, index.stats(), rows, hashed, errors, {k: round(v, 3) for k, v in seconds.items()})

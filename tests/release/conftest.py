@@ -1,0 +1,92 @@
+"""Fixtures for the release tests: hand-made release folders and the local Hub stand-in."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # hub_standin, release_fixture
+
+from hub_standin import HubStandin  # noqa: E402
+from release_fixture import sample_rows, write_release  # noqa: E402
+
+WRITE_TOKEN = "hf_test_write_SECRET_1234567890"
+READ_TOKEN = "hf_test_read_SECRET_0987654321"
+
+
+def v2_rows() -> list[dict]:
+    """v1 with train/000005 removed, two train rows added and validation/000001 reworded."""
+    rows = [r for r in sample_rows() if r["id"] != "train/000005"]
+    extra = [dict(r) for r in rows if r["id"] in ("train/000003", "train/000004")]
+    for i, r in enumerate(extra):
+        r["id"] = f"train/0001{i:02d}"
+        r["question"] += " (added in v1.1.0)"
+    for r in rows:
+        if r["id"] == "validation/000001":
+            r["question"] = "a reworded question?"
+    return rows + extra
+
+
+@pytest.fixture(scope="session")
+def _built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    # Written once per session (datasets is slow to write); tests get their own copy.
+    base = tmp_path_factory.mktemp("releases")
+    return {
+        "1.0.0": write_release(base / "v1", "1.0.0"),
+        "1.1.0": write_release(base / "v2", "1.1.0", v2_rows()),
+    }
+
+
+@pytest.fixture
+def release_v1(_built: dict[str, Path], tmp_path: Path) -> Path:
+    return Path(shutil.copytree(_built["1.0.0"], tmp_path / "release-v1"))
+
+
+@pytest.fixture
+def release_v2(_built: dict[str, Path], tmp_path: Path) -> Path:
+    return Path(shutil.copytree(_built["1.1.0"], tmp_path / "release-v2"))
+
+
+@pytest.fixture
+def hf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """HF_HOME, caches and the token file in tmp; huggingface_hub read them at import, so patch."""
+    from huggingface_hub import constants
+
+    home = tmp_path / "hf_home"
+    home.mkdir()
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
+    monkeypatch.setattr(constants, "HF_HOME", str(home))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
+    if hasattr(constants, "AGENT_HARNESSES_PATH"):
+        monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(home / "agents.json"))
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    return home
+
+
+@pytest.fixture
+def hub(hf_home: Path, monkeypatch: pytest.MonkeyPatch):
+    """A running stand-in, selected through HF_ENDPOINT (also patched in the imported client)."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
+    standin = HubStandin({WRITE_TOKEN: "write", READ_TOKEN: "read"}).start()
+    monkeypatch.setenv("HF_ENDPOINT", standin.endpoint)
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    monkeypatch.setenv("HF_TOKEN", WRITE_TOKEN)
+    monkeypatch.setattr(constants, "ENDPOINT", standin.endpoint)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    disable_progress_bars()
+    try:
+        yield standin
+    finally:
+        enable_progress_bars()
+        standin.stop()
