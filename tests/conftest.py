@@ -20,6 +20,7 @@ import pytest
 
 from spa_vl.sample import LAYOUTS, SampleSpec, write_sample
 
+
 @pytest.fixture(scope="session")
 def sample_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The default sample in each of the three layouts (read-only; see the module docstring)."""

@@ -16,6 +16,7 @@ from spa_vl._resources import schema_path
 LEVELS = ("domain", "category", "subcategory")
 EXPECTED_SIZES = {"domain": 6, "category": 15, "subcategory": 53}
 DEFAULT_CONFIG = "default"
+_NODE_KEYS = ("name", "slug", "display", "parent")
 
 
 class TaxonomyError(ValueError):
@@ -49,6 +50,8 @@ class Taxonomy:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise TaxonomyError(f"{path}: cannot read taxonomy: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise TaxonomyError(f"{path}: not a taxonomy: the top level must be a JSON object")
         problems: list[str] = []
         levels: dict[str, tuple[Node, ...]] = {}
         for level, key in zip(LEVELS, ("domains", "categories", "subcategories"), strict=True):
@@ -59,9 +62,12 @@ class Taxonomy:
                 continue
             nodes = []
             for i, entry in enumerate(entries):
-                missing = [k for k in ("name", "slug", "display") if not entry.get(k)]
-                if level != "domain" and not entry.get("parent"):
-                    missing.append("parent")
+                if not isinstance(entry, dict):
+                    problems.append(f"{key}[{i}]: not an object")
+                    continue
+                keys = ("name", "slug", "display") if level == "domain" else _NODE_KEYS
+                # A missing, empty or non-string value would break the lookups below.
+                missing = [k for k in keys if not (isinstance(entry.get(k), str) and entry[k])]
                 if missing:
                     problems.append(f"{key}[{i}]: missing {', '.join(missing)}")
                     continue

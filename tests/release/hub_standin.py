@@ -396,8 +396,11 @@ class _Handler(BaseHTTPRequestHandler):
         if level != "write":
             raise HubError(403, "You don't have the rights to create a repository here")
         private = data.get("visibility") == "private" or bool(data.get("private"))
+        url = f"{self.hub.endpoint}/datasets/{repo_id}"
+        if repo_id in self.hub.repos:  # the Hub's 409 still names the repo's url
+            return 409, {"error": "You already created this dataset repo", "url": url}, None
         self.hub.create_repo(repo_id, private)
-        return 200, {"url": f"{self.hub.endpoint}/datasets/{repo_id}", "name": repo_id}, None
+        return 200, {"url": url, "name": repo_id}, None
 
     def _validate_yaml(self, body: bytes, query: dict) -> tuple:
         content = json.loads(body)["content"]

@@ -189,10 +189,20 @@ def _match_texts(cols, fld, norms, src_rank, src_order, index: AuditIndex) -> li
     for r, it in zip(rows.tolist(), items.tolist(), strict=True):
         if (r, it) in exact_pairs:
             continue
-        score = score_pair(norms[r], index.text_norm[it])
-        rule = near_rule(
-            score, s.near_threshold, s.containment_threshold, s.min_containment_tokens, s.min_tokens
-        )
+        rule = None
+        for align in (False, True):  # the cheap bound first: most candidates stop there
+            score = score_pair(norms[r], index.text_norm[it], align)
+            rule = near_rule(
+                score,
+                s.near_threshold,
+                s.max_word_edits,
+                s.edit_fraction,
+                s.containment_threshold,
+                s.min_containment_tokens,
+                s.min_tokens,
+            )
+            if rule is None:
+                break
         if rule is None:
             continue
         value = score.similarity if rule == "similarity" else score.containment

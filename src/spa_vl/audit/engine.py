@@ -92,4 +92,6 @@ def run_local(
             bar.update(len(fb["id"]))
     t3 = time.perf_counter()
     seconds = {"fingerprint": t1 - t0, "index": t2 - t1, "match": t3 - t2}
-    return AuditRun(matches, index.stats(), rows, hashed, errors, {k: round(v, 3) for k, v in seconds.items()})
+    return AuditRun(
+        matches, index.stats(), rows, hashed, errors, {k: round(v, 3) for k, v in seconds.items()}
+    )

@@ -43,7 +43,11 @@ class SourceBatches:
         from spa_vl.sources import open_source
 
         source = open_source(self.path, self.format)
-        return {"path": str(self.path), "format": source.format, "fingerprint": source.fingerprint()}
+        return {
+            "path": str(self.path),
+            "format": source.format,
+            "fingerprint": source.fingerprint(),
+        }
 
     def __iter__(self) -> Iterator[dict[str, list]]:
         rows = self._release_rows() if is_release(self.path) else self._source_rows()
@@ -77,7 +81,7 @@ class SourceBatches:
                     yield record
 
     def _source_rows(self) -> Iterator[dict]:
-        from spa_vl.sources import ImageLoadError, open_source
+        from spa_vl.sources import open_source
 
         for row in open_source(self.path, self.format).rows():
             if row.record is None or not row.record.get("id"):
@@ -87,7 +91,9 @@ class SourceBatches:
             question = record.get("question")
             if isinstance(question, list):  # the authors' list of turns: audit the human turns
                 record["question"] = "\n".join(
-                    t.get("value", "") for t in question if isinstance(t, dict) and t.get("from") != "Assistant"
+                    t.get("value", "")
+                    for t in question
+                    if isinstance(t, dict) and t.get("from") != "Assistant"
                 )
             record["image"] = None
             if self.images:

@@ -31,10 +31,16 @@ def build_report(
         g["src"].add((m["source_split"], m["source_id"]))
         g["ref"].add(m["eval_id"])
     detail = [
-        {"scope": s, "eval_set": e, "method": m, "matches": g["n"],
-         "source_rows": len(g["src"]), "eval_items": len(g["ref"])}
+        {
+            "scope": s,
+            "eval_set": e,
+            "method": m,
+            "matches": g["n"],
+            "source_rows": len(g["src"]),
+            "eval_items": len(g["ref"]),
+        }
         for (s, e, m), g in sorted(groups.items())
-    ]  # fmt: skip
+    ]
     summary = {
         "matches": len(rows),
         "source_rows_matched": len({(m["source_split"], m["source_id"]) for m in rows}),
@@ -146,7 +152,9 @@ def to_markdown(report: dict, examples: int = 5) -> str:
             continue
         if not seen[key]:
             shown += ["", f"### {m['scope']}: {m['eval_set']}", ""]
-            shown += ["| source | field | reference | method | score | source text | reference text |"]
+            shown += [
+                "| source | field | reference | method | score | source text | reference text |"
+            ]
             shown += ["|---|---|---|---|---:|---|---|"]
         seen[key] += 1
         shown.append(

@@ -22,6 +22,11 @@ class AuditSettings:
     max_candidates: int = 20
     # similarity = 2 * matched words / (words in both); a near match scores at least this
     near_threshold: float = 0.75
+    # ... and the longer text has at most max(max_word_edits, edit_fraction * its words) words
+    # left unmatched (one changed word, a typo or a dropped word each leave one): templated
+    # questions that differ in two or three slots are not near copies of each other
+    max_word_edits: int = 1
+    edit_fraction: float = 0.1
     # containment = matched words / words of the shorter text: catches truncations and added
     # sentences, only when the shorter text has min_containment_tokens words or more
     containment_threshold: float = 0.9

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -115,6 +115,11 @@ def lora_config(settings: DPOSettings) -> Any:
 
 
 def dpo_config(settings: DPOSettings) -> DPOConfig:
+    # transformers 5.x renamed gradient_checkpointing to activation_checkpointing.
+    names = {f.name for f in fields(DPOConfig)}
+    checkpointing = (
+        "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    )
     return DPOConfig(
         output_dir=settings.output_dir,
         beta=settings.beta,
@@ -129,7 +134,6 @@ def dpo_config(settings: DPOSettings) -> DPOConfig:
         # Pairs over the limit are already dropped, so TRL's truncation never fires.
         max_length=settings.max_length,
         bf16=resolve_bf16(settings.bf16),
-        gradient_checkpointing=settings.gradient_checkpointing,
         seed=settings.seed,
         logging_steps=settings.logging_steps,
         # A 7B checkpoint with optimizer state is ~80 GB: none unless asked for.
@@ -137,6 +141,7 @@ def dpo_config(settings: DPOSettings) -> DPOConfig:
         save_steps=settings.save_steps or 500,
         report_to=settings.report_to,
         disable_tqdm=settings.quiet,
+        **{checkpointing: settings.gradient_checkpointing},
     )
 
 

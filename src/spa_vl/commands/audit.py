@@ -1,0 +1,258 @@
+"""``spa-vl audit``: duplicates inside splits, leaks across splits, matches against eval sets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from spa_vl.cli import EXIT_DATA, EXIT_OK, UsageError
+
+ENGINES = ("local",)  # "ray" joins with the distributed extra (issue 7)
+
+
+def _threshold_options(parser: argparse.ArgumentParser) -> None:
+    from spa_vl.audit.settings import AuditSettings
+
+    d = {f.name: f.default for f in fields(AuditSettings)}
+    g = parser.add_argument_group("thresholds (defaults tuned by bench/audit_accuracy.py)")
+    g.add_argument(
+        "--ngram-size", type=int, default=d["ngram_size"], help="words per n-gram (%(default)s)"
+    )
+    g.add_argument(
+        "--candidate-fraction",
+        type=float,
+        default=d["candidate_fraction"],
+        help="shared n-grams / n-grams of the shorter text to be scored (%(default)s)",
+    )
+    g.add_argument(
+        "--max-ngram-df",
+        type=int,
+        default=d["max_ngram_df"],
+        help="ignore n-grams found in more reference texts than this (%(default)s)",
+    )
+    g.add_argument(
+        "--max-candidates",
+        type=int,
+        default=d["max_candidates"],
+        help="candidates scored per text (%(default)s)",
+    )
+    g.add_argument(
+        "--near-threshold",
+        type=float,
+        default=d["near_threshold"],
+        help="word similarity 2*matched/(len a + len b) for a near match (%(default)s)",
+    )
+    g.add_argument(
+        "--max-word-edits",
+        type=int,
+        default=d["max_word_edits"],
+        help="near match: unmatched words allowed in the longer text (%(default)s)...",
+    )
+    g.add_argument(
+        "--edit-fraction",
+        type=float,
+        default=d["edit_fraction"],
+        help="... or this fraction of its words, if more (%(default)s)",
+    )
+    g.add_argument(
+        "--containment-threshold",
+        type=float,
+        default=d["containment_threshold"],
+        help="matched / words of the shorter text, for truncations and added text (%(default)s)",
+    )
+    g.add_argument(
+        "--min-containment-tokens",
+        type=int,
+        default=d["min_containment_tokens"],
+        help="the containment rule needs a shorter text of this many words (%(default)s)",
+    )
+    g.add_argument(
+        "--min-tokens",
+        type=int,
+        default=d["min_tokens"],
+        help="shorter texts are matched exactly only (%(default)s)",
+    )
+    g.add_argument(
+        "--phash-threshold",
+        type=int,
+        default=d["phash_threshold"],
+        help="max pHash Hamming distance (%(default)s)",
+    )
+    g.add_argument(
+        "--dhash-threshold",
+        type=int,
+        default=d["dhash_threshold"],
+        help="max dHash Hamming distance (%(default)s)",
+    )
+    g.add_argument(
+        "--image-rule",
+        choices=("both", "any"),
+        default=d["image_rule"],
+        help="both hashes within threshold, or either (%(default)s)",
+    )
+    g.add_argument(
+        "--max-matches",
+        type=int,
+        default=d["max_matches"],
+        help="matches kept per row, field, scope and reference set (%(default)s)",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("src", metavar="SRC", help="a release folder or any raw source")
+    parser.add_argument(
+        "--format", default="auto", help="source format (auto, hub, rlhf-json, jsonl)"
+    )
+    parser.add_argument(
+        "--eval",
+        dest="evals",
+        action="append",
+        default=[],
+        metavar="NAME=PATH[:FORMAT]",
+        help="an eval set to audit against (repeatable); formats: advbench, figstep, "
+        "mm-safetybench, vlguard, siuo, vlsbench, jailbreakv, spa-vl, csv, json, jsonl",
+    )
+    parser.add_argument(
+        "--text-field",
+        action="append",
+        default=[],
+        help="text field(s) of csv/json/jsonl eval sets (repeatable)",
+    )
+    parser.add_argument("--image-field", help="image path field of csv/json/jsonl eval sets")
+    parser.add_argument("--id-field", help="id field of csv/json/jsonl eval sets")
+    parser.add_argument(
+        "--eval-image-root",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="folder an eval set's image paths are relative to",
+    )
+    parser.add_argument(
+        "--images", action="store_true", help="audit images (pixel and perceptual hashes)"
+    )
+    parser.add_argument("--flips", action="store_true", help="also match mirrored eval images")
+    parser.add_argument("--answers", action="store_true", help="audit chosen/rejected answers too")
+    parser.add_argument(
+        "--scopes",
+        default="duplicate,leak,eval",
+        help="comma-separated: duplicate, leak, eval (default: all)",
+    )
+    parser.add_argument("--no-near", action="store_true", help="exact text matching only")
+    parser.add_argument("--engine", choices=ENGINES, default="local")
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--out", required=True, help="the JSON report")
+    parser.add_argument("--markdown", help="also write a markdown summary here")
+    parser.add_argument(
+        "--fail-on", type=int, metavar="N", help="exit 1 when more than N matches are reported"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    _threshold_options(parser)
+
+
+def parse_eval(spec: str) -> tuple[str, str, str]:
+    """``NAME=PATH[:FORMAT]`` (or just ``PATH``) to (name, path, format)."""
+    from spa_vl.audit.evalsets import FORMATS
+
+    name, sep, rest = spec.partition("=")
+    if not sep:
+        name, rest = "", spec
+    path, fmt = rest, "auto"
+    head, colon, tail = rest.rpartition(":")
+    if colon and tail in FORMATS:
+        path, fmt = head, tail
+    if not path:
+        raise UsageError(f"--eval {spec!r}: expected NAME=PATH[:FORMAT]")
+    return name, path, fmt
+
+
+def run(args: argparse.Namespace) -> int:
+    from spa_vl.audit.engine import run_local
+    from spa_vl.audit.evalsets import EvalSetError, load_eval_set
+    from spa_vl.audit.inputs import SourceBatches
+    from spa_vl.audit.report import (
+        build_report,
+        summary_text,
+        to_markdown,
+        validate_report,
+        write_json,
+    )
+    from spa_vl.audit.settings import AuditSettings
+    from spa_vl.problems import SourceError
+
+    try:
+        settings = AuditSettings(
+            ngram_size=args.ngram_size,
+            candidate_fraction=args.candidate_fraction,
+            max_ngram_df=args.max_ngram_df,
+            max_candidates=args.max_candidates,
+            near_threshold=args.near_threshold,
+            max_word_edits=args.max_word_edits,
+            edit_fraction=args.edit_fraction,
+            containment_threshold=args.containment_threshold,
+            min_containment_tokens=args.min_containment_tokens,
+            min_tokens=args.min_tokens,
+            phash_threshold=args.phash_threshold,
+            dhash_threshold=args.dhash_threshold,
+            image_rule=args.image_rule,
+            flips=args.flips,
+            images=args.images,
+            answers=args.answers,
+            scopes=tuple(s.strip() for s in args.scopes.split(",") if s.strip()),
+            near=not args.no_near,
+            max_matches=args.max_matches,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    roots = dict(r.split("=", 1) for r in args.eval_image_root if "=" in r)
+    eval_sets = []
+    for spec in args.evals:
+        name, path, fmt = parse_eval(spec)
+        try:
+            es = load_eval_set(
+                name or fmt,
+                path,
+                fmt,
+                text_fields=args.text_field,
+                image_field=args.image_field,
+                id_field=args.id_field,
+                image_root=roots.get(name),
+                load_images=args.images,
+            )
+        except EvalSetError as exc:
+            raise UsageError(str(exc)) from None
+        if not name:
+            es.name = es.format
+        eval_sets.append(es)
+    names = [es.name for es in eval_sets]
+    if len(set(names)) != len(names):
+        raise UsageError(f"eval-set names must differ: {', '.join(names)}")
+    source = SourceBatches(Path(args.src), args.format, args.batch_size, args.images)
+    try:
+        described = source.describe()
+        run_ = run_local(source, eval_sets, settings, progress=not args.quiet)
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+    described.update(
+        rows_per_split=source.per_split,
+        rows_unreadable=source.rows_unreadable,
+        image_errors=source.image_errors,
+    )
+    report = build_report(run_, settings, described, eval_sets)
+    errors = validate_report(report)
+    if errors:  # a bug in this package, not in the data: say so loudly
+        raise RuntimeError("the audit report does not match its schema:\n" + "\n".join(errors[:10]))
+    write_json(report, args.out)
+    if args.markdown:
+        Path(args.markdown).write_text(to_markdown(report), encoding="utf-8")
+    if not args.quiet:
+        print(summary_text(report), file=sys.stderr)
+    if args.fail_on is not None and report["summary"]["matches"] > args.fail_on:
+        if not args.quiet:
+            print(
+                f"spa-vl audit: {report['summary']['matches']} matches > --fail-on {args.fail_on}",
+                file=sys.stderr,
+            )
+        return EXIT_DATA
+    return EXIT_OK

@@ -1,0 +1,102 @@
+"""Release rows to TRL's preference format; long pairs dropped and counted; square padding."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from spa_vl.train.data import load_split, pad_to_square, to_preference
+
+
+def test_a_pair_becomes_a_conversational_preference_example():
+    row = {"question": "Q?", "chosen": "good", "rejected": "bad", "image": object()}
+    example = to_preference(row)
+    assert example == {
+        "prompt": [
+            {"role": "user", "content": [{"type": "image", "text": None}, {"type": "text", "text": "Q?"}]}
+        ],
+        "chosen": [{"role": "assistant", "content": [{"type": "text", "text": "good"}]}],
+        "rejected": [{"role": "assistant", "content": [{"type": "text", "text": "bad"}]}],
+    }
+
+
+@pytest.mark.parametrize("chosen, rejected", [(None, None), ("good", None), ("", "bad")])
+def test_a_row_without_a_pair_gives_none(chosen, rejected):
+    assert to_preference({"question": "Q?", "chosen": chosen, "rejected": rejected}) is None
+
+
+def test_pad_to_square_centres_the_image_on_the_fill_colour():
+    wide = Image.new("RGB", (40, 20), (10, 20, 30))
+    wide.putpixel((0, 0), (255, 255, 255))
+    square = pad_to_square(wide, (1, 2, 3))
+    assert square.size == (40, 40)
+    assert square.getpixel((0, 0)) == (1, 2, 3)  # band above
+    assert square.getpixel((39, 39)) == (1, 2, 3)  # band below
+    assert square.getpixel((0, 10)) == (255, 255, 255)  # the original corner, moved down 10
+    assert square.getpixel((20, 20)) == (10, 20, 30)
+    tall = pad_to_square(Image.new("L", (20, 50)), (1, 2, 3))
+    assert tall.size == (50, 50) and tall.mode == "RGB"
+    assert tall.getpixel((0, 0)) == (1, 2, 3) and tall.getpixel((15, 0)) == (0, 0, 0)
+
+
+def test_a_release_split_loads_with_typed_features(release):
+    rows = load_split(release, "default", "test")
+    assert rows.features["eval_set"].names == ["harm", "help"]
+    assert len(rows.features["subcategory"].names) == 53
+    assert isinstance(rows[0]["image"], Image.Image)
+    with pytest.raises(FileNotFoundError, match="validation"):
+        load_split(release, "default", "validation")
+
+
+def _collator_lengths(rows, processor) -> list[int]:
+    """Real (unpadded) length of each pair's longer sequence in TRL's collator, untruncated."""
+    from trl.trainer.dpo_trainer import DataCollatorForVisionPreference
+
+    collator = DataCollatorForVisionPreference(processor=processor, max_length=None)
+    lengths = []
+    for row in rows:
+        example = {**to_preference(row), "image": row["image"]}
+        batch = collator([example])
+        lengths.append(int(batch["attention_mask"].sum(dim=1).max()))
+    return lengths
+
+
+@pytest.mark.train
+def test_long_pairs_are_dropped_and_counted_not_truncated(release, tiny_llava):
+    pytest.importorskip("trl")
+    from spa_vl.train.data import preference_dataset
+    from spa_vl.train.dpo import image_tokens, load_processor
+
+    processor = load_processor(str(tiny_llava))
+    rows = load_split(release, "default", "train")
+    lengths = _collator_lengths(rows, processor)
+    longest = max(range(len(rows)), key=lengths.__getitem__)
+    limit = sorted(lengths)[-2]  # every pair fits but the longest
+    assert lengths[longest] > limit
+
+    kept, report = preference_dataset(rows, processor, limit, image_tokens(processor))
+    assert (report.rows, report.kept, report.dropped_too_long, report.dropped_no_pair) == (
+        len(rows),
+        len(rows) - 1,
+        1,
+        0,
+    )
+    assert report.longest_pair == lengths[longest]
+    dropped_question = rows[longest]["question"]
+    assert dropped_question not in [ex["prompt"][0]["content"][1]["text"] for ex in kept]
+    # What is kept goes through the collator at this limit untouched: same lengths as without one.
+    assert sorted(ex["n_tokens"] for ex in kept) == sorted(n for n in lengths if n <= limit)
+    assert all(isinstance(ex["image"], Image.Image) for ex in kept)
+
+
+@pytest.mark.train
+def test_rows_without_pairs_are_counted_apart(release, tiny_llava):
+    pytest.importorskip("trl")
+    from spa_vl.train.data import preference_dataset
+    from spa_vl.train.dpo import image_tokens, load_processor
+
+    processor = load_processor(str(tiny_llava))
+    test_rows = load_split(release, "default", "test")
+    kept, report = preference_dataset(test_rows, processor, 2048, image_tokens(processor))
+    assert len(kept) == 0
+    assert (report.kept, report.dropped_no_pair, report.dropped_too_long) == (0, len(test_rows), 0)
