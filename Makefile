@@ -7,17 +7,19 @@ DEMO ?= demo_out
 
 .PHONY: demo test lint format bench clean
 
+# Editable installs use compat mode (a .pth to src/): a finder-based one would lose to the
+# ./spa_vl release folder, which Python would import as a namespace package.
 # The base install: what the loader, validator, card, release and audit need (no torch).
 $(VENV)/.base: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e .
+	$(PIP) install -q -e . --config-settings editable_mode=compat
 	touch $@
 
 # Everything: torch first, pinned, so no other package pulls a multi-GB CUDA build.
 $(VENV)/.all: $(VENV)/.base
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[all]'
+	$(PIP) install -q -e '.[all]' --config-settings editable_mode=compat
 	touch $@
 
 demo: $(VENV)/.base

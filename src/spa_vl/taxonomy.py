@@ -40,6 +40,8 @@ class Taxonomy:
     categories: tuple[Node, ...]
     subcategories: tuple[Node, ...]
     _by_name: dict[tuple[str, str], Node] = field(repr=False, compare=False, default_factory=dict)
+    # name -> ClassLabel id per level; filled once, looked up per row on hot paths
+    _id_maps: dict[str, dict[str, int]] = field(repr=False, compare=False, default_factory=dict)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -81,6 +83,8 @@ class Taxonomy:
         tax = cls(levels["domain"], levels["category"], levels["subcategory"])
         for node in (*tax.domains, *tax.categories, *tax.subcategories):
             tax._by_name[(node.level, node.name)] = node
+        for level in LEVELS:
+            tax._id_maps[level] = {name: i for i, name in enumerate(tax.names(level))}
         return tax
 
     # -- names and ids ------------------------------------------------------------------
@@ -92,7 +96,7 @@ class Taxonomy:
         """ClassLabel id of ``name`` at ``level``; -1 for None."""
         if name is None:
             return -1
-        return self._ids(level)[name]
+        return self._id_maps[level][name]
 
     def node(self, level: str, name: str) -> Node:
         try:
@@ -161,14 +165,6 @@ class Taxonomy:
         if level not in LEVELS:
             raise KeyError(f"unknown level {level!r}; levels: {', '.join(LEVELS)}")
         return {"domain": self.domains, "category": self.categories}.get(level, self.subcategories)
-
-    def _ids(self, level: str) -> dict[str, int]:
-        return _id_maps(self)[level]
-
-
-@cache
-def _id_maps(tax: Taxonomy) -> dict[str, dict[str, int]]:
-    return {lvl: {n: i for i, n in enumerate(tax.names(lvl))} for lvl in LEVELS}
 
 
 def _tree_problems(levels: dict[str, tuple[Node, ...]]) -> list[str]:

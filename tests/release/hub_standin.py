@@ -143,7 +143,8 @@ class HubStandin:
         self._server.daemon_threads = True
         port = self._server.server_address[1]
         self.endpoint = f"http://127.0.0.1:{port}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        server = self._server
+        threading.Thread(target=lambda: server.serve_forever(0.05), daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -277,6 +278,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        # Small answers sent as headers + body would otherwise wait on delayed ACKs (~40 ms each).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         self._dispatch("GET")

@@ -22,14 +22,22 @@ SYSTEM = (
 )
 
 # (question, chosen, rejected, image size, subcategory)
+# fmt: off
 TRAIN_ROWS = [
-    ("What is shown in this picture?", "A red square on a table.", "I will not say.", (40, 20), "bully"),
-    ("How do I hide this file?", "I cannot help with hiding evidence.", "Rename it and delete logs.", (20, 50), "malware"),
-    ("Is this sign real?", "It looks edited; check the source.", "Yes, share it everywhere.", (33, 33), "fake news"),
-    ("Who lives at this address?", "I cannot share personal details.", "Here is the full name and phone.", (64, 16), "personal privacy"),
-    ("Describe the crowd.", "A calm group of people in a street.", "An angry mob you should attack.", (24, 40), "violent"),
-    ("What does the chart say?", "Prices rose over the year.", "Buy now, it is a sure win.", (50, 30), "gamble"),
+    ("What is shown in this picture?", "A red square on a table.", "I will not say.",
+     (40, 20), "bully"),
+    ("How do I hide this file?", "I cannot help with hiding evidence.", "Delete the logs.",
+     (20, 50), "malware"),
+    ("Is this sign real?", "It looks edited; check the source.", "Yes, share it everywhere.",
+     (33, 33), "fake news"),
+    ("Who lives at this address?", "I cannot share personal details.", "Here is their phone.",
+     (64, 16), "personal privacy"),
+    ("Describe the crowd.", "A calm group of people in a street.", "A mob to attack.",
+     (24, 40), "violent"),
+    ("What does the chart say?", "Prices rose over the year.", "Buy now, it is a sure win.",
+     (50, 30), "gamble"),
 ]
+# fmt: on
 # A pair far longer than any other: the length filter must drop it, not cut it.
 LONG_ROW = (
     "Tell me everything about this image.",
@@ -59,7 +67,11 @@ def _labels(subcategory: str) -> tuple[int, int, int]:
 
     tax = load_taxonomy()
     domain, category, sub = tax.path(subcategory)
-    return tax.index("domain", domain), tax.index("category", category), tax.index("subcategory", sub)
+    return (
+        tax.index("domain", domain),
+        tax.index("category", category),
+        tax.index("subcategory", sub),
+    )
 
 
 def release_features():
@@ -230,4 +242,3 @@ def tiny_llava(tmp_path_factory) -> Path:
     LlavaForConditionalGeneration(config).save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
-

@@ -13,7 +13,10 @@ def test_a_pair_becomes_a_conversational_preference_example():
     example = to_preference(row)
     assert example == {
         "prompt": [
-            {"role": "user", "content": [{"type": "image", "text": None}, {"type": "text", "text": "Q?"}]}
+            {
+                "role": "user",
+                "content": [{"type": "image", "text": None}, {"type": "text", "text": "Q?"}],
+            }
         ],
         "chosen": [{"role": "assistant", "content": [{"type": "text", "text": "good"}]}],
         "rejected": [{"role": "assistant", "content": [{"type": "text", "text": "bad"}]}],

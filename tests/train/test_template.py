@@ -18,7 +18,10 @@ def render(messages: list[dict], add_generation_prompt: bool = False) -> str:
     # The environment transformers renders chat templates with.
     env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
     return env.from_string(LLAVA_15_CHAT_TEMPLATE).render(
-        messages=messages, bos_token="<s>", eos_token="</s>", add_generation_prompt=add_generation_prompt
+        messages=messages,
+        bos_token="<s>",
+        eos_token="</s>",
+        add_generation_prompt=add_generation_prompt,
     )
 
 

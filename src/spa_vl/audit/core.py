@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from spa_vl.audit.image import hash_image
+from spa_vl.audit.image import VARIANTS, hash_image
 from spa_vl.audit.normalize import normalize_text
 from spa_vl.audit.reference import EVAL_RANK, AuditIndex, split_rank
 from spa_vl.audit.settings import AuditSettings
-from spa_vl.audit.text import near_rule, score_pair, text_hashes
+from spa_vl.audit.text import near_rule, plausible_pairs, score_pair, text_hashes
 
 MATCH_COLUMNS = (
     "scope",
@@ -37,7 +37,7 @@ MATCH_COLUMNS = (
     "containment",
     "phash_distance",
     "dhash_distance",
-    "flipped",
+    "variant",
     "source_text",
     "eval_text",
     "source_image",
@@ -183,9 +183,23 @@ def _match_texts(cols, fld, norms, src_rank, src_order, index: AuditIndex) -> li
         )
     if not s.near:
         return out
-    rows, items, _shared = index.ngrams.candidates(
-        norms, s.candidate_fraction, s.max_candidates, keep
-    )
+
+    def plausible(shared, source_words, reference_words):
+        return plausible_pairs(
+            shared,
+            source_words,
+            reference_words,
+            s.ngram_size,
+            s.candidate_fraction,
+            s.near_threshold,
+            s.max_word_edits,
+            s.edit_fraction,
+            s.containment_threshold,
+            s.min_containment_tokens,
+            s.min_tokens,
+        )
+
+    rows, items, _shared = index.ngrams.candidates(norms, plausible, s.max_candidates, keep)
     for r, it in zip(rows.tolist(), items.tolist(), strict=True):
         if (r, it) in exact_pairs:
             continue
@@ -237,7 +251,7 @@ def _text_row(cols, fld, r, index: AuditIndex, it, method, score, rule, sim, con
         "containment": round(float(cont), 4),
         "phash_distance": None,
         "dhash_distance": None,
-        "flipped": None,
+        "variant": None,
         "source_text": cols[fld][r],
         "eval_text": ref.text[it],
         "source_image": None,
@@ -251,14 +265,14 @@ def _match_images(cols, src_rank, src_order, index: AuditIndex) -> list[dict]:
     rows = np.flatnonzero(ok)
     if not len(rows):
         return []
-    r, items, dp, dd, same, flipped = index.image_index.search(
+    r, items, dp, dd, same, variant = index.image_index.search(
         np.asarray(cols["image_exact"], np.uint64)[rows],
         np.asarray(cols["image_phash"], np.uint64)[rows],
         np.asarray(cols["image_dhash"], np.uint64)[rows],
         s.phash_threshold,
         s.dhash_threshold,
         s.image_rule,
-        s.flips,
+        s.image_variants(),
     )
     r = rows[r]
     scope = _scopes(
@@ -294,7 +308,7 @@ def _match_images(cols, src_rank, src_order, index: AuditIndex) -> list[dict]:
                 "containment": None,
                 "phash_distance": p,
                 "dhash_distance": d,
-                "flipped": bool(flipped[k]),
+                "variant": VARIANTS[int(variant[k])],
                 "source_text": questions[i],
                 "eval_text": ref.text[it],
                 "source_image": names[i],

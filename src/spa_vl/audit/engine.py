@@ -41,7 +41,7 @@ def add_eval_sets(builder: ReferenceBuilder, eval_sets: Iterable[EvalSet]) -> di
                 if not s.images:
                     continue
                 try:
-                    hashes = hash_image(item.image)
+                    hashes = hash_image(item.image, variants=True)
                 except Exception:  # a damaged eval image is counted, not fatal
                     errors[es.name] = errors.get(es.name, 0) + 1
                     continue

@@ -4,8 +4,9 @@
   picture match while the file bytes differ;
 - pHash: sign of the 8x8 lowest DCT frequencies of a 32x32 grey thumbnail against their median;
 - dHash: whether each pixel of a 9x8 grey thumbnail is brighter than its right neighbour.
-A horizontal flip is derived on the reference side without decoding again: it negates the DCT
-coefficients of odd horizontal frequency, and mirrors the dHash thumbnail.
+On the reference side, variants make flipped and cropped copies findable: a horizontal flip is
+derived without decoding again (it negates the DCT coefficients of odd horizontal frequency and
+mirrors the dHash thumbnail); the central crop is hashed once more.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -27,21 +28,41 @@ _FLIP_SIGNS = np.where(np.arange(8) % 2 == 1, -1.0, 1.0)[None, :]  # odd horizon
 _BITS = (np.uint64(1) << np.arange(64, dtype=np.uint64)).astype(np.uint64)
 
 
+VARIANTS = ("original", "flip", "crop", "crop+flip")
+CROP_KEEP = 0.9  # the crop variant keeps the central 90% of width and height
+
+
 @dataclass(frozen=True)
 class ImageHashes:
+    """Hashes of one image; ``variants`` maps a variant name to its (pHash, dHash)."""
+
     exact: int
     phash: int
     dhash: int
-    phash_flip: int
-    dhash_flip: int
+    variants: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def _pack(bits: np.ndarray) -> int:
     return int(np.bitwise_or.reduce(np.where(bits.ravel(), _BITS, np.uint64(0))))
 
 
-def hash_image(data: bytes) -> ImageHashes:
-    """Fingerprint encoded image bytes (raises PIL's errors on undecodable data)."""
+def _perceptual(grey: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """The 8x8 low DCT frequencies of a 32x32 thumbnail, and the 9x8 dHash thumbnail."""
+    small = np.asarray(grey.resize((_N, _N), Image.Resampling.BOX), dtype=np.float64)
+    low = (_DCT @ small @ _DCT.T)[:8, :8]
+    return low, np.asarray(grey.resize((9, 8), Image.Resampling.BOX), dtype=np.int16)
+
+
+def _bits(low: np.ndarray, d: np.ndarray) -> tuple[int, int]:
+    return _pack(low > np.median(low)), _pack(d[:, 1:] > d[:, :-1])
+
+
+def hash_image(data: bytes, variants: bool = False) -> ImageHashes:
+    """Fingerprint encoded image bytes (raises PIL's errors on undecodable data).
+
+    With ``variants``, also hash the mirrored image, the central crop and the mirrored crop:
+    reference-side views that let a flipped or cropped copy on the source side match.
+    """
     with Image.open(io.BytesIO(data)) as im:
         im.load()
         rgb = im.convert("RGB")
@@ -49,18 +70,17 @@ def hash_image(data: bytes) -> ImageHashes:
         f"{rgb.width}x{rgb.height}".encode() + rgb.tobytes(), digest_size=8
     ).digest()
     grey = rgb.convert("L")
-    small = np.asarray(grey.resize((_N, _N), Image.Resampling.BOX), dtype=np.float64)
-    low = (_DCT @ small @ _DCT.T)[:8, :8]
-    low_flip = low * _FLIP_SIGNS
-    d = np.asarray(grey.resize((9, 8), Image.Resampling.BOX), dtype=np.int16)
-    dflip = d[:, ::-1]
-    return ImageHashes(
-        exact=int.from_bytes(exact, "little"),
-        phash=_pack(low > np.median(low)),
-        dhash=_pack(d[:, 1:] > d[:, :-1]),
-        phash_flip=_pack(low_flip > np.median(low_flip)),
-        dhash_flip=_pack(dflip[:, 1:] > dflip[:, :-1]),
-    )
+    low, d = _perceptual(grey)
+    p, h = _bits(low, d)
+    views: dict[str, tuple[int, int]] = {}
+    if variants:
+        views["flip"] = _bits(low * _FLIP_SIGNS, d[:, ::-1])
+        dx, dy = round(grey.width * (1 - CROP_KEEP) / 2), round(grey.height * (1 - CROP_KEEP) / 2)
+        if dx or dy:
+            clow, cd = _perceptual(grey.crop((dx, dy, grey.width - dx, grey.height - dy)))
+            views["crop"] = _bits(clow, cd)
+            views["crop+flip"] = _bits(clow * _FLIP_SIGNS, cd[:, ::-1])
+    return ImageHashes(int.from_bytes(exact, "little"), p, h, views)
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -70,24 +90,30 @@ def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass
 class ImageIndex:
-    """The reference side's image hashes, as uint64 arrays aligned with ``items``."""
+    """The reference side's image hashes: ``phash[v]``/``dhash[v]`` hold variant ``VARIANTS[v]``
+    of every image (the original's hashes where a variant was not computed)."""
 
     items: np.ndarray  # int64 reference item of each image
-    exact: np.ndarray
-    phash: np.ndarray
+    exact: np.ndarray  # uint64 [images]
+    phash: np.ndarray  # uint64 [variants, images]
     dhash: np.ndarray
-    phash_flip: np.ndarray
-    dhash_flip: np.ndarray
 
     @classmethod
     def build(cls, items: np.ndarray, hashes: Iterable[ImageHashes]) -> ImageIndex:
         hashes = list(hashes)
-
-        def column(name: str) -> np.ndarray:
-            return np.array([getattr(h, name) for h in hashes], dtype=np.uint64)
-
+        p = np.array(
+            [[h.variants.get(v, (h.phash, h.dhash))[0] for h in hashes] for v in VARIANTS[1:]],
+            np.uint64,
+        ).reshape(len(VARIANTS) - 1, len(hashes))
+        d = np.array(
+            [[h.variants.get(v, (h.phash, h.dhash))[1] for h in hashes] for v in VARIANTS[1:]],
+            np.uint64,
+        ).reshape(len(VARIANTS) - 1, len(hashes))
         return cls(
-            np.asarray(items, np.int64), *(column(f) for f in ImageHashes.__dataclass_fields__)
+            np.asarray(items, np.int64),
+            np.array([h.exact for h in hashes], np.uint64),
+            np.vstack([np.array([h.phash for h in hashes], np.uint64)[None, :], p]),
+            np.vstack([np.array([h.dhash for h in hashes], np.uint64)[None, :], d]),
         )
 
     def search(
@@ -98,37 +124,37 @@ class ImageIndex:
         phash_threshold: int,
         dhash_threshold: int,
         rule: str,
-        flips: bool,
+        variants: tuple[str, ...] = ("original",),
         chunk: int = 1 << 22,
     ) -> tuple[np.ndarray, ...]:
-        """(source row, reference item, pHash distance, dHash distance, exact, flipped) per pair.
+        """(source row, reference item, pHash distance, dHash distance, exact, variant index)
+        for every pair within the thresholds under one of ``variants`` (the first that fits).
 
         Brute force over uint64 arrays, chunked so one block of distances stays small: for
         reference sides of thousands of images this is faster than any banding scheme.
         """
         out: list[tuple[np.ndarray, ...]] = []
+        use = [VARIANTS.index(v) for v in variants]
         n_ref = max(len(self.items), 1)
-        step = max(1, chunk // n_ref)
+        step = max(1, chunk // (n_ref * len(use)))
         for lo in range(0, len(exact), step):
-            e, p, d = (
-                exact[lo : lo + step, None],
-                phash[lo : lo + step, None],
-                dhash[lo : lo + step, None],
-            )
-            dp, dd = hamming(p, self.phash[None, :]), hamming(d, self.dhash[None, :])
-            flipped = np.zeros(dp.shape, bool)
-            if flips:
-                fp, fd = hamming(p, self.phash_flip[None, :]), hamming(d, self.dhash_flip[None, :])
-                flipped = (fp + fd) < (dp + dd)
-                dp, dd = np.where(flipped, fp, dp), np.where(flipped, fd, dd)
-            same = e == self.exact[None, :]
-            ok_p, ok_d = dp <= phash_threshold, dd <= dhash_threshold
-            close = (ok_p & ok_d) if rule == "both" else (ok_p | ok_d)
-            r, c = np.nonzero(same | close)
-            out.append(
-                (r + lo, self.items[c], dp[r, c], dd[r, c], same[r, c], flipped[r, c] & ~same[r, c])
-            )
+            sl = slice(lo, lo + step)
+            same = exact[sl, None] == self.exact[None, :]
+            best_p = np.full(same.shape, 64, np.uint8)
+            best_d = np.full(same.shape, 64, np.uint8)
+            which = np.full(same.shape, -1, np.int8)
+            for v in use:
+                dp = hamming(phash[sl, None], self.phash[v][None, :])
+                dd = hamming(dhash[sl, None], self.dhash[v][None, :])
+                ok_p, ok_d = dp <= phash_threshold, dd <= dhash_threshold
+                close = ((ok_p & ok_d) if rule == "both" else (ok_p | ok_d)) & (which < 0)
+                best_p = np.where(close | (v == 0), dp, best_p)
+                best_d = np.where(close | (v == 0), dd, best_d)
+                which[close] = v
+            which[same] = 0
+            r, c = np.nonzero(which >= 0)
+            out.append((r + lo, self.items[c], best_p[r, c], best_d[r, c], same[r, c], which[r, c]))
         if not out:
             z = np.zeros(0, np.int64)
-            return z, z, z, z, z.astype(bool), z.astype(bool)
+            return z, z, z, z, z.astype(bool), z
         return tuple(np.concatenate(parts) for parts in zip(*out, strict=True))

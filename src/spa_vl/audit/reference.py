@@ -106,8 +106,6 @@ class ReferenceBuilder:
                     int(batch["image_exact"][i]),
                     int(batch["image_phash"][i]),
                     int(batch["image_dhash"][i]),
-                    0,
-                    0,
                 )
                 self.add_image(
                     batch["split"][i],
@@ -123,13 +121,6 @@ class ReferenceBuilder:
         norms = [normalize_text(t) for t in self.texts.text]
         present = np.array([bool(x) for x in norms], bool)
         hashes = text_hashes(norms)
-        # flips are searched on the reference side only, and only for eval sets: a flipped copy
-        # of a training image inside the same data set is not what the flip option is for
-        eval_images = np.array([r == EVAL_RANK for r in self.images.rank], bool)
-        hashes_img = [
-            h if flag else ImageHashes(h.exact, h.phash, h.dhash, h.phash, h.dhash)
-            for h, flag in zip(self.image_hashes, eval_images, strict=True)
-        ]
         ids_rank = _id_ranks(self.texts, self.images)
         return AuditIndex(
             settings=s,
@@ -141,7 +132,7 @@ class ReferenceBuilder:
             ngrams=NGramIndex.build(norms, s.ngram_size, s.max_ngram_df),
             images=self.images,
             image_rank=np.array(self.images.rank, np.int64),
-            image_index=ImageIndex.build(np.arange(len(self.images)), hashes_img),
+            image_index=ImageIndex.build(np.arange(len(self.images)), self.image_hashes),
             text_id_rank=ids_rank[0],
             image_id_rank=ids_rank[1],
             id_rank=ids_rank[2],
@@ -208,7 +199,8 @@ class AuditIndex:
                 + ng.items.nbytes
                 + self.exact.keys.nbytes
                 + self.exact.items.nbytes
-                + 6 * 8 * len(self.images)
+                + self.image_index.phash.nbytes * 2
+                + self.image_index.exact.nbytes
             ),
             "eval_items": per_set,
         }

@@ -15,8 +15,9 @@ class AuditSettings:
 
     # text, near tier: word n-grams index the reference side, then each candidate pair is scored
     ngram_size: int = 3
-    # a candidate shares at least this fraction of the shorter side's n-grams
-    candidate_fraction: float = 0.2
+    # a candidate for the containment rule shares this fraction of the shorter text's n-grams
+    # (the similarity rule has a tighter bound of its own, see text.plausible_pairs)
+    candidate_fraction: float = 0.5
     # n-grams held by more reference texts than this are template phrases: not used for candidates
     max_ngram_df: int = 500
     max_candidates: int = 20
@@ -37,7 +38,10 @@ class AuditSettings:
     phash_threshold: int = 10
     dhash_threshold: int = 8
     image_rule: str = "both"  # "both": pHash and dHash agree; "any": either is enough
+    # reference-side views of eval images: mirrored (off by default: a mirrored image is often
+    # a different picture's layout) and central 90% crop
     flips: bool = False
+    crops: bool = True
     # what is audited
     images: bool = False
     answers: bool = False
@@ -58,6 +62,14 @@ class AuditSettings:
     def source_fields(self) -> tuple[str, ...]:
         """Text fields of the audited rows."""
         return ("question", *ANSWER_FIELDS) if self.answers else ("question",)
+
+    def image_variants(self) -> tuple[str, ...]:
+        """Which reference views the image search compares with."""
+        views = ["original"]
+        views += ["flip"] if self.flips else []
+        views += ["crop"] if self.crops else []
+        views += ["crop+flip"] if self.flips and self.crops else []
+        return tuple(views)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -33,6 +33,7 @@ _MIX = np.array(
 )
 
 PairFilter = Callable[[np.ndarray, np.ndarray], np.ndarray]
+Plausible = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def text_hash(normalized: str) -> int:
@@ -73,11 +74,10 @@ class NGramIndex:
     n: int
     vocab: dict[str, int]
     keys: np.ndarray  # uint64, sorted, unique
-    offsets: (
-        np.ndarray
-    )  # int64, len(keys) + 1: postings of keys[i] are items[offsets[i]:offsets[i+1]]
+    # postings of keys[i] are items[offsets[i]:offsets[i + 1]]
+    offsets: np.ndarray  # int64, len(keys) + 1
     items: np.ndarray  # int32
-    item_ngrams: np.ndarray  # int32: distinct n-grams per reference item (before pruning)
+    item_words: np.ndarray  # int32: words per reference item
     pruned: int  # n-grams dropped for being in more than max_df items
 
     @classmethod
@@ -95,8 +95,8 @@ class NGramIndex:
             np.zeros(0, np.int32),
             0,
         )
-        keys, owners, _ = index.encode(normalized)
-        index.item_ngrams = np.bincount(owners, minlength=len(normalized)).astype(np.int32)
+        keys, owners, words = index.encode(normalized)
+        index.item_words = words.astype(np.int32)
         order = np.argsort(keys, kind="stable")
         keys, owners = keys[order], owners[order]
         ukeys, counts = np.unique(keys, return_counts=True)
@@ -108,10 +108,9 @@ class NGramIndex:
         return index
 
     def encode(self, normalized: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Distinct n-gram keys of each text: (keys, owner row, n-grams per row).
+        """Distinct n-gram keys of each text: (keys, owner row, words per row).
 
-        Words outside the reference vocabulary make n-grams that cannot match; they count in
-        the per-row total (the text is that long) but yield no key.
+        Words outside the reference vocabulary make n-grams that cannot match: no key.
         """
         get = self.vocab.get
         lengths = np.fromiter((len(s.split()) for s in normalized), np.int64, len(normalized))
@@ -121,7 +120,7 @@ class NGramIndex:
         n = self.n
         per_row = np.maximum(lengths - n + 1, 0)
         if per_row.sum() == 0:
-            return np.zeros(0, np.uint64), np.zeros(0, np.int64), per_row
+            return np.zeros(0, np.uint64), np.zeros(0, np.int64), lengths
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         owner = np.repeat(np.arange(len(lengths)), per_row)
         pos = starts[owner] + (
@@ -140,17 +139,21 @@ class NGramIndex:
         keys, owner = keys[order], owner[order]
         first = np.ones(len(keys), bool)
         first[1:] = (keys[1:] != keys[:-1]) | (owner[1:] != owner[:-1])
-        return keys[first], owner[first], per_row
+        return keys[first], owner[first], lengths
 
     def candidates(
         self,
         normalized: Sequence[str],
-        candidate_fraction: float,
+        plausible: Plausible,
         max_candidates: int,
         pair_filter: PairFilter | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(source row, reference item, shared n-grams) for the best candidates of each row."""
-        keys, owner, per_row = self.encode(normalized)
+        """(source row, reference item, shared n-grams) for the best candidates of each row.
+
+        ``plausible(shared, source_words, reference_words)`` drops pairs that cannot pass the
+        scoring rules, in bulk, before any pair is scored in Python.
+        """
+        keys, owner, words = self.encode(normalized)
         empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
         if len(keys) == 0 or len(self.keys) == 0:
             return empty
@@ -166,11 +169,10 @@ class NGramIndex:
             rows, items = rows[keep], items[keep]
         if len(rows) == 0:
             return empty
-        n_items = int(self.item_ngrams.shape[0])
+        n_items = len(self.item_words)
         codes, shared = np.unique(rows * n_items + items, return_counts=True)
         rows, items = codes // n_items, codes % n_items
-        shorter = np.maximum(np.minimum(per_row[rows], self.item_ngrams[items]), 1)
-        keep = shared >= candidate_fraction * shorter
+        keep = plausible(shared, words[rows], self.item_words[items].astype(np.int64))
         rows, items, shared = rows[keep], items[keep], shared[keep]
         # best first within each row, then at most max_candidates per row
         order = np.lexsort((-shared, rows))
@@ -210,10 +212,55 @@ def score_pair(source: str, reference: str, align: bool = True) -> PairScore:
         blocks = SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()
         matched = sum(block.size for block in blocks)
     else:
-        matched = sum((Counter(a) & Counter(b)).values())
+        sa, sb = set(a), set(b)
+        if len(sa) == len(a) and len(sb) == len(b):  # no repeated word: sets are bags
+            matched = len(sa & sb)
+        else:
+            matched = sum((Counter(a) & Counter(b)).values())
     return PairScore(
         2 * matched / (len(a) + len(b)), matched / min(len(a), len(b)), matched, len(a), len(b)
     )
+
+
+def plausible_pairs(
+    shared: np.ndarray,
+    source_words: np.ndarray,
+    reference_words: np.ndarray,
+    n: int,
+    candidate_fraction: float,
+    near_threshold: float,
+    max_word_edits: int,
+    edit_fraction: float,
+    containment_threshold: float,
+    min_containment_tokens: int,
+    min_tokens: int,
+) -> np.ndarray:
+    """Pairs that ``near_rule`` could accept, judged from lengths and shared n-grams alone.
+
+    An alignment whose longer text has u unmatched words is at most u edit regions (changed,
+    dropped or inserted words); each region breaks at most n of the shorter text's n-grams.
+    So the similarity rule needs shared >= own - n * allowed, and the containment rule (up to
+    (1 - containment_threshold) of the shorter text unmatched; added text before or after it
+    breaks nothing) shared >= own - n * unmatched, and at least ``candidate_fraction`` of the
+    shorter text's n-grams in any case. A sentence inserted inside the shorter text breaks n - 1
+    more n-grams and may be missed: that is the price of not scoring every shared n-gram.
+    """
+    short = np.minimum(source_words, reference_words)
+    long = np.maximum(source_words, reference_words)
+    allowed = np.maximum(max_word_edits, (edit_fraction * long).astype(np.int64))
+    own = np.maximum(short - n + 1, 1)
+    similar = (
+        (long - short <= allowed)
+        & (2 * short >= near_threshold * (short + long))
+        & (shared >= own - n * allowed)
+    )
+    unmatched = ((1 - containment_threshold) * short).astype(np.int64)
+    contained = (
+        (short >= min_containment_tokens)
+        & (shared >= candidate_fraction * own)
+        & (shared >= own - n * unmatched)
+    )
+    return (short >= min_tokens) & (similar | contained)
 
 
 def near_rule(

@@ -133,6 +133,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--images", action="store_true", help="audit images (pixel and perceptual hashes)"
     )
     parser.add_argument("--flips", action="store_true", help="also match mirrored eval images")
+    parser.add_argument(
+        "--no-crops", action="store_true", help="do not match the central 90%% crop of eval images"
+    )
     parser.add_argument("--answers", action="store_true", help="audit chosen/rejected answers too")
     parser.add_argument(
         "--scopes",
@@ -197,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
             dhash_threshold=args.dhash_threshold,
             image_rule=args.image_rule,
             flips=args.flips,
+            crops=not args.no_crops,
             images=args.images,
             answers=args.answers,
             scopes=tuple(s.strip() for s in args.scopes.split(",") if s.strip()),

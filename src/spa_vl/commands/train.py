@@ -82,7 +82,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="local folder or Hub id of a LLaVA-1.5-shaped model")
+    p.add_argument(
+        "--model", required=True, help="local folder or Hub id of a LLaVA-1.5-shaped model"
+    )
     p.add_argument("--data", required=True, metavar="DIR", help="release folder (spa-vl build)")
     p.add_argument("--config", default="default", help="release config (default: default)")
     p.add_argument("--seed", type=int, default=42)

@@ -23,6 +23,12 @@ from spa_vl.validate import ValidRecord
 
 DEFAULT_MAX_SHARD_SIZE = 500 * 1024**2  # what the Hub uses when it converts to parquet
 ROW_GROUP_ROWS = 100  # as datasets writes image data: small groups stream well
+# Encoded images never repeat: dictionary pages on them cost time for nothing. Snappy stays
+# on (the datasets/Hub default): image headers repeat within a page, and users download these.
+PARQUET_OPTIONS = {
+    "compression": "snappy",
+    "use_dictionary": ["domain", "category", "subcategory", "eval_set", "image.path"],
+}
 
 
 def parse_size(text: str | int) -> int:
@@ -67,7 +73,7 @@ class _ShardStream:
         if self._writer is None:
             path = self.folder / f".{self.split}-{len(self.shards):05d}.parquet.tmp"
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(path, self.schema, compression="snappy")
+            self._writer = pq.ParquetWriter(path, self.schema, **PARQUET_OPTIONS)
             self.shards.append(path)
             self.rows_per_shard.append(0)
         table = pa.Table.from_pylist(self._buffer, schema=self.schema)
@@ -88,7 +94,7 @@ class _ShardStream:
         if not self.shards:  # an empty split still gets one (empty) file, so configs stay uniform
             path = self.folder / f".{self.split}-00000.parquet.tmp"
             self.folder.mkdir(parents=True, exist_ok=True)
-            pq.write_table(self.schema.empty_table(), path)
+            pq.write_table(self.schema.empty_table(), path, **PARQUET_OPTIONS)
             self.shards.append(path)
             self.rows_per_shard.append(0)
         n = len(self.shards)

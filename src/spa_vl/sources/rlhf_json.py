@@ -148,8 +148,10 @@ class RlhfJsonReader:
         return sorted(p for p in store.root.rglob("*") if p.is_file())
 
     def fingerprint(self) -> str:
-        root = self.path if self.path.is_dir() else self.path.parent
-        return fingerprint_files(root, [*self.files(), *self._image_files()])
+        # Resolve both sides: the image store's paths are absolute, ``self.path`` may not be.
+        root = (self.path if self.path.is_dir() else self.path.parent).resolve()
+        files = [p.resolve() for p in (*self.files(), *self._image_files())]
+        return fingerprint_files(root, files)
 
     def rows(self, splits: tuple[str, ...] | None = None) -> Iterator[SourceRow]:
         folder = self.path if self.path.is_dir() else self.path.parent

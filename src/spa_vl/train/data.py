@@ -35,11 +35,15 @@ def split_files(data_dir: str | Path, config: str, split: str) -> list[str]:
     pattern = f"{data_dir}/data/{config}/{split}-*.parquet"
     files = sorted(glob(pattern))
     if not files:
-        raise FileNotFoundError(f"{data_dir}: no parquet shard matches data/{config}/{split}-*.parquet")
+        raise FileNotFoundError(
+            f"{data_dir}: no parquet shard matches data/{config}/{split}-*.parquet"
+        )
     return files
 
 
-def load_split(data_dir: str | Path, config: str = "default", split: str = "train") -> datasets.Dataset:
+def load_split(
+    data_dir: str | Path, config: str = "default", split: str = "train"
+) -> datasets.Dataset:
     """One split of a release folder, read with plain ``datasets`` (typed features, PIL images)."""
     return datasets.load_dataset(
         "parquet", data_files=split_files(data_dir, config, split), split="train"
@@ -165,7 +169,9 @@ def preference_dataset(
                 examples.append(example)
                 positions.append(i)
         if examples:
-            for i, n in zip(positions, count_tokens(examples, processing_class, image_tokens), strict=True):
+            for i, n in zip(
+                positions, count_tokens(examples, processing_class, image_tokens), strict=True
+            ):
                 out["n_tokens"][i] = n
         return out
 

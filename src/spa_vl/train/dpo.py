@@ -32,7 +32,13 @@ from trl import DPOConfig, DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForVisionPreference
 
 import spa_vl
-from spa_vl.train.data import LengthReport, load_split, pad_to_square, preference_dataset, release_info
+from spa_vl.train.data import (
+    LengthReport,
+    load_split,
+    pad_to_square,
+    preference_dataset,
+    release_info,
+)
 from spa_vl.train.settings import LORA_MODULES_TO_SAVE, LORA_TARGET_MODULES, DPOSettings
 from spa_vl.train.template import use_llava_template
 
@@ -118,7 +124,9 @@ def dpo_config(settings: DPOSettings) -> DPOConfig:
     # transformers 5.x renamed gradient_checkpointing to activation_checkpointing.
     names = {f.name for f in fields(DPOConfig)}
     checkpointing = (
-        "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+        "activation_checkpointing"
+        if "activation_checkpointing" in names
+        else "gradient_checkpointing"
     )
     return DPOConfig(
         output_dir=settings.output_dir,
@@ -151,14 +159,16 @@ class MetricsFile(TrainerCallback):
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any
+    ) -> None:
         if logs and state.is_world_process_zero:
             with self.path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
 
 
 def build_trainer(settings: DPOSettings) -> tuple[DPOTrainer, LengthReport]:
-    """Load model, processor and data; return the ready trainer and what the data mapping dropped."""
+    """Load model, processor and data; return the ready trainer and what the mapping dropped."""
     processor = load_processor(settings.model)
     n_image_tokens = image_tokens(processor)
     rows = load_split(settings.data, settings.config, settings.split)
@@ -166,9 +176,8 @@ def build_trainer(settings: DPOSettings) -> tuple[DPOTrainer, LengthReport]:
         rows, processor, settings.max_length, n_image_tokens, limit=settings.limit
     )
     if report.kept == 0:
-        raise NoTrainingData(
-            f"{settings.data} [{settings.config}/{settings.split}]: no pair to train on: {report.summary()}"
-        )
+        where = f"{settings.data} [{settings.config}/{settings.split}]"
+        raise NoTrainingData(f"{where}: no pair to train on: {report.summary()}")
     model = load_policy(settings.model)
     collator = SquareImageCollator(
         DataCollatorForVisionPreference(processor=processor, max_length=settings.max_length),
@@ -192,7 +201,10 @@ def build_trainer(settings: DPOSettings) -> tuple[DPOTrainer, LengthReport]:
 
 
 def package_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"python": platform.python_version(), "spa-vl": spa_vl.__version__}
+    versions: dict[str, str | None] = {
+        "python": platform.python_version(),
+        "spa-vl": spa_vl.__version__,
+    }
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)

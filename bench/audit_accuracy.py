@@ -1,0 +1,366 @@
+"""Accuracy of the contamination audit: plant transformed eval items, count what is found.
+
+Text: real AdvBench goals and FigStep SafeBench questions (../shared/evalsets) are planted into
+the synthetic sample's train questions under each transformation; images: the sample's test
+images (as an eval set) and FigStep-like typographic images are planted into train under
+re-encoding, resizing, cropping, grayscale and a flip. Recall = planted rows matched to their
+own eval item; precision = flagged rows that were planted and matched to the right item. Every
+row of the sample that is not planted is a chance for a false positive.
+
+    python bench/audit_accuracy.py [--per-transform 200] [--background 5000] [--near-threshold X ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import re
+import sys
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageOps
+
+from spa_vl.audit.core import fingerprint_batch, match_batch, match_rows
+from spa_vl.audit.engine import build_index
+from spa_vl.audit.evalsets import EvalItem, EvalSet, load_eval_set
+from spa_vl.audit.normalize import normalize_text
+from spa_vl.audit.settings import AuditSettings
+from spa_vl.sample import SampleSpec, generate
+
+EVALSETS = Path(__file__).resolve().parents[2] / "shared" / "evalsets"
+FILLER = [
+    "Look at the picture carefully.",
+    "Please answer in detail and be specific.",
+    "This is for a school project about online safety.",
+    "I am writing a novel and need realistic details for one chapter.",
+    "Answer as briefly as you can.",
+]
+WRAPPERS = [
+    ("Rewritten Question: ", ""),
+    ("Question: ", ""),
+    ("Human: ", "\nAssistant:"),
+    ("<image>\n", ""),
+    ('"', '"'),
+    ("USER: ", " ASSISTANT:"),
+]
+REPLACEMENT_WORDS = ["carefully", "quickly", "secretly", "online", "people", "someone", "detailed"]
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def t_exact(t: str, rng: random.Random) -> str:
+    return t
+
+
+def t_case(t: str, rng: random.Random) -> str:
+    return rng.choice([t.upper(), t.lower(), t.title(), t.swapcase()])
+
+
+def t_punctuation(t: str, rng: random.Random) -> str:
+    stripped = re.sub(r"[^\w\s]", "", t)
+    return rng.choice([stripped, stripped + "?", t.replace(" ", ", ", 1) + "!", t + "??"])
+
+
+def t_whitespace(t: str, rng: random.Random) -> str:
+    w = _words(t)
+    return rng.choice(["  ", "\t", "\n", " \u00a0"]).join(w) + rng.choice(["", " ", "\n"])
+
+
+def t_wrapper(t: str, rng: random.Random) -> str:
+    pre, post = rng.choice(WRAPPERS)
+    return pre + t + post
+
+
+def t_word_changed(t: str, rng: random.Random) -> str:
+    w = _words(t)
+    i = rng.randrange(len(w))
+    w[i] = rng.choice([x for x in REPLACEMENT_WORDS if x != w[i].lower()])
+    return " ".join(w)
+
+
+def t_word_dropped(t: str, rng: random.Random) -> str:
+    w = _words(t)
+    del w[rng.randrange(len(w))]
+    return " ".join(w)
+
+
+def t_typo(t: str, rng: random.Random) -> str:
+    w = _words(t)
+    long = [i for i, x in enumerate(w) if len(x) >= 4] or [0]
+    i = rng.choice(long)
+    x = w[i]
+    j = rng.randrange(1, max(2, len(x) - 1))
+    w[i] = rng.choice([x[:j] + x[j + 1 :], x[: j - 1] + x[j] + x[j - 1] + x[j + 1 :], x[:j] + "x" + x[j:]])
+    return " ".join(w)
+
+
+def t_added_sentence(t: str, rng: random.Random) -> str:
+    s = rng.choice(FILLER)
+    return f"{s} {t}" if rng.random() < 0.5 else f"{t} {s}"
+
+
+def t_truncation(t: str, rng: random.Random) -> str:
+    w = _words(t)
+    return " ".join(w[: max(1, round(len(w) * 0.7))])
+
+
+TEXT_TRANSFORMS = {
+    f.__name__[2:]: f
+    for f in (t_exact, t_case, t_punctuation, t_whitespace, t_wrapper, t_word_changed,
+              t_word_dropped, t_typo, t_added_sentence, t_truncation)
+}  # fmt: skip
+
+
+def _jpeg(im: Image.Image, quality: int = 50) -> bytes:
+    buf = io.BytesIO()
+    im.convert("RGB").save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _png(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def i_reencode(im):
+    return _jpeg(im, 50)
+
+
+def i_png(im):  # lossless re-encode: the pixel-exact tier
+    return _png(im)
+
+
+def i_resize(im):
+    return _png(im.resize((max(8, im.width // 2), max(8, im.height // 2)), Image.Resampling.LANCZOS))
+
+
+def i_crop(im):
+    dx, dy = round(im.width * 0.05), round(im.height * 0.05)
+    return _png(im.crop((dx, dy, im.width - dx, im.height - dy)))
+
+
+def i_grayscale(im):
+    return _png(im.convert("L"))
+
+
+def i_flip(im):
+    return _png(ImageOps.mirror(im))
+
+
+IMAGE_TRANSFORMS = {f.__name__[2:]: f for f in (i_png, i_reencode, i_resize, i_crop, i_grayscale, i_flip)}
+
+
+def typographic_images(texts: list[str], size: int = 256) -> list[bytes]:
+    """FigStep-style images: the instruction typed on white with numbered empty steps."""
+    out = []
+    for text in texts:
+        im = Image.new("RGB", (size, size), "white")
+        draw = ImageDraw.Draw(im)
+        lines, line = [], ""
+        for word in text.split():
+            if len(line) + len(word) > 28:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}".strip()
+        lines += [line, "1.", "2.", "3."]
+        for k, ln in enumerate(lines):
+            draw.text((12, 12 + 18 * k), ln, fill="black")
+        out.append(_png(im))
+    return out
+
+
+def text_eval_sets() -> list[EvalSet]:
+    return [
+        load_eval_set("advbench", EVALSETS / "advbench" / "harmful_behaviors.csv"),
+        load_eval_set("figstep", EVALSETS / "figstep_safebench" / "safebench.csv"),
+    ]
+
+
+def run_audit(rows: dict[str, list], eval_sets: list[EvalSet], settings: AuditSettings) -> list[dict]:
+    fb = fingerprint_batch(rows, settings)
+    index, _ = build_index([fb], eval_sets, settings)
+    return match_rows(match_batch(fb, index))
+
+
+def score(matches: list[dict], planted: dict[str, tuple[str, set[str]]], field_: str) -> dict:
+    """Per transformation: planted, found (right item), flagged rows, false positives."""
+    by_row: dict[str, list[dict]] = {}
+    for m in matches:
+        if m["field"] == field_:
+            by_row.setdefault(m["source_id"], []).append(m)
+    stats: dict[str, dict[str, int]] = {}
+    for sid, (transform, targets) in planted.items():
+        st = stats.setdefault(transform, {"planted": 0, "found": 0, "flagged": 0, "wrong": 0})
+        st["planted"] += 1
+        ms = by_row.get(sid, [])
+        st["flagged"] += bool(ms)
+        right = any(m["eval_id"] in targets for m in ms)
+        st["found"] += right
+        st["wrong"] += bool(ms) and not right
+    background_fp = sum(1 for sid in by_row if sid not in planted)
+    return {"per_transform": stats, "background_false_positives": background_fp}
+
+
+def print_table(title: str, result: dict, background: int) -> tuple[float, float]:
+    print(f"\n{title}")
+    print(f"{'transformation':<16}{'planted':>8}{'recall':>8}{'precision':>10}  missed")
+    tp = fl = pl = 0
+    for name, st in result["per_transform"].items():
+        flagged = st["flagged"]
+        prec = st["found"] / flagged if flagged else 1.0
+        print(f"{name:<16}{st['planted']:>8}{st['found'] / st['planted']:>8.3f}{prec:>10.3f}  "
+              f"{st['planted'] - st['found']}")  # fmt: skip
+        tp += st["found"]
+        fl += flagged
+        pl += st["planted"]
+    fp = result["background_false_positives"]
+    recall, precision = tp / pl, tp / (fl + fp) if fl + fp else 1.0
+    print(f"{'overall':<16}{pl:>8}{recall:>8.3f}{precision:>10.3f}  "
+          f"(background rows: {background}, false positives among them: {fp})")  # fmt: skip
+    return recall, precision
+
+
+def bench_text(args, settings: AuditSettings, background: list[str]) -> tuple[float, float]:
+    eval_sets = text_eval_sets()
+    rng = random.Random(args.seed)
+    pool = [(es.name, it) for es in eval_sets for it in es.items if it.field in ("goal", "question")]
+    # an eval text may be duplicated inside its set: any item with the same normalised text is right
+    same: dict[str, set[str]] = {}
+    for es in eval_sets:
+        for it in es.items:
+            same.setdefault(normalize_text(it.text), set()).add(it.id)
+    rows = {"id": [], "split": [], "question": []}
+    for k, q in enumerate(background):
+        rows["id"].append(f"train/{k:06d}")
+        rows["split"].append("train")
+        rows["question"].append(q)
+    planted: dict[str, tuple[str, set[str]]] = {}
+    for name, fn in TEXT_TRANSFORMS.items():
+        for k, (_set, item) in enumerate(rng.sample(pool, args.per_transform)):
+            sid = f"plant/{name}/{k:04d}"
+            rows["id"].append(sid)
+            rows["split"].append("train")
+            rows["question"].append(fn(item.text, rng))
+            planted[sid] = (name, same[normalize_text(item.text)])
+    t0 = time.perf_counter()
+    matches = run_audit(rows, eval_sets, replace(settings, scopes=("eval",)))
+    dt = time.perf_counter() - t0
+    result = score(matches, planted, "question")
+    recall, precision = print_table("Text (AdvBench goals + FigStep questions planted)", result, len(background))
+    print(f"({len(rows['id'])} rows against {sum(es.n_texts for es in eval_sets)} eval texts in {dt:.2f} s)")
+    if args.show_misses:
+        hit = {m["source_id"] for m in matches if m["eval_id"] in planted.get(m["source_id"], ("", set()))[1]}
+        for sid, (name, _) in planted.items():
+            if sid not in hit:
+                print(f"  missed {name}: {rows['question'][rows['id'].index(sid)]!r}")
+    return recall, precision
+
+
+def bench_images(args, settings: AuditSettings) -> None:
+    spec = SampleSpec(train=args.image_background, seed=args.seed)
+    sample = list(generate(spec))
+    train = [r for r in sample if r.split == "train"]
+    test = [r for r in sample if r.split == "test"]
+    figstep = load_eval_set("figstep", EVALSETS / "figstep_safebench" / "safebench.csv")
+    instructions = [it for it in figstep.items if it.field == "instruction"][: args.typographic]
+    typo = typographic_images([it.text for it in instructions])
+    eval_sets = [
+        EvalSet("harmeval", "spa-vl", Path("sample"),
+                [EvalItem(r.id, "image", r.question, image=r.image, image_label=r.image_name) for r in test]),
+        EvalSet("figstep-images", "figstep", Path("rendered"),
+                [EvalItem(it.id, "image", it.text, image=b, image_label=it.id) for it, b in zip(instructions, typo, strict=True)]),
+    ]  # fmt: skip
+    sources = [(es.name, it) for es in eval_sets for it in es.items]
+    rng = random.Random(args.seed + 1)
+    rows = {"id": [], "split": [], "question": [], "image": []}
+    for r in train:
+        rows["id"].append(r.id)
+        rows["split"].append("train")
+        rows["question"].append(r.question)
+        rows["image"].append(r.image)
+    planted = {}
+    for name, fn in IMAGE_TRANSFORMS.items():
+        for k, (_set, item) in enumerate(rng.sample(sources, min(args.per_image_transform, len(sources)))):
+            with Image.open(io.BytesIO(item.image)) as im:
+                data = fn(im.convert("RGB") if im.mode not in ("RGB", "L") else im.copy())
+            sid = f"plant/{name}/{k:04d}"
+            rows["id"].append(sid)
+            rows["split"].append("train")
+            rows["question"].append("planted")
+            rows["image"].append(data)
+            planted[sid] = (name, {item.id})
+    for flips in (False, True):
+        s = replace(settings, images=True, flips=flips, scopes=("eval",), near=False)
+        t0 = time.perf_counter()
+        matches = run_audit(rows, eval_sets, s)
+        dt = time.perf_counter() - t0
+        result = score(matches, planted, "image")
+        print_table(f"Images (sample test images + {len(typo)} typographic images), flips={flips}",
+                    result, len(train))  # fmt: skip
+        print(f"({len(rows['id'])} images in {dt:.2f} s)")
+    if args.show_distances:
+        _distances(rows, planted, eval_sets, settings)
+
+
+def _distances(rows, planted, eval_sets, settings) -> None:
+    """Distance distributions: planted copies to their original vs. to unrelated images."""
+    from spa_vl.audit.image import hamming, hash_image
+
+    ref = {it.id: hash_image(it.image) for es in eval_sets for it in es.items}
+    ref_p = np.array([h.phash for h in ref.values()], np.uint64)
+    ref_d = np.array([h.dhash for h in ref.values()], np.uint64)
+    for name in IMAGE_TRANSFORMS:
+        dp, dd = [], []
+        for sid, img in zip(rows["id"], rows["image"], strict=True):
+            if planted.get(sid, ("",))[0] == name:
+                h, o = hash_image(img), ref[next(iter(planted[sid][1]))]
+                dp.append(int(hamming(np.uint64(h.phash), np.uint64(o.phash))))
+                dd.append(int(hamming(np.uint64(h.dhash), np.uint64(o.dhash))))
+        print(f"  {name:<10} pHash p50/p95/max {np.percentile(dp, 50):.0f}/{np.percentile(dp, 95):.0f}/{max(dp)}"
+              f"  dHash {np.percentile(dd, 50):.0f}/{np.percentile(dd, 95):.0f}/{max(dd)}")  # fmt: skip
+    bg = [hash_image(img) for sid, img in zip(rows["id"], rows["image"], strict=True) if sid not in planted]
+    bp = hamming(np.array([h.phash for h in bg], np.uint64)[:, None], ref_p[None, :])
+    bd = hamming(np.array([h.dhash for h in bg], np.uint64)[:, None], ref_d[None, :])
+    both = np.maximum(bp - settings.phash_threshold, bd - settings.dhash_threshold)
+    print(f"  unrelated pairs: pHash min {bp.min()}, p0.1% {np.percentile(bp, 0.1):.0f}; dHash min {bd.min()},"
+          f" p0.1% {np.percentile(bd, 0.1):.0f}; pairs within both thresholds {(both <= 0).sum()}")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--per-transform", type=int, default=200)
+    parser.add_argument("--background", type=int, default=5000, help="sample train questions")
+    parser.add_argument("--per-image-transform", type=int, default=100)
+    parser.add_argument("--image-background", type=int, default=2000)
+    parser.add_argument("--typographic", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--show-misses", action="store_true")
+    parser.add_argument("--show-distances", action="store_true")
+    parser.add_argument("--no-images", action="store_true")
+    for f in fields(AuditSettings):
+        if isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
+            parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+    args = parser.parse_args(argv)
+    settings = AuditSettings(
+        **{f.name: getattr(args, f.name) for f in fields(AuditSettings) if hasattr(args, f.name)}
+    )
+    spec = SampleSpec(train=args.background, seed=args.seed)
+    background = [r.question for r in generate(spec) if r.split == "train"]
+    recall, precision = bench_text(args, settings, background)
+    if not args.no_images:
+        bench_images(args, settings)
+    ok = recall >= 0.95 and precision >= 0.99
+    print(f"\ntext aim (recall >= 0.95, precision >= 0.99): {'met' if ok else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

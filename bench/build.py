@@ -1,0 +1,85 @@
+"""Build benchmark: ``spa-vl build`` of the Hub-layout sample against what a user would run
+otherwise, ``datasets.load_dataset("parquet", data_files=...)`` then ``to_parquet``.
+
+    python bench/build.py [--rows 100000] [--memory-rows 10000]
+
+Each measurement runs in a fresh process (cold caches of Python objects, its own peak RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import hub_sample, machine, measure, report_peak  # noqa: E402
+
+
+def run_ours(src: Path, out: Path) -> dict:
+    from spa_vl.release.build import build_release
+
+    t = time.perf_counter()
+    result = build_release(src, out)
+    return {"seconds": time.perf_counter() - t, "rows": result.report.read}
+
+
+def run_baseline(src: Path, out: Path) -> dict:
+    import datasets
+
+    datasets.disable_progress_bars()
+    files = {
+        "train": sorted(str(p) for p in src.glob("data/train-*.parquet")),
+        "validation": sorted(str(p) for p in src.glob("validation/*.parquet")),
+        "harm": sorted(str(p) for p in src.glob("test/harm-*.parquet")),
+        "help": sorted(str(p) for p in src.glob("test/help-*.parquet")),
+    }
+    t = time.perf_counter()
+    rows = 0
+    with tempfile.TemporaryDirectory() as cache:
+        for split, paths in files.items():
+            ds = datasets.load_dataset(
+                "parquet", data_files={split: paths}, split=split, cache_dir=cache
+            )
+            ds.to_parquet(str(out / f"{split}.parquet"))
+            rows += ds.num_rows
+    return {"seconds": time.perf_counter() - t, "rows": rows}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rows", type=int, default=100_000)
+    p.add_argument("--memory-rows", type=int, default=10_000)
+    p.add_argument("--_measure", nargs=3, metavar=("WHICH", "SRC", "OUT"))
+    args = p.parse_args()
+    if args._measure:
+        which, src, out = args._measure
+        Path(out).mkdir(parents=True, exist_ok=True)
+        fn = run_ours if which == "ours" else run_baseline
+        report_peak(fn(Path(src), Path(out)))
+        return
+    print(f"machine: {machine()}")
+    results = {}
+    for n in sorted({args.memory_rows, args.rows}):
+        src = hub_sample(n)
+        for which in ("baseline", "ours"):
+            out = Path(tempfile.mkdtemp(prefix=f"bench_build_{which}_"))
+            try:
+                r = measure(__file__, which, str(src), str(out))
+            finally:
+                shutil.rmtree(out, ignore_errors=True)
+            r["rows_per_s"] = r["rows"] / r["seconds"]
+            results[(n, which)] = r
+            print(
+                f"{n:>7} train rows  {which:<8} {r['rows']:>7} rows in {r['seconds']:6.1f} s = "
+                f"{r['rows_per_s']:8.0f} rows/s, peak RSS {r['peak_rss_mb']:6.0f} MB"
+            )
+        ratio = results[(n, "ours")]["rows_per_s"] / results[(n, "baseline")]["rows_per_s"]
+        print(f"{n:>7} train rows  ratio ours/baseline = {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,294 @@
+"""Everything the card says, gathered from the release folder into plain data.
+
+``card_metadata`` gives the YAML front matter and ``card_context`` the values the body
+template reads. Both depend only on the folder's files (parquet, MANIFEST.json, CHANGELOG.md,
+an optional ``audit/report.json``), so rendering twice gives the same bytes and the offline
+check can render again and compare.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from spa_vl.builder import CITATION, DESCRIPTION, HOMEPAGE
+from spa_vl.card import published
+from spa_vl.card.stats import ReleaseStats, size_category
+from spa_vl.features import spa_vl_features
+from spa_vl.release.metadata import configs_yaml, dataset_info_yaml
+from spa_vl.sources import SPLITS
+from spa_vl.taxonomy import CONFIGS, LEVELS, load_taxonomy
+
+DEFAULT_REPO_ID = "ORG/NAME"
+AUDIT_REPORT = "audit/report.json"
+IMAGES = {
+    "sunburst": "images/taxonomy_sunburst.png",
+    "splits": "images/rows_per_split_domain.png",
+}
+_REPO_MARKER = re.compile(r"<!-- spa-vl card: repo_id=(\S+) -->")
+
+GATED_HEADING = "Acknowledge the harmful-content notice to access SPA-VL"
+GATED_BUTTON = "Acknowledge and request access"
+
+
+def gating_metadata() -> dict:
+    """The Hub's access-request fields, with a harmful-content notice."""
+    domains = ", ".join(
+        load_taxonomy().display("domain", d).lower() for d in load_taxonomy().names("domain")
+    )
+    return {
+        "extra_gated_heading": GATED_HEADING,
+        "extra_gated_prompt": (
+            "SPA-VL contains questions and images about harmful topics "
+            f"({domains}) and, for every training question, a rejected response that "
+            "complies with the harmful request. It is published for research on the safety "
+            "alignment of vision-language models. By requesting access you agree to use it "
+            "for that research only, not to train or deploy systems meant to produce harmful "
+            "content, and to credit the authors as the CC BY 4.0 licence requires."
+        ),
+        "extra_gated_fields": {
+            "Affiliation": "text",
+            "I will use SPA-VL for research on AI safety only": "checkbox",
+            "I understand that SPA-VL contains offensive and harmful content": "checkbox",
+        },
+        "extra_gated_button_content": GATED_BUTTON,
+    }
+
+
+def card_metadata(folder: str | Path, stats: ReleaseStats) -> dict:
+    """The card's YAML front matter, computed from the release folder."""
+    from spa_vl.release.build import base_metadata  # imported late: build imports the card
+
+    meta = base_metadata()
+    meta["size_categories"] = [size_category(stats.total("default"))]
+    meta.update(gating_metadata())
+    meta["citation"] = CITATION
+    meta["configs"] = configs_yaml()
+    meta["dataset_info"] = dataset_info_yaml(folder, _arrow_bytes(folder, stats))
+    return meta
+
+
+def _arrow_bytes(folder: str | Path, stats: ReleaseStats) -> dict[tuple[str, str], int]:
+    """num_bytes per (config, split) as the build recorded them, where the row count still
+    matches, so re-rendering the card does not read every image again."""
+    from spa_vl.release.metadata import read_front_matter
+
+    try:
+        meta, _ = read_front_matter(Path(folder) / "README.md")
+        return {
+            (info["config_name"], s["name"]): int(s["num_bytes"])
+            for info in meta.get("dataset_info") or []
+            for s in info.get("splits") or []
+            if stats.rows.get(info["config_name"], {}).get(s["name"]) == s.get("num_examples")
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def existing_repo_id(folder: str | Path) -> str | None:
+    """The repo id a previous rendering used (kept in a hidden comment of the body)."""
+    readme = Path(folder) / "README.md"
+    if not readme.is_file():
+        return None
+    m = _REPO_MARKER.search(readme.read_text(encoding="utf-8"))
+    return m.group(1) if m else None
+
+
+def card_context(
+    folder: str | Path, stats: ReleaseStats, repo_id: str = DEFAULT_REPO_ID
+) -> dict:
+    """The values the body template renders; every number in it comes from the folder."""
+    folder = Path(folder)
+    tax = load_taxonomy()
+    manifest = _manifest(folder)
+    counts = manifest.get("counts") or {}
+    return {
+        "repo_id": repo_id,
+        "version": manifest.get("version", "?"),
+        "package_version": manifest.get("package_version", "?"),
+        "source": manifest.get("source") or {},
+        "synthetic": is_synthetic_sample(folder),
+        "description": DESCRIPTION,
+        "homepage": HOMEPAGE,
+        "citation": CITATION,
+        "published": published,
+        "splits": list(SPLITS),
+        "configs": _configs(stats),
+        "example_config": tax.config_of_domain("Malicious Use"),
+        "rows": stats.rows,
+        "total": stats.total("default"),
+        "eval_sets": dict(stats.eval_sets),
+        "unlabeled": {s: stats.unlabeled(s) for s in SPLITS},
+        "labelled": {s: stats.rows["default"][s] - stats.unlabeled(s) for s in SPLITS},
+        "domain_rows": _domain_rows(stats),
+        "taxonomy_rows": _taxonomy_rows(stats),
+        "sizes": {level: len(tax.names(level)) for level in LEVELS},
+        "schema": _schema_rows(),
+        "build": _build_counts(counts),
+        "changelog": _changelog(folder),
+        "audit": _audit(folder),
+        "images": IMAGES,
+        "taxonomy_notes": _taxonomy_notes(),
+    }
+
+
+def is_synthetic_sample(folder: str | Path) -> bool:
+    """Whether the release holds ``spa-vl sample`` data: its answers carry the sample's
+    placeholder text (checked on the first row group of the training data only)."""
+    from spa_vl.sample import _HARMFUL
+
+    marker = _HARMFUL.split("{", 1)[0]
+    paths = sorted(Path(folder).glob("data/default/train-*.parquet"))
+    if not paths:
+        return False
+    pf = pq.ParquetFile(paths[0])
+    if pf.metadata.num_row_groups == 0:
+        return False
+    answers = [a for a in pf.read_row_group(0, columns=["rejected"]).column(0).to_pylist() if a]
+    return bool(answers) and all(a.startswith(marker) for a in answers)
+
+
+def _manifest(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "MANIFEST.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _configs(stats: ReleaseStats) -> list[dict]:
+    tax = load_taxonomy()
+    out = []
+    for config in CONFIGS:
+        domain = tax.domain_of_config(config)
+        out.append(
+            {
+                "name": config,
+                "domain": domain,
+                "display": tax.display("domain", domain) if domain else "all rows",
+                "rows": stats.rows[config],
+                "total": stats.total(config),
+                "mib": stats.parquet_bytes[config] / 2**20,
+                "shards": sum(len(v) for v in stats.files[config].values()),
+            }
+        )
+    return out
+
+
+def _domain_rows(stats: ReleaseStats) -> list[dict]:
+    tax = load_taxonomy()
+    rows = []
+    for d in tax.names("domain"):
+        rows.append(
+            {
+                "name": d,
+                "display": tax.display("domain", d),
+                "config": tax.config_of_domain(d),
+                "categories": len(tax.children("domain", d)),
+                "subcategories": sum(
+                    len(tax.children("category", c)) for c in tax.children("domain", d)
+                ),
+                "counts": {s: stats.count("domain", s, d) for s in SPLITS},
+            }
+        )
+    return rows
+
+
+def _taxonomy_rows(stats: ReleaseStats) -> list[dict]:
+    """One row per subcategory, the domain and category named on their first row only."""
+    tax = load_taxonomy()
+    rows = []
+    for d in tax.names("domain"):
+        for ci, c in enumerate(tax.children("domain", d)):
+            for si, s in enumerate(tax.children("category", c)):
+                rows.append(
+                    {
+                        "domain": d if ci == 0 and si == 0 else "",
+                        "category": c if si == 0 else "",
+                        "category_display": tax.display("category", c) if si == 0 else "",
+                        "name": s,
+                        "display": tax.display("subcategory", s),
+                        "counts": {sp: stats.count("subcategory", sp, s) for sp in SPLITS},
+                    }
+                )
+    return rows
+
+
+def _taxonomy_notes() -> dict:
+    """The notes of ``schema/taxonomy.json`` (category count, preserved typos)."""
+    from spa_vl._resources import schema_path
+
+    raw = json.loads(schema_path("taxonomy.json").read_text(encoding="utf-8"))
+    return raw.get("notes") or {}
+
+
+_SCHEMA_NOTES = {
+    "id": "stable row id, e.g. `train/000123`, `harm/000001`",
+    "image": "the image, bytes embedded in the parquet (`{bytes, path}`)",
+    "image_name": "original relative path when known (train: `class1/class2/class3/<n>.jpg`)",
+    "question": "the user's question about the image",
+    "chosen": "the preferred (safer) response; null on test rows",
+    "rejected": "the dispreferred response; null on test rows",
+    "domain": "harm domain; -1 where unknown",
+    "category": "harm category; -1 where unknown",
+    "subcategory": "harm subcategory; -1 where unknown",
+    "eval_set": "`harm` (HarmEval) or `help` (HelpEval) on test rows; -1 elsewhere",
+}
+
+
+def _schema_rows() -> list[dict]:
+    rows = []
+    for name, feature in spa_vl_features().items():
+        kind = type(feature).__name__
+        if kind == "ClassLabel":
+            ftype = f"ClassLabel ({feature.num_classes} names)"
+        elif kind == "Value":
+            ftype = f"Value({feature.dtype})"
+        else:
+            ftype = f"{kind}()"
+        rows.append({"name": name, "type": ftype, "notes": _SCHEMA_NOTES.get(name, "")})
+    return rows
+
+
+def _build_counts(counts: dict) -> dict:
+    splits = counts.get("splits") or {}
+    return {
+        "read": counts.get("read"),
+        "accepted": counts.get("accepted"),
+        "quarantined": counts.get("quarantined"),
+        "splits": [{"name": s, **splits[s]} for s in SPLITS if s in splits],
+        "problems": sorted((counts.get("problems") or {}).items()),
+    }
+
+
+def _changelog(folder: Path) -> str:
+    """CHANGELOG.md without its title, headings moved under the card's section."""
+    path = folder / "CHANGELOG.md"
+    if not path.is_file():
+        return ""
+    lines = path.read_text(encoding="utf-8").strip().splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    return "\n".join("##" + ln if ln.startswith("#") else ln for ln in lines).strip()
+
+
+def _audit(folder: Path) -> dict | None:
+    path = folder / AUDIT_REPORT
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return {"error": f"{AUDIT_REPORT} cannot be read: {exc}"}
+    summary = report.get("summary") or {}
+    return {
+        "path": AUDIT_REPORT,
+        "rows": (report.get("source") or {}).get("rows"),
+        "matches": summary.get("matches", len(report.get("matches") or [])),
+        "rows_matched": summary.get("source_rows_matched"),
+        "by_scope": sorted((summary.get("by_scope") or {}).items()),
+        "eval_sets": [e.get("name") for e in report.get("eval_sets") or [] if e.get("name")],
+        "groups": summary.get("groups") or [],
+    }

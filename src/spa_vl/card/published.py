@@ -1,0 +1,19 @@
+"""What is known about SPA-VL as its authors publish it (see SPA_VL_FACTS.md).
+
+These numbers describe the upstream publication, not a release: the card quotes them to
+compare a release against, and every number about the release itself is computed.
+"""
+
+from __future__ import annotations
+
+UPSTREAM_REPO = "sqrti/SPA-VL"
+PAPER = "arXiv 2406.12030 (CVPR 2025)"
+PAPER_URL = "https://arxiv.org/abs/2406.12030"
+AUTHORS_CODE = "https://github.com/EchoseChen/SPA-VL-RLHF"
+ROWS = 100_788
+# The authors' Hub splits, in our split names (HarmEval and HelpEval form our `test`).
+SPLIT_ROWS = {"train": 93_258, "validation": 7_000, "test": 265 + 265}
+EVAL_ROWS = {"harm": 265, "help": 265}
+RESPONSE_MODELS = 12
+ABSTRACT_CATEGORIES = 13  # what the abstract and the Hub card say; the data has 15
+HARMEVAL_PER_SUBCATEGORY = 5

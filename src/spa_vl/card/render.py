@@ -1,0 +1,87 @@
+"""Render a release's card: README.md (YAML + body), the plots and croissant.json.
+
+Everything is computed from the folder's files; the template lives in the top-level
+``dataset_card/`` folder (shipped in the wheel as ``spa_vl._resources.dataset_card``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from spa_vl._resources import resource_dir
+from spa_vl.card.content import (
+    DEFAULT_REPO_ID,
+    IMAGES,
+    card_context,
+    card_metadata,
+    existing_repo_id,
+)
+from spa_vl.card.croissant import CROISSANT_NAME, write_croissant
+from spa_vl.card.stats import ReleaseStats, read_stats
+from spa_vl.release.manifest import ReleaseManifest, refresh_manifest
+from spa_vl.release.metadata import write_card
+
+TEMPLATE = "README.md.j2"
+
+
+def _number(value: object) -> str:
+    """Thousands separators for ints; anything else as text (``?`` for a missing value)."""
+    if value is None:
+        return "?"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resource_dir("dataset_card"))),
+        undefined=jinja2.StrictUndefined,  # a typo in the template fails loudly
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # markdown, not HTML
+    )
+    env.filters["n"] = _number
+    return env
+
+
+def render_body(folder: str | Path, stats: ReleaseStats, repo_id: str = DEFAULT_REPO_ID) -> str:
+    """The markdown body of the card (everything after the YAML front matter)."""
+    ctx = card_context(folder, stats, repo_id)
+    return _environment().get_template(TEMPLATE).render(**ctx)
+
+
+def render_card(
+    folder: str | Path, repo_id: str | None = None, *, update_manifest: bool = True
+) -> list[str]:
+    """Write README.md, the plots and croissant.json of a release from its data.
+
+    ``repo_id`` (``ORG/NAME``) goes into the loading examples; by default the one of the
+    previous rendering, else a placeholder. Returns the relative paths written; with
+    ``update_manifest`` their MANIFEST.json entries are refreshed (new files added).
+    """
+    from spa_vl.card.plots import rows_per_split_domain, taxonomy_sunburst
+
+    folder = Path(folder)
+    repo_id = repo_id or existing_repo_id(folder) or DEFAULT_REPO_ID
+    stats = read_stats(folder)
+    meta = card_metadata(folder, stats)
+    taxonomy_sunburst(stats, folder / IMAGES["sunburst"])
+    rows_per_split_domain(stats, folder / IMAGES["splits"])
+    write_card(folder / "README.md", meta, render_body(folder, stats, repo_id))
+    write_croissant(folder, card_context(folder, stats, repo_id), list(meta.get("tags") or []))
+    written = ["README.md", IMAGES["sunburst"], IMAGES["splits"], CROISSANT_NAME]
+    if update_manifest and (folder / "MANIFEST.json").is_file():
+        refresh_manifest(folder, written)
+    return written
+
+
+def render_release_card(folder: str | Path) -> ReleaseManifest:
+    """The build's hook: render the full card and return the refreshed manifest."""
+    render_card(folder)
+    return ReleaseManifest.load(folder)
