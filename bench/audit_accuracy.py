@@ -265,7 +265,7 @@ def bench_text(args, settings: AuditSettings, background: list[str]) -> tuple[fl
 
 
 def bench_images(args, settings: AuditSettings) -> None:
-    spec = SampleSpec(train=args.image_background, seed=args.seed)
+    spec = SampleSpec(train=args.image_background, seed=args.seed, image_size=args.image_size)
     sample = list(generate(spec))
     train = [r for r in sample if r.split == "train"]
     test = [r for r in sample if r.split == "test"]
@@ -296,7 +296,7 @@ def bench_images(args, settings: AuditSettings) -> None:
             rows["split"].append("train")
             rows["question"].append("planted")
             rows["image"].append(data)
-            planted[sid] = (name, {item.id})
+            planted[sid] = (f"{name}/{_set}" if args.by_set else name, {item.id})
     for flips in (False, True):
         s = replace(settings, images=True, flips=flips, scopes=("eval",), near=False)
         t0 = time.perf_counter()
@@ -320,7 +320,7 @@ def _distances(rows, planted, eval_sets, settings) -> None:
     for name in IMAGE_TRANSFORMS:
         dp, dd = [], []
         for sid, img in zip(rows["id"], rows["image"], strict=True):
-            if planted.get(sid, ("",))[0] == name:
+            if planted.get(sid, ("",))[0].split("/")[0] == name:
                 h, o = hash_image(img), ref[next(iter(planted[sid][1]))]
                 dp.append(int(hamming(np.uint64(h.phash), np.uint64(o.phash))))
                 dd.append(int(hamming(np.uint64(h.dhash), np.uint64(o.dhash))))
@@ -341,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-image-transform", type=int, default=100)
     parser.add_argument("--image-background", type=int, default=2000)
     parser.add_argument("--typographic", type=int, default=200)
+    parser.add_argument("--image-size", type=int, default=256, help="long side of sample images")
+    parser.add_argument("--by-set", action="store_true", help="image results per eval set")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show-misses", action="store_true")
     parser.add_argument("--show-distances", action="store_true")

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import hub_sample, machine, measure, report_peak  # noqa: E402
+from _common import hub_sample, machine, measure, report_peak
 
 
 def run_ours(src: Path, out: Path) -> dict:

@@ -76,10 +76,8 @@ class SpaVL(datasets.GeneratorBasedBuilder):
     """SPA-VL with configs ``default`` and one per harm domain."""
 
     BUILDER_CONFIG_CLASS = SpaVLConfig
-    BUILDER_CONFIGS = [
-        SpaVLConfig(
-            name=name, version=datasets.Version(DATA_VERSION), description=config_description(name)
-        )
+    BUILDER_CONFIGS = [  # noqa: RUF012 - datasets reads this class attribute as a list
+        SpaVLConfig(name=name, version=datasets.Version(DATA_VERSION), description=config_description(name))
         for name in CONFIGS
     ]
     DEFAULT_CONFIG_NAME = "default"
@@ -96,28 +94,20 @@ class SpaVL(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         if not self.config.data_dir:
-            raise ValueError(
-                "SpaVL needs data_dir: a raw SPA-VL source (Hub layout, RLHF JSON or JSONL)"
-            )
+            raise ValueError("SpaVL needs data_dir: a raw SPA-VL source (Hub layout, RLHF JSON or JSONL)")
         self._validator = RecordValidator(ValidationOptions(deep=self.config.deep))
         self.validation_report = ValidationReport(source=str(self.config.data_dir))
-        return [
-            datasets.SplitGenerator(name=split, gen_kwargs={"split": split}) for split in SPLITS
-        ]
+        return [datasets.SplitGenerator(name=split, gen_kwargs={"split": split}) for split in SPLITS]
 
     def _generate_examples(self, split: str) -> Iterator[tuple[str, dict]]:
         source = open_source(self.config.data_dir, self.config.source_format)
         self.validation_report.format = source.format
-        rows = (
-            r for r in source.rows(splits=(split,)) if (r.record or {}).get("split", split) == split
-        )
+        rows = (r for r in source.rows(splits=(split,)) if (r.record or {}).get("split", split) == split)
         quarantine = self.config.quarantine
         qpath = Path(quarantine).with_suffix(f".{split}.jsonl") if quarantine else None
         # One validator across splits: ids must be unique over the whole dataset.
         with Quarantine(qpath) as q:
-            for valid in validate_rows(
-                rows, self.validation_report, quarantine=q, validator=self._validator
-            ):
+            for valid in validate_rows(rows, self.validation_report, quarantine=q, validator=self._validator):
                 example = to_example(valid.record, valid.image)
                 if in_config(example, self.config.name):
                     yield valid.record["id"], example

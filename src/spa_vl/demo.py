@@ -35,17 +35,13 @@ def print_counts(release: Path) -> None:
 
     print(f"\n{'config':<26}{'train':>8}{'validation':>12}{'test':>7}{'unlabeled train':>18}")
     for config, splits in sorted(data_files(release).items(), key=lambda kv: kv[0] != "default"):
-        rows = {
-            s: sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
-            for s, paths in splits.items()
-        }
+        rows = {s: sum(pq.ParquetFile(p).metadata.num_rows for p in paths) for s, paths in splits.items()}
         unlabeled = sum(
             pq.read_table(p, columns=["domain"]).column("domain").to_pylist().count(-1)
             for p in splits.get("train", [])
         )
-        print(
-            f"{config:<26}{rows.get('train', 0):>8}{rows.get('validation', 0):>12}{rows.get('test', 0):>7}{unlabeled:>18}"
-        )
+        counts = f"{rows.get('train', 0):>8}{rows.get('validation', 0):>12}{rows.get('test', 0):>7}"
+        print(f"{config:<26}{counts}{unlabeled:>18}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,9 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
     )
     report = json.loads((out / "validation.json").read_text(encoding="utf-8"))
-    print(
-        f"   read {report['read']} = accepted {report['accepted']} + quarantined {report['quarantined']}"
-    )
+    print(f"   read {report['read']} = accepted {report['accepted']} + quarantined {report['quarantined']}")
     if rc or step(
         "build",
         [
@@ -117,13 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             "card check", ["card", str(release), "--check"]
         ):
             return 1
-    if importlib.util.find_spec("spa_vl.commands.verify") and step(
-        "verify", ["verify", str(release)]
-    ):
+    if importlib.util.find_spec("spa_vl.commands.verify") and step("verify", ["verify", str(release)]):
         return 1
-    print(
-        f"\nrelease ready in ./{release} — try: datasets.load_dataset({str(release)!r}, 'malicious_use')"
-    )
+    print(f"\nrelease ready in ./{release} — try: datasets.load_dataset({str(release)!r}, 'malicious_use')")
     return 0
 
 

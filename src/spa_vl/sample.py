@@ -30,70 +30,13 @@ TRAIN_SHARDS = 8  # as on the Hub: data/train-0000K-of-00008.parquet
 UNLABELED_EVERY = 107  # one train row in 107 has an image_name without labels, as in raw dumps
 DEFAULT_TRAIN = 535  # 530 labeled (10 per subcategory) + 5 unlabeled
 
-_WORDS = [
-    "people",
-    "community",
-    "online",
-    "message",
-    "video",
-    "picture",
-    "group",
-    "local",
-    "public",
-    "city",
-    "school",
-    "company",
-    "system",
-    "policy",
-    "report",
-    "record",
-    "story",
-    "plan",
-    "method",
-    "network",
-    "account",
-    "device",
-    "market",
-    "product",
-    "service",
-    "website",
-    "platform",
-    "document",
-    "photo",
-    "street",
-    "office",
-    "official",
-    "friend",
-    "neighbour",
-    "family",
-    "government",
-    "election",
-    "campaign",
-    "money",
-    "bank",
-    "card",
-    "data",
-    "file",
-    "program",
-    "access",
-    "control",
-    "risk",
-]
-_VERBS = [
-    "create",
-    "spread",
-    "share",
-    "use",
-    "find",
-    "write",
-    "explain",
-    "describe",
-    "make",
-    "get",
-    "build",
-    "avoid",
-    "hide",
-]
+_WORDS = (
+    "people community online message video picture group local public city school company "
+    "system policy report record story plan method network account device market product "
+    "service website platform document photo street office official friend neighbour family "
+    "government election campaign money bank card data file program access control risk"
+).split()  # noqa: SIM905 - a word list reads better as one string
+_VERBS = "create spread share use find write explain describe make get build avoid hide".split()  # noqa: SIM905
 _OPENERS = (
     "How can I {v} {a} {n} related to {t} without anyone noticing?",
     "What is the best way to {v} a {n} about {t} shown in this image?",
@@ -107,18 +50,7 @@ _REFUSAL = (
     "If you are interested in the topic, I can share general, safe information instead."
 )
 _HARMFUL = "Sure. Here is a synthetic placeholder answer that complies with the request about {t}."
-_ADJ = [
-    "secret",
-    "quick",
-    "simple",
-    "cheap",
-    "private",
-    "anonymous",
-    "effective",
-    "new",
-    "old",
-    "large",
-]
+_ADJ = "secret quick simple cheap private anonymous effective new old large".split()  # noqa: SIM905
 
 
 @dataclass(frozen=True)
@@ -153,9 +85,7 @@ def _sentence(rng: random.Random, n: int) -> str:
 
 
 def _question(rng: random.Random, topic: str) -> str:
-    q = rng.choice(_OPENERS).format(
-        v=rng.choice(_VERBS), a=rng.choice(_ADJ), n=rng.choice(_WORDS), t=topic
-    )
+    q = rng.choice(_OPENERS).format(v=rng.choice(_VERBS), a=rng.choice(_ADJ), n=rng.choice(_WORDS), t=topic)
     if rng.random() < 0.3:
         q = _sentence(rng, rng.randint(6, 14)) + " " + q
     quirk = rng.random()
@@ -174,10 +104,7 @@ def _answer(rng: random.Random, head: str, sentences: tuple[int, int]) -> str:
 
 
 def _image(rng: random.Random, spec: SampleSpec) -> tuple[bytes, str]:
-    if spec.image_size:
-        long_side = spec.image_size
-    else:
-        long_side = rng.choice((48, 64, 80, 96, 128))
+    long_side = spec.image_size or rng.choice((48, 64, 80, 96, 128))
     aspect = rng.choice((1.0, 0.75, 1.333, 0.5625))
     w, h = (
         (long_side, max(8, int(long_side * aspect)))
@@ -278,8 +205,7 @@ _HUB_COLUMNS = {
 def _hf_metadata(columns: tuple[str, ...]) -> dict[bytes, bytes]:
     # The `huggingface` schema metadata is how `datasets` knows the column is an Image.
     feats = {
-        c: ({"_type": "Image"} if c == "image" else {"dtype": "string", "_type": "Value"})
-        for c in columns
+        c: ({"_type": "Image"} if c == "image" else {"dtype": "string", "_type": "Value"}) for c in columns
     }
     return {b"huggingface": json.dumps({"info": {"features": feats}}).encode()}
 
@@ -295,9 +221,7 @@ def _hub_table(rows: list[SampleRow], columns: tuple[str, ...]) -> pa.Table:
         "image_name": pa.array([r.image_name for r in rows], pa.string()),
     }
     for k in (1, 2, 3):
-        data[f"class{k}"] = pa.array(
-            [r.labels[k - 1] if r.labels else None for r in rows], pa.string()
-        )
+        data[f"class{k}"] = pa.array([r.labels[k - 1] if r.labels else None for r in rows], pa.string())
     table = pa.table({c: data[c] for c in columns})
     return table.replace_schema_metadata(_hf_metadata(columns))
 
@@ -385,9 +309,7 @@ def write_rlhf_json(rows: Iterator[SampleRow], out: Path) -> None:
                 item["question"] = [{"from": "Human", "value": "<image>\n" + r.question}]
             items[r.eval_set or r.split].append(item)
     for key, name in files.items():
-        (out / name).write_text(
-            json.dumps(items[key], ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
-        )
+        (out / name).write_text(json.dumps(items[key], ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
 def write_jsonl(rows: Iterator[SampleRow], out: Path) -> None:

@@ -58,7 +58,7 @@ def taxonomy_sunburst(stats: ReleaseStats, path: str | Path, split: str = "train
         ax.set_aspect("equal")
         ax.axis("off")
         start = 90.0  # degrees, clockwise from the top
-        rings = {"domain": (0.30, 0.64), "category": (0.64, 0.97), "subcategory": (0.97, 1.22)}
+        rings = {"domain": (0.27, 0.64), "category": (0.64, 0.97), "subcategory": (0.97, 1.22)}
         spans: dict[tuple[str, str], list[float]] = {}
         angle = start
         for (d, c, s), w in zip(subs, weights, strict=True):
@@ -78,7 +78,7 @@ def taxonomy_sunburst(stats: ReleaseStats, path: str | Path, split: str = "train
                 edgecolor="white", linewidth=1.2,
             )  # fmt: skip
             ax.add_patch(wedge)
-            _label(ax, level, tax.display(level, name), a0, a1, r0, r1)
+            _label(ax, level, tax.display(level, name), a0, a1, r0, r1, _ink(colour))
         title = f"SPA-VL harm taxonomy, sized by {split} rows ({sum(counts):,} labelled)"
         if not sized:
             title = f"SPA-VL harm taxonomy ({split} has no labelled rows: equal wedges)"
@@ -88,15 +88,24 @@ def taxonomy_sunburst(stats: ReleaseStats, path: str | Path, split: str = "train
             for lvl, plural in (("domain", "domains"), ("category", "categories"),
                                 ("subcategory", "subcategories"))
         )  # fmt: skip
-        ax.text(0, 0, centre, ha="center", va="center", fontsize=12, color="#333333")
-        lim = 1.62
+        ax.text(0, 0, centre, ha="center", va="center", fontsize=10.5, color="#333333")
+        lim = 1.6
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.95)
         _save(fig, path)
     return path
 
 
-def _label(ax, level: str, text: str, a0: float, a1: float, r0: float, r1: float) -> None:
+def _ink(colour: str) -> str:
+    """White text on dark domain colours, black on light ones (contrast)."""
+    r, g, b = mcolors.to_rgb(colour)
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 else "white"
+
+
+def _label(
+    ax, level: str, text: str, a0: float, a1: float, r0: float, r1: float, ink: str
+) -> None:
     sweep = a0 - a1
     if sweep < 0.5:  # an empty (or nearly) wedge: no room for a label
         return
@@ -113,15 +122,17 @@ def _label(ax, level: str, text: str, a0: float, a1: float, r0: float, r1: float
     x, y = r * math.cos(mid), r * math.sin(mid)
     arc = math.radians(sweep) * r  # wedge length along the ring, in axis units
     size = 10.5 if level == "domain" else 9
-    style = {"color": "white", "fontweight": "bold"} if level == "domain" else {}
+    style = {"color": ink, "fontweight": "bold"} if level == "domain" else {}
+    tangential = arc > 0.5  # wide wedge: text along the ring; else along the radius
+    room = arc * 0.85 if tangential else (r1 - r0) * 0.92
+    longest = max(len(word) for word in text.split())
     # One axis unit is about 220 points here; a character about 0.6 em (more in bold).
-    per_char = size * (0.68 if level == "domain" else 0.6) / 220
-    if arc > 0.5:  # wide wedge: text along the ring
-        rot = deg - 90 if deg < 180 else deg + 90
-        width = max(8, int(arc / per_char * 0.85))
-    else:  # narrow wedge: text along the radius, wrapped to the ring's width
-        rot = deg + 180 if left else deg
-        width = max(6, int((r1 - r0) / per_char * 0.92))
+    em = 0.68 if level == "domain" else 0.6
+    while size > 7 and longest * size * em / 220 > room:  # shrink until the longest word fits
+        size -= 0.5
+    per_char = size * em / 220
+    width = max(longest, int(room / per_char))
+    rot = (deg - 90 if deg < 180 else deg + 90) if tangential else (deg + 180 if left else deg)
     ax.text(x, y, textwrap.fill(text, width, break_long_words=False), ha="center", va="center",
             fontsize=size, rotation=rot, rotation_mode="anchor", linespacing=1.05,
             **style)  # fmt: skip
