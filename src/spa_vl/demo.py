@@ -106,11 +106,11 @@ def main(argv: list[str] | None = None) -> int:
                 audit += ["--eval", f"{name}={evals / rel}"]
         if step("audit", audit):
             return 1
-    if importlib.util.find_spec("spa_vl.commands.card"):
-        if step("card", ["card", str(release), "--quiet"]) or step(
-            "card check", ["card", str(release), "--check"]
-        ):
-            return 1
+    card = ["card", str(release), "--quiet"]
+    if importlib.util.find_spec("spa_vl.commands.card") and (
+        step("card", card) or step("card check", ["card", str(release), "--check"])
+    ):
+        return 1
     if importlib.util.find_spec("spa_vl.commands.verify") and step("verify", ["verify", str(release)]):
         return 1
     print(f"\nrelease ready in ./{release} — try: datasets.load_dataset({str(release)!r}, 'malicious_use')")
