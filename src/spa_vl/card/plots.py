@@ -24,6 +24,9 @@ from spa_vl.taxonomy import load_taxonomy  # noqa: E402
 # Colour-blind-safe qualitative palette (Okabe-Ito), one colour per domain.
 DOMAIN_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9"]
 _PNG_META = {"Software": None}
+# Sunburst geometry: the axes span +-_SUN_LIM units (room for the longest outer label).
+_SUN_INCHES, _SUN_LIM = 14.0, 1.95
+_POINTS_PER_UNIT = _SUN_INCHES * 72 * 0.95 / (2 * _SUN_LIM)
 _RC = {
     "font.family": "DejaVu Sans",
     "svg.hashsalt": "spa-vl",
@@ -54,7 +57,7 @@ def taxonomy_sunburst(stats: ReleaseStats, path: str | Path, split: str = "train
     weights = counts if sized else [1] * len(subs)
     total = sum(weights)
     with plt.rc_context(_RC):
-        fig, ax = plt.subplots(figsize=(13, 13))
+        fig, ax = plt.subplots(figsize=(_SUN_INCHES, _SUN_INCHES))
         ax.set_aspect("equal")
         ax.axis("off")
         start = 90.0  # degrees, clockwise from the top
@@ -82,17 +85,16 @@ def taxonomy_sunburst(stats: ReleaseStats, path: str | Path, split: str = "train
         title = f"SPA-VL harm taxonomy, sized by {split} rows ({sum(counts):,} labelled)"
         if not sized:
             title = f"SPA-VL harm taxonomy ({split} has no labelled rows: equal wedges)"
-        ax.set_title(title, fontsize=17, pad=12)
+        ax.set_title(title, fontsize=18, pad=4)
         centre = "\n".join(
             f"{len(tax.names(lvl))} {plural}"
             for lvl, plural in (("domain", "domains"), ("category", "categories"),
                                 ("subcategory", "subcategories"))
         )  # fmt: skip
         ax.text(0, 0, centre, ha="center", va="center", fontsize=10.5, color="#333333")
-        lim = 1.6
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.95)
+        ax.set_xlim(-_SUN_LIM, _SUN_LIM)
+        ax.set_ylim(-_SUN_LIM, _SUN_LIM)
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.96)
         _save(fig, path)
     return path
 
@@ -126,11 +128,11 @@ def _label(
     tangential = arc > 0.5  # wide wedge: text along the ring; else along the radius
     room = arc * 0.85 if tangential else (r1 - r0) * 0.92
     longest = max(len(word) for word in text.split())
-    # One axis unit is about 220 points here; a character about 0.6 em (more in bold).
+    # A character is about 0.6 em wide (more in bold).
     em = 0.68 if level == "domain" else 0.6
-    while size > 7 and longest * size * em / 220 > room:  # shrink until the longest word fits
+    while size > 7 and longest * size * em / _POINTS_PER_UNIT > room:  # until the word fits
         size -= 0.5
-    per_char = size * em / 220
+    per_char = size * em / _POINTS_PER_UNIT
     width = max(longest, int(room / per_char))
     rot = (deg - 90 if deg < 180 else deg + 90) if tangential else (deg + 180 if left else deg)
     ax.text(x, y, textwrap.fill(text, width, break_long_words=False), ha="center", va="center",

@@ -1,0 +1,124 @@
+"""The incremental JSON-array parser behind the RLHF JSON reader (bounded memory)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from spa_vl.sources import open_source
+from spa_vl.sources.rlhf_json import _CHUNK, iter_json_array
+
+
+def _items(text: str, chunk: int) -> list:
+    return list(iter_json_array(io.StringIO(text), chunk))
+
+
+ITEMS = [
+    {"id": 1, "question": "a" * 100, "chosen": "x", "rejected": "y"},
+    {"id": 2, "question": [{"from": "Human", "value": '<image>\nq ] , { " \\u00e9'}]},
+    {"id": 3, "nested": {"list": [1, 2.5, -3e-4, True, False, None], "s": "]}"}},
+    "a string item",
+    12345678901234567890,
+    -0.000123,
+    [],
+    {},
+    None,
+]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 8, 13, 64, _CHUNK])
+def test_items_across_chunk_boundaries(chunk: int) -> None:
+    text = json.dumps(ITEMS, indent=1)
+    assert _items(text, chunk) == [(i, item, None) for i, item in enumerate(ITEMS)]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4, 5, 6, 7])
+def test_number_split_by_a_chunk_boundary(chunk: int) -> None:
+    # A number cut by the buffer end still decodes (as a shorter number): the parser must not
+    # take the prefix for the whole.
+    text = '[1234567, 89, {"a": 1}]'
+    assert [item for _, item, _ in _items(text, chunk)] == [1234567, 89, {"a": 1}]
+
+
+@pytest.mark.parametrize("text", ["[]", " [ ] ", "\n[\n]\n"])
+def test_empty_list(text: str) -> None:
+    assert _items(text, 1) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"id": 1}', [(0, None, "the file is not a JSON list (it must start with '[')")]),
+        ("", [(0, None, "the file is not a JSON list (it must start with '[')")]),
+        ('[{"id": 1}, {"id": 2', [(0, {"id": 1}, None), (1, None, "malformed JSON in item 2")]),
+        (
+            '[{"id": 1} {"id": 2}]',
+            [(0, {"id": 1}, None), (1, None, "malformed JSON after item 1: expected ',' or ']'")],
+        ),
+        ('[{"id": 1},', [(0, {"id": 1}, None), (1, None, "malformed JSON in item 2")]),
+        ('[{"id": 1}', [(0, {"id": 1}, None), (1, None, "malformed JSON after item 1")]),
+    ],
+)
+def test_malformed_input_ends_with_one_error(text: str, expected: list) -> None:
+    got = _items(text, 4)
+    assert len(got) == len(expected)
+    for (gi, gitem, gerr), (ei, eitem, eerr) in zip(got, expected, strict=True):
+        assert (gi, gitem) == (ei, eitem)
+        assert (gerr is None) == (eerr is None)
+        if eerr is not None:
+            assert gerr.startswith(eerr), gerr
+
+
+def test_syntax_error_does_not_read_the_rest_of_a_big_file() -> None:
+    # A real syntax error is reported where it is, not after buffering the whole file.
+    class Counting(io.StringIO):
+        reads = 0
+
+        def read(self, n: int = -1) -> str:
+            Counting.reads += 1
+            return super().read(n)
+
+    text = '[{"id": 1}, {"id": 2, "q": tru}, ' + ", ".join(['{"id": 3}'] * 20000) + "]"
+    got = list(iter_json_array(Counting(text), 64))
+    assert got[0] == (0, {"id": 1}, None)
+    assert got[1][0] == 1 and got[1][2].startswith("malformed JSON in item 2")
+    assert Counting.reads < 10
+
+
+def test_reader_streams_a_file_bigger_than_the_chunk(tmp_path: Path, sample_dirs) -> None:
+    src = sample_dirs["rlhf-json"] / "train.json"
+    assert src.stat().st_size > 4 * _CHUNK
+    rows = list(open_source(src).rows())
+    assert len(rows) == 535
+    assert [r.row for r in rows[:3]] == [1, 2, 3]
+    assert rows[-1].record["id"] == "train/000534"
+    assert all(not r.problems for r in rows)
+
+
+try:
+    import hypothesis
+    from hypothesis import strategies as st
+except ImportError:  # the dev extra installs it
+    hypothesis = None
+
+if hypothesis is not None:
+    _JSON = st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=20),
+        lambda children: (
+            st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+        ),
+        max_leaves=12,
+    )
+
+    @hypothesis.settings(max_examples=300, deadline=None)
+    @hypothesis.given(st.lists(_JSON, max_size=8), st.integers(1, 40), st.sampled_from([None, 0, 2]))
+    def test_any_list_any_chunk(items: list, chunk: int, indent) -> None:
+        text = json.dumps(items, indent=indent)
+        assert [item for _, item, _ in _items(text, chunk)] == items
