@@ -31,9 +31,7 @@ def releases(sample_dirs, tmp_path_factory) -> dict[str, Path]:
     """One release per raw layout of the default sample."""
     root = tmp_path_factory.mktemp("releases")
     return {
-        layout: build_release(
-            src, root / layout, quarantine=root / f"{layout}.quarantine.jsonl"
-        ).out
+        layout: build_release(src, root / layout, quarantine=root / f"{layout}.quarantine.jsonl").out
         for layout, src in sample_dirs.items()
     }
 

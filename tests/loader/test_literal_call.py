@@ -32,9 +32,7 @@ SCRIPT = textwrap.dedent(
 
 def test_plain_datasets_load_dataset_spa_vl(releases, expected_rows, tmp_path):
     shutil.copytree(releases["hub"], tmp_path / "spa_vl")
-    env = dict(
-        os.environ, HF_HOME=str(tmp_path / "hf"), HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1"
-    )
+    env = dict(os.environ, HF_HOME=str(tmp_path / "hf"), HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT],
         cwd=tmp_path,

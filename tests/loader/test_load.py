@@ -56,9 +56,7 @@ def test_load_raw_source_builds_through_the_builder(layout, sample_dirs, release
 
 
 def test_load_raw_source_streaming(sample_dirs):
-    rows = list(
-        spa_vl.load("information_safety", "test", source=sample_dirs["hub"], streaming=True)
-    )
+    rows = list(spa_vl.load("information_safety", "test", source=sample_dirs["hub"], streaming=True))
     assert len(rows) == 6  # 3 subcategories x (1 HarmEval + 1 HelpEval)
     assert {r["domain"] for r in rows} == {2}
 
@@ -84,9 +82,7 @@ def test_stale_dataset_info_count_is_caught_before_datasets_trips(releases, tmp_
     marker = "  - name: train\n    num_bytes:"
     start = text.index(marker)  # the default config's train split comes first
     count_at = text.index("num_examples: 535", start)
-    readme.write_text(
-        text[:count_at] + "num_examples: 536" + text[count_at + 17 :], encoding="utf-8"
-    )
+    readme.write_text(text[:count_at] + "num_examples: 536" + text[count_at + 17 :], encoding="utf-8")
     with pytest.raises(LoadError) as exc:
         spa_vl.load("default", source=rel, cache_dir=cache)
     assert "dataset_info[default].splits[train].num_examples is 536" in str(exc.value)

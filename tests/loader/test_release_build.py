@@ -115,9 +115,7 @@ def test_manifest_lists_every_file_with_its_hash(releases):
     out: Path = releases["hub"]
     manifest = ReleaseManifest.load(out)
     on_disk = sorted(
-        p.relative_to(out).as_posix()
-        for p in out.rglob("*")
-        if p.is_file() and p.name != "MANIFEST.json"
+        p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != "MANIFEST.json"
     )
     assert sorted(f.path for f in manifest.files) == on_disk
     for f in manifest.files:
