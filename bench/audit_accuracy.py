@@ -296,7 +296,7 @@ def bench_images(args, settings: AuditSettings) -> None:
             rows["split"].append("train")
             rows["question"].append("planted")
             rows["image"].append(data)
-            planted[sid] = (f"{name}/{_set}" if args.by_set else name, {item.id})
+            planted[sid] = (f"{name}/{_set}" if not args.pooled else name, {item.id})
     for flips in (False, True):
         s = replace(settings, images=True, flips=flips, scopes=("eval",), near=False)
         t0 = time.perf_counter()
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-background", type=int, default=2000)
     parser.add_argument("--typographic", type=int, default=200)
     parser.add_argument("--image-size", type=int, default=256, help="long side of sample images")
-    parser.add_argument("--by-set", action="store_true", help="image results per eval set")
+    parser.add_argument("--pooled", action="store_true", help="image results pooled over eval sets")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show-misses", action="store_true")
     parser.add_argument("--show-distances", action="store_true")

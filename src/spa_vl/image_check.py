@@ -59,7 +59,10 @@ def check_image(
             img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         return [("decompression-bomb", str(exc))]
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except UnidentifiedImageError:
+        # PIL's message names the BytesIO object by address: not stable, so not repeated.
+        return [("corrupt-image", f"{fmt} header cannot be read: PIL cannot identify the image")]
+    except (OSError, SyntaxError, ValueError) as exc:
         return [("corrupt-image", f"{fmt} header cannot be read: {exc}")]
     w, h = img.size
     if w * h > limits.max_pixels:

@@ -122,6 +122,9 @@ def _schema_validator() -> jsonschema.Draft202012Validator:
 
 _ID = re.compile(r"[^\x00\s]+")
 _BAD_PATH = re.compile(r"^/|^[A-Za-z]:|(^|[/\\])\.\.([/\\]|$)|\x00")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_TEXT_FIELDS = ("id", "image", "image_name", "question", "chosen", "rejected")
+_TEXT_FIELDS += ("class1", "class2", "class3")
 _FIELDS = frozenset(record_schema()["properties"])
 _REQUIRED = frozenset(record_schema()["required"])
 
@@ -169,6 +172,16 @@ def _fast_schema_ok(r: dict) -> bool:
     if split == "test":
         return chosen is None and rejected is None and eval_set in ("harm", "help")
     return False
+
+
+def _unicode_problems(row: SourceRow, record: dict) -> list[Problem]:
+    """Lone surrogates (from JSON escapes such as ``\\ud800``) pass the schema but are not
+    Unicode: no UTF-8 writer (parquet, JSON) accepts them."""
+    return [
+        row.problem(key, "bad-unicode", "holds a lone surrogate (U+D800..U+DFFF): not valid text")
+        for key in _TEXT_FIELDS
+        if isinstance(v := record.get(key), str) and not v.isascii() and _SURROGATE.search(v)
+    ]
 
 
 def _json_view(record: dict) -> dict:
@@ -290,6 +303,7 @@ class RecordValidator:
             # The pre-check is stricter than the schema in a few corners (e.g. embedded bytes
             # given as text); the schema is the authority, so only its errors count.
             problems += _schema_problems(row, record)
+        problems += _unicode_problems(row, record)
         problems += self._label_problems(row, record)
         if _text_ok(record.get("chosen")) and _text_ok(record.get("rejected")):
             if record["chosen"].strip() == record["rejected"].strip():

@@ -10,24 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # hub_standin, release_fixture
 
-from hub_standin import HubStandin  # noqa: E402
-from release_fixture import sample_rows, write_release  # noqa: E402
-
-WRITE_TOKEN = "hf_test_write_SECRET_1234567890"
-READ_TOKEN = "hf_test_read_SECRET_0987654321"
-
-
-def v2_rows() -> list[dict]:
-    """v1 with train/000005 removed, two train rows added and validation/000001 reworded."""
-    rows = [r for r in sample_rows() if r["id"] != "train/000005"]
-    extra = [dict(r) for r in rows if r["id"] in ("train/000003", "train/000004")]
-    for i, r in enumerate(extra):
-        r["id"] = f"train/0001{i:02d}"
-        r["question"] += " (added in v1.1.0)"
-    for r in rows:
-        if r["id"] == "validation/000001":
-            r["question"] = "a reworded question?"
-    return rows + extra
+from hub_standin import READ_TOKEN, WRITE_TOKEN, HubStandin
+from release_fixture import v2_rows, write_release
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ answer: a response lost after the Hub did the work).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -51,6 +52,8 @@ import yaml
 GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n*.png filter=lfs diff=lfs merge=lfs -text\n"
 LFS_SUFFIXES = (".parquet", ".arrow", ".png", ".jpg", ".zip", ".bin")
 LFS_MIN_SIZE = 10 * 1024 * 1024
+WRITE_TOKEN = "hf_test_write_SECRET_1234567890"  # tokens the tests hand to HubStandin
+READ_TOKEN = "hf_test_read_SECRET_0987654321"
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -263,7 +266,11 @@ _ROUTES: list[tuple[str, re.Pattern, str]] = [
         ("GET", rf"^/api/{_REPO}/commits/(?P<rev>[^/]+)$", "commits"),
         ("GET", rf"^/api/{_REPO}/tree/(?P<rev>[^/]+)(/(?P<path>.*))?$", "tree"),
         ("POST", rf"^/api/{_REPO}/paths-info/(?P<rev>[^/]+)$", "paths_info"),
-        ("POST", r"^/(?P<type>datasets/|spaces/)?(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch$", "lfs_batch"),
+        (
+            "POST",
+            r"^/(?P<type>datasets/|spaces/)?(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch$",
+            "lfs_batch",
+        ),
         ("PUT", r"^/__lfs/(?P<oid>[0-9a-f]{64})$", "lfs_put"),
         ("POST", r"^/__lfs/verify$", "lfs_verify"),
         ("GET", rf"^/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)$", "resolve"),
@@ -337,10 +344,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _drop(self) -> None:
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):  # the client may have hung up first
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def _send(self, status: int, payload: Any, headers: dict | None = None) -> None:
         if isinstance(payload, bytes):
@@ -359,7 +364,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- auth ---------------------------------------------------------------------------------
     def _access(self) -> str | None:
-        """"write", "read" or None (anonymous); a token the Hub does not know is a 401."""
+        """ "write", "read" or None (anonymous); a token the Hub does not know is a 401."""
         auth = self.headers.get("Authorization", "")
         if not auth:
             return None
@@ -503,7 +508,13 @@ class _Handler(BaseHTTPRequestHandler):
         r = self._readable(repo)
         self._commit_at(r, rev)
         history = [
-            {"id": c.oid, "title": c.title, "message": c.description, "authors": [], "date": "2026-01-01T00:00:00.000Z"}
+            {
+                "id": c.oid,
+                "title": c.title,
+                "message": c.description,
+                "authors": [],
+                "date": "2026-01-01T00:00:00.000Z",
+            }
             for c in r.history(unquote(rev))
         ]
         return 200, history, None
@@ -541,7 +552,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _tree(self, body: bytes, query: dict, type: str, repo: str, rev: str, path: str = "") -> tuple:
         commit = self._commit_at(self._readable(repo), rev)
         recursive = query.get("recursive", ["false"])[0].lower() in ("true", "1")
-        if path and path not in commit.files and not any(p.startswith(path.rstrip("/") + "/") for p in commit.files):
+        if (
+            path
+            and path not in commit.files
+            and not any(p.startswith(path.rstrip("/") + "/") for p in commit.files)
+        ):
             raise HubError(404, f"{path} does not exist", "EntryNotFound")
         return 200, self._entries(commit, [path], recursive), None
 

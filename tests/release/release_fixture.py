@@ -72,6 +72,19 @@ def sample_rows() -> list[dict]:
     return rows
 
 
+def v2_rows() -> list[dict]:
+    """v1 with validation/000001 reworded, train/000005 re-keyed as train/000102 and two train
+    rows added; every config keeps rows in every split (datasets cannot read an empty split)."""
+    rows = sample_rows()
+    by_id = {r["id"]: r for r in rows}
+    extra = []
+    for new_id, old_id in (("train/000100", "train/000003"), ("train/000101", "train/000004")):
+        extra.append(dict(by_id[old_id], id=new_id, question=by_id[old_id]["question"] + " (v1.1.0)"))
+    by_id["train/000005"]["id"] = "train/000102"
+    by_id["validation/000001"]["question"] = "a reworded question?"
+    return rows + extra
+
+
 def _columns(rows: list[dict], feats: datasets.Features) -> dict[str, list]:
     tax = load_taxonomy()
     cols: dict[str, list] = {name: [] for name in feats}

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import READ_TOKEN, WRITE_TOKEN
-from hub_standin import HubStandin
+from hub_standin import READ_TOKEN, WRITE_TOKEN, HubStandin
 
+import spa_vl.release.hub as hub_module
 from spa_vl.cli import main
 from spa_vl.release.hub import (
     HubFailure,
@@ -29,6 +29,16 @@ from spa_vl.release.hub import (
 
 REPO = "spa-org/spa-vl"
 FAST = RetryPolicy(attempts=3, base_delay=0.0)
+
+
+_REAL_CARD_CHECK = hub_module._card_problems
+
+
+@pytest.fixture(autouse=True)
+def _minimal_card_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests are about the Hub; the card rules (spa_vl.card.check, tested on its own and in
+    # test_release_checks.py) must not decide whether a hand-made fixture may be pushed.
+    monkeypatch.setattr(hub_module, "_card_problems", hub_module._minimal_card_problems)
 
 
 def push(folder: Path, retry: RetryPolicy = FAST, **kwargs):
@@ -108,7 +118,7 @@ def test_transient_500_and_429_are_retried_within_the_run(hub: HubStandin, relea
 
 def test_persistent_500_fails_then_rerun_completes(hub: HubStandin, release_v1: Path) -> None:
     hub.fail("POST", r"/commit/main$", 500, times=FAST.attempts)
-    with pytest.raises(HubFailure, match="after 3 attempts .*HTTP 500.*run the same command again"):
+    with pytest.raises(HubFailure, match=r"after 3 attempts .*HTTP 500.*run the same command again"):
         push(release_v1)
     assert releases(hub) == [] and hub.repo(REPO).tags == {}
     puts = hub.count("PUT", r"^/__lfs/")
@@ -145,7 +155,7 @@ def test_commit_answer_lost_is_not_committed_twice(hub: HubStandin, release_v1: 
 def test_killed_after_commit_rerun_only_tags(hub: HubStandin, release_v1: Path) -> None:
     hub.fail("POST", r"/commit/main$", "drop_after", times=1)
     hub.fail("POST", r"/tag/", 503, times=FAST.attempts)
-    with pytest.raises(HubFailure, match="create the tag v1.0.0"):
+    with pytest.raises(HubFailure, match=r"create the tag v1\.0\.0"):
         push(release_v1)
     assert releases(hub) == ["Release v1.0.0"] and hub.repo(REPO).tags == {}  # not half-tagged
     result = push(release_v1)
@@ -200,7 +210,9 @@ def test_token_never_printed_logged_or_pushed(
     assert "tagged v1.0.0" in out.out
     assert WRITE_TOKEN not in out.out + out.err + caplog.text
     repo = hub.repo(REPO)
-    assert all(WRITE_TOKEN.encode() not in hub.read(b) for c in repo.commits.values() for b in c.files.values())
+    assert all(
+        WRITE_TOKEN.encode() not in hub.read(b) for c in repo.commits.values() for b in c.files.values()
+    )
     assert any(WRITE_TOKEN in a for a in hub.auth_seen)
 
 
@@ -247,34 +259,63 @@ def test_bad_repo_id_is_a_usage_error(release_v1: Path, capsys: pytest.CaptureFi
 _READER = """
 import json, sys
 import datasets
+import spa_vl
 out = {}
-for rev in sys.argv[2:]:
-    ds = datasets.load_dataset(sys.argv[1], "malicious_use", revision=rev)
+for rev in sys.argv[3:]:
+    ds = datasets.load_dataset(sys.argv[1], sys.argv[2], revision=rev)
+    ours = spa_vl.load(sys.argv[2], source=sys.argv[1], revision=rev)
+    assert {s: ours[s]["id"] for s in ours} == {s: ds[s]["id"] for s in ds}
     out[rev] = {s: sorted(ds[s]["id"]) for s in ds}
     out["domain"] = ds["train"].features["domain"].int2str(ds["train"][0]["domain"])
 print(json.dumps(out))
 """
 
 
-def test_load_dataset_reads_each_pinned_version_back(
-    hub: HubStandin, release_v1: Path, release_v2: Path, hf_home: Path
-) -> None:
-    """Plain ``datasets.load_dataset(repo, config, revision=tag)`` in a fresh process that finds
-    the stand-in through HF_ENDPOINT alone, as a user's script would find the Hub."""
-    push(release_v1)
-    push(release_v2)
+def read_back(hf_home: Path, config: str, *revisions: str) -> dict:
+    """Load ``revisions`` of REPO in a fresh process that finds the stand-in through
+    HF_ENDPOINT alone, as a user's script would find the Hub."""
     env = {k: v for k, v in os.environ.items() if "PROXY" not in k.upper()}
     env.update(HF_DATASETS_CACHE=str(hf_home / "datasets"), HF_HUB_DISABLE_PROGRESS_BARS="1")
     proc = subprocess.run(
-        [sys.executable, "-c", _READER, REPO, "v1.0.0", "v1.1.0"],
+        [sys.executable, "-c", _READER, REPO, config, *revisions],
         env=env,
+        cwd=hf_home,  # no folder named like the repo id here
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert got["v1.0.0"] == {"train": ["train/000003"], "validation": ["validation/000003"], "test": ["test/000003"]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_load_reads_each_pinned_version_back(
+    hub: HubStandin, release_v1: Path, release_v2: Path, hf_home: Path
+) -> None:
+    """``datasets.load_dataset(repo, config, revision=tag)`` and ``spa_vl.load(config,
+    source=repo, revision=tag)`` give each pushed version, not main's."""
+    push(release_v1)
+    push(release_v2)
+    got = read_back(hf_home, "malicious_use", "v1.0.0", "v1.1.0")
+    assert got["v1.0.0"] == {
+        "train": ["train/000003"],
+        "validation": ["validation/000003"],
+        "test": ["test/000003"],
+    }
     assert got["v1.1.0"]["train"] == ["train/000003", "train/000100"]
     assert got["domain"] == "Malicious Use"
     assert hub.count("GET", r"/resolve/") > 0
+
+
+@pytest.mark.slow
+def test_built_release_end_to_end(hub: HubStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The maintainer's flow on a small sample: spa-vl build, verify, release, with the real
+    card check (53 train rows, so that every domain config has train rows)."""
+    from spa_vl.sample import SampleSpec, write_sample
+
+    raw = write_sample(tmp_path / "raw", "jsonl", SampleSpec(train=53, validation_per_sub=1, test_per_sub=1))
+    out = tmp_path / "spa_vl"
+    monkeypatch.setattr(hub_module, "_card_problems", _REAL_CARD_CHECK)  # the real card check
+    assert main(["build", str(raw), "--out", str(out), "--version", "1.0.0", "--quiet"]) == 0
+    assert main(["verify", str(out)]) == 0
+    assert main(["release", str(out), "--repo-id", REPO, "--quiet"]) == 0
+    assert releases(hub) == ["Release v1.0.0"] and hub.repo(REPO).tags.keys() == {"v1.0.0"}

@@ -153,7 +153,7 @@ def test_missing_path_and_unknown_format(tmp_path: Path) -> None:
         open_source(tmp_path / "absent")
     with pytest.raises(SourceError, match="no such file or folder"):
         open_source(tmp_path / "absent", format="hub")
-    with pytest.raises(SourceError, match="unknown format 'csv'; formats: auto, .*rlhf-json"):
+    with pytest.raises(SourceError, match=r"unknown format 'csv'; formats: auto, .*rlhf-json"):
         open_source(tmp_path, format="csv")
 
 

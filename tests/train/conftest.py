@@ -8,13 +8,17 @@ under test loads it by path exactly as it would a Hub checkpoint. Nothing is dow
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # fail, never download
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+@pytest.fixture(autouse=True)
+def _quiet_tokenizers(monkeypatch):
+    # Every model here is a local folder, so nothing is fetched; HF_HUB_OFFLINE is left alone
+    # because huggingface_hub reads it once per process and other test folders use a Hub stand-in.
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+
 
 SYSTEM = (
     "A chat between a curious human and an artificial intelligence assistant. "
@@ -201,9 +205,7 @@ def tiny_llava(tmp_path_factory) -> Path:
         pad_token="<pad>",
         extra_special_tokens={"image_token": "<image>"},
     )
-    image_processor = CLIPImageProcessor(
-        size={"shortest_edge": 30}, crop_size={"height": 30, "width": 30}
-    )
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 30}, crop_size={"height": 30, "width": 30})
     processor = LlavaProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,

@@ -14,17 +14,13 @@ def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize(
-    "subcommand, missing", [("dpo", "trl"), ("dpo", "peft"), ("generate", "torch")]
-)
+@pytest.mark.parametrize("subcommand, missing", [("dpo", "trl"), ("dpo", "peft"), ("generate", "torch")])
 def test_without_the_extra_the_command_names_it_and_exits_2(missing, subcommand, tmp_path):
     out = "--output-dir" if subcommand == "dpo" else "--out"
     argv = ["train", subcommand, "--model", "m", "--data", str(tmp_path), out, str(tmp_path / "o")]
     # A None entry in sys.modules makes `import trl` fail as if it were not installed.
     result = _run(
-        f"import sys; sys.modules[{missing!r}] = None\n"
-        "from spa_vl.cli import main\n"
-        f"sys.exit(main({argv!r}))"
+        f"import sys; sys.modules[{missing!r}] = None\nfrom spa_vl.cli import main\nsys.exit(main({argv!r}))"
     )
     assert result.returncode == 2, result.stderr
     assert "pip install 'spa-vl[train]'" in result.stderr

@@ -123,6 +123,9 @@ def test_generate_writes_one_wellformed_line_per_test_row(trained, release, tmp_
 
 
 def test_lora_saves_language_model_adapters_and_the_projector(tiny_llava, lora):
+    # The reference is the base model (adapters, projector copy included, switched off): ln 2 first.
+    first = json.loads((lora / "metrics.jsonl").read_text().splitlines()[0])
+    assert abs(first["loss"] - math.log(2)) < 1e-4
     config = json.loads((lora / "adapter_config.json").read_text())
     assert Path(config["base_model_name_or_path"]) == tiny_llava
     weights = load_file(str(lora / "adapter_model.safetensors"))

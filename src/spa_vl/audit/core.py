@@ -221,9 +221,7 @@ def _match_texts(cols, fld, norms, src_rank, src_order, index: AuditIndex) -> li
             continue
         value = score.similarity if rule == "similarity" else score.containment
         out.append(
-            _text_row(
-                cols, fld, r, index, it, "near", value, rule, score.similarity, score.containment
-            )
+            _text_row(cols, fld, r, index, it, "near", value, rule, score.similarity, score.containment)
         )
     return out
 
@@ -275,9 +273,7 @@ def _match_images(cols, src_rank, src_order, index: AuditIndex) -> list[dict]:
         s.image_variants(),
     )
     r = rows[r]
-    scope = _scopes(
-        src_rank[r], src_order[r], index.image_rank[items], index.image_id_rank[items], s.scopes
-    )
+    scope = _scopes(src_rank[r], src_order[r], index.image_rank[items], index.image_id_rank[items], s.scopes)
     names = cols.get("image_name") or [None] * len(cols["id"])
     questions = cols.get("question") or [None] * len(cols["id"])
     out = []
@@ -349,6 +345,5 @@ def match_rows(matches: Mapping[str, Sequence]) -> list[dict]:
     """Match columns back to a list of row dicts."""
     names = list(matches)
     return [
-        dict(zip(names, values, strict=True))
-        for values in zip(*(matches[c] for c in names), strict=True)
+        dict(zip(names, values, strict=True)) for values in zip(*(matches[c] for c in names), strict=True)
     ]

@@ -97,8 +97,7 @@ def _list_of_objects(path: Path, fmt: str, needed: list[str]) -> list[dict]:
     data = _read_json(path)
     if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
         raise EvalSetError(
-            f"{path}: not a {fmt} file: expected a JSON list of objects with "
-            f"fields {', '.join(needed)}"
+            f"{path}: not a {fmt} file: expected a JSON list of objects with fields {', '.join(needed)}"
         )
     if data:
         _require(path, fmt, data[0].keys(), needed, "fields")
@@ -136,9 +135,7 @@ def read_advbench(path: Path, opts: _Options) -> list[EvalItem]:
     """``harmful_behaviors.csv`` (goal, target); also ``harmful_strings.csv`` (target only)."""
     cols, rows = _read_csv(path)
     if cols == ["target"]:  # harmful_strings.csv: harmful outputs, audited against answers
-        return [
-            EvalItem(f"{path.name}:{i}", "target", r["target"], True) for i, r in enumerate(rows, 1)
-        ]
+        return [EvalItem(f"{path.name}:{i}", "target", r["target"], True) for i, r in enumerate(rows, 1)]
     _require(path, "advbench", cols, ["goal", "target"])
     items = []
     for i, r in enumerate(rows, 1):
@@ -172,8 +169,7 @@ def read_mm_safetybench(path: Path, opts: _Options) -> list[EvalItem]:
         files = sorted(folder.glob("*.json"))
         if not files:
             raise EvalSetError(
-                f"{path}: not a mm-safetybench folder: expected "
-                "processed_questions/NN-<Scenario>.json files"
+                f"{path}: not a mm-safetybench folder: expected processed_questions/NN-<Scenario>.json files"
             )
         root = folder.parent if folder.name == "processed_questions" else folder
     else:
@@ -309,9 +305,7 @@ def read_generic(path: Path, opts: _Options, fmt: str) -> list[EvalItem]:
         if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
             raise EvalSetError(f"{path}: not a {fmt} eval file: expected a list of objects")
         rows, cols = data, list(data[0]) if data else []
-    fields = list(opts.text_fields) or [
-        next((c for c in GENERIC_TEXT_FIELDS if c in cols), "question")
-    ]
+    fields = list(opts.text_fields) or [next((c for c in GENERIC_TEXT_FIELDS if c in cols), "question")]
     _require(path, fmt, cols, fields + [f for f in (opts.image_field, opts.id_field) if f])
     images = _Images(_image_roots(path, opts), opts)
     items = []

@@ -66,9 +66,7 @@ def hash_image(data: bytes, variants: bool = False) -> ImageHashes:
     with Image.open(io.BytesIO(data)) as im:
         im.load()
         rgb = im.convert("RGB")
-    exact = hashlib.blake2b(
-        f"{rgb.width}x{rgb.height}".encode() + rgb.tobytes(), digest_size=8
-    ).digest()
+    exact = hashlib.blake2b(f"{rgb.width}x{rgb.height}".encode() + rgb.tobytes(), digest_size=8).digest()
     grey = rgb.convert("L")
     low, d = _perceptual(grey)
     p, h = _bits(low, d)
@@ -97,6 +95,10 @@ class ImageIndex:
     exact: np.ndarray  # uint64 [images]
     phash: np.ndarray  # uint64 [variants, images]
     dhash: np.ndarray
+    # images with many perceptual neighbours among the reference images themselves (FigStep's
+    # typed pages all hash alike): a perceptual match to one of them says nothing, so they are
+    # matched by pixels only
+    crowded: np.ndarray | None = None
 
     @classmethod
     def build(cls, items: np.ndarray, hashes: Iterable[ImageHashes]) -> ImageIndex:
@@ -115,6 +117,31 @@ class ImageIndex:
             np.vstack([np.array([h.phash for h in hashes], np.uint64)[None, :], p]),
             np.vstack([np.array([h.dhash for h in hashes], np.uint64)[None, :], d]),
         )
+
+    def mark_crowded(
+        self,
+        candidates: np.ndarray,
+        phash_threshold: int,
+        dhash_threshold: int,
+        rule: str,
+        max_neighbours: int,
+        variants: tuple[str, ...] = ("original",),
+        chunk: int = 1 << 22,
+    ) -> None:
+        """Flag the ``candidates`` (a boolean mask) that have more than ``max_neighbours``
+        other candidates within the thresholds, comparing each variant with the same variant."""
+        idx = np.flatnonzero(candidates)
+        crowded = np.zeros(len(idx), bool)
+        step = max(1, chunk // max(len(idx), 1))
+        for v in (VARIANTS.index(name) for name in variants):
+            p, d = self.phash[v][idx], self.dhash[v][idx]
+            for lo in range(0, len(idx), step):
+                ok_p = hamming(p[lo : lo + step, None], p[None, :]) <= phash_threshold
+                ok_d = hamming(d[lo : lo + step, None], d[None, :]) <= dhash_threshold
+                close = (ok_p & ok_d) if rule == "both" else (ok_p | ok_d)
+                crowded[lo : lo + step] |= close.sum(axis=1) - 1 > max_neighbours  # not itself
+        self.crowded = np.zeros(len(self.items), bool)
+        self.crowded[idx[crowded]] = True
 
     def search(
         self,
@@ -148,6 +175,8 @@ class ImageIndex:
                 dd = hamming(dhash[sl, None], self.dhash[v][None, :])
                 ok_p, ok_d = dp <= phash_threshold, dd <= dhash_threshold
                 close = ((ok_p & ok_d) if rule == "both" else (ok_p | ok_d)) & (which < 0)
+                if self.crowded is not None:
+                    close &= ~self.crowded[None, :]
                 best_p = np.where(close | (v == 0), dp, best_p)
                 best_d = np.where(close | (v == 0), dd, best_d)
                 which[close] = v

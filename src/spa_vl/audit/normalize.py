@@ -21,7 +21,10 @@ _LEADING = re.compile(
 )
 # A trailing role turn left by a chat template ("... Assistant:").
 _TRAILING = re.compile(r"\s*(?:assistant|gpt|answer|response)\s*[:：]\s*$", re.IGNORECASE)
-# Everything that is not a letter or digit separates words; "_" counts as punctuation.
+# Apostrophes and hyphens inside a word join it ("what's" = "whats", "step-by-step" =
+# "stepbystep"): copies with punctuation stripped must still match.
+_JOINERS = re.compile(r"(?<=\w)['’‘`\-‐‑–](?=\w)")
+# Everything else that is not a letter or digit separates words; "_" counts as punctuation.
 _NON_WORD = re.compile(r"[\W_]+")
 
 
@@ -41,7 +44,7 @@ def normalize_text(text: str | None) -> str:
     if not text:
         return ""
     text = unicodedata.normalize("NFKC", text)
-    text = strip_wrappers(text).casefold()
+    text = _JOINERS.sub("", strip_wrappers(text).casefold())
     return " ".join(_NON_WORD.sub(" ", text).split())
 
 

@@ -121,6 +121,17 @@ class ReferenceBuilder:
         norms = [normalize_text(t) for t in self.texts.text]
         present = np.array([bool(x) for x in norms], bool)
         hashes = text_hashes(norms)
+        images = ImageIndex.build(np.arange(len(self.images)), self.image_hashes)
+        if s.max_image_neighbours >= 0:
+            eval_images = np.array([r == EVAL_RANK for r in self.images.rank], bool)
+            images.mark_crowded(
+                eval_images,
+                s.phash_threshold,
+                s.dhash_threshold,
+                s.image_rule,
+                s.max_image_neighbours,
+                s.image_variants(),
+            )
         ids_rank = _id_ranks(self.texts, self.images)
         return AuditIndex(
             settings=s,
@@ -132,7 +143,7 @@ class ReferenceBuilder:
             ngrams=NGramIndex.build(norms, s.ngram_size, s.max_ngram_df),
             images=self.images,
             image_rank=np.array(self.images.rank, np.int64),
-            image_index=ImageIndex.build(np.arange(len(self.images)), self.image_hashes),
+            image_index=images,
             text_id_rank=ids_rank[0],
             image_id_rank=ids_rank[1],
             id_rank=ids_rank[2],
@@ -147,12 +158,8 @@ def _id_ranks(texts: _Columns, images: _Columns) -> tuple[np.ndarray, np.ndarray
         | {(r, i) for r, i in zip(images.rank, images.ids, strict=True) if r != EVAL_RANK}
     )
     rank = {k: n for n, k in enumerate(keys)}
-    t = np.array(
-        [rank.get((r, i), -1) for r, i in zip(texts.rank, texts.ids, strict=True)], np.int64
-    )
-    m = np.array(
-        [rank.get((r, i), -1) for r, i in zip(images.rank, images.ids, strict=True)], np.int64
-    )
+    t = np.array([rank.get((r, i), -1) for r, i in zip(texts.rank, texts.ids, strict=True)], np.int64)
+    m = np.array([rank.get((r, i), -1) for r, i in zip(images.rank, images.ids, strict=True)], np.int64)
     return t, m, rank
 
 
@@ -203,4 +210,7 @@ class AuditIndex:
                 + self.image_index.exact.nbytes
             ),
             "eval_items": per_set,
+            "crowded_eval_images": int(self.image_index.crowded.sum())
+            if self.image_index.crowded is not None
+            else 0,
         }

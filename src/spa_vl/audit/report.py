@@ -17,16 +17,12 @@ REPORT_FORMAT = "spa-vl-audit-report"
 REPORT_VERSION = 1
 
 
-def build_report(
-    run: AuditRun, settings: AuditSettings, source: dict, eval_sets: list[EvalSet]
-) -> dict:
+def build_report(run: AuditRun, settings: AuditSettings, source: dict, eval_sets: list[EvalSet]) -> dict:
     """Assemble the report dict (see the schema for every field)."""
     rows = match_rows(run.matches)
     groups: dict[tuple[str, str, str], dict] = {}
     for m in rows:
-        g = groups.setdefault(
-            (m["scope"], m["eval_set"], m["method"]), {"n": 0, "src": set(), "ref": set()}
-        )
+        g = groups.setdefault((m["scope"], m["eval_set"], m["method"]), {"n": 0, "src": set(), "ref": set()})
         g["n"] += 1
         g["src"].add((m["source_split"], m["source_id"]))
         g["ref"].add(m["eval_id"])
@@ -152,9 +148,7 @@ def to_markdown(report: dict, examples: int = 5) -> str:
             continue
         if not seen[key]:
             shown += ["", f"### {m['scope']}: {m['eval_set']}", ""]
-            shown += [
-                "| source | field | reference | method | score | source text | reference text |"
-            ]
+            shown += ["| source | field | reference | method | score | source text | reference text |"]
             shown += ["|---|---|---|---|---:|---|---|"]
         seen[key] += 1
         shown.append(

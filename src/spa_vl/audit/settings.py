@@ -35,13 +35,16 @@ class AuditSettings:
     # texts shorter than this (in words) are matched by the exact tier only
     min_tokens: int = 4
     # images: Hamming distance thresholds over 64-bit hashes
-    phash_threshold: int = 10
-    dhash_threshold: int = 8
+    phash_threshold: int = 8
+    dhash_threshold: int = 10
     image_rule: str = "both"  # "both": pHash and dHash agree; "any": either is enough
     # reference-side views of eval images: mirrored (off by default: a mirrored image is often
     # a different picture's layout) and central 90% crop
     flips: bool = False
     crops: bool = True
+    # an eval image with more perceptual neighbours than this inside its own eval sets is matched
+    # by pixels only (-1: never)
+    max_image_neighbours: int = 3
     # what is audited
     images: bool = False
     answers: bool = False

@@ -114,18 +114,14 @@ class NGramIndex:
         """
         get = self.vocab.get
         lengths = np.fromiter((len(s.split()) for s in normalized), np.int64, len(normalized))
-        flat = np.fromiter(
-            (get(t, -1) for s in normalized for t in s.split()), np.int64, int(lengths.sum())
-        )
+        flat = np.fromiter((get(t, -1) for s in normalized for t in s.split()), np.int64, int(lengths.sum()))
         n = self.n
         per_row = np.maximum(lengths - n + 1, 0)
         if per_row.sum() == 0:
             return np.zeros(0, np.uint64), np.zeros(0, np.int64), lengths
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         owner = np.repeat(np.arange(len(lengths)), per_row)
-        pos = starts[owner] + (
-            np.arange(len(owner)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
-        )
+        pos = starts[owner] + (np.arange(len(owner)) - np.repeat(np.cumsum(per_row) - per_row, per_row))
         padded = np.concatenate([flat, np.full(n, -1, np.int64)])
         known = np.ones(len(pos), bool)
         keys = np.zeros(len(pos), np.uint64)
@@ -217,9 +213,7 @@ def score_pair(source: str, reference: str, align: bool = True) -> PairScore:
             matched = len(sa & sb)
         else:
             matched = sum((Counter(a) & Counter(b)).values())
-    return PairScore(
-        2 * matched / (len(a) + len(b)), matched / min(len(a), len(b)), matched, len(a), len(b)
-    )
+    return PairScore(2 * matched / (len(a) + len(b)), matched / min(len(a), len(b)), matched, len(a), len(b))
 
 
 def plausible_pairs(
@@ -237,13 +231,14 @@ def plausible_pairs(
 ) -> np.ndarray:
     """Pairs that ``near_rule`` could accept, judged from lengths and shared n-grams alone.
 
-    An alignment whose longer text has u unmatched words is at most u edit regions (changed,
-    dropped or inserted words); each region breaks at most n of the shorter text's n-grams.
-    So the similarity rule needs shared >= own - n * allowed, and the containment rule (up to
-    (1 - containment_threshold) of the shorter text unmatched; added text before or after it
-    breaks nothing) shared >= own - n * unmatched, and at least ``candidate_fraction`` of the
-    shorter text's n-grams in any case. A sentence inserted inside the shorter text breaks n - 1
-    more n-grams and may be missed: that is the price of not scoring every shared n-gram.
+    The shorter text loses at most n n-grams per unmatched word of its own, and n - 1 per gap
+    where the longer text has words in between. Under the similarity rule both texts have at
+    most ``allowed`` unmatched words, so shared >= own - (2n - 1) * allowed. The containment
+    rule allows any text before or after the shorter one (it breaks nothing) and up to
+    ``max_word_edits + 1`` insertions inside it: shared >= own - n * unmatched -
+    (n - 1) * (max_word_edits + 1); and at least ``candidate_fraction`` of its n-grams.
+    More scattered insertions than that may be missed: the price of not scoring every pair
+    that shares an n-gram.
     """
     short = np.minimum(source_words, reference_words)
     long = np.maximum(source_words, reference_words)
@@ -252,13 +247,13 @@ def plausible_pairs(
     similar = (
         (long - short <= allowed)
         & (2 * short >= near_threshold * (short + long))
-        & (shared >= own - n * allowed)
+        & (shared >= own - (2 * n - 1) * allowed)
     )
     unmatched = ((1 - containment_threshold) * short).astype(np.int64)
     contained = (
         (short >= min_containment_tokens)
         & (shared >= candidate_fraction * own)
-        & (shared >= own - n * unmatched)
+        & (shared >= own - n * unmatched - (n - 1) * (max_word_edits + 1))
     )
     return (short >= min_tokens) & (similar | contained)
 

@@ -36,9 +36,7 @@ GATED_BUTTON = "Acknowledge and request access"
 
 def gating_metadata() -> dict:
     """The Hub's access-request fields, with a harmful-content notice."""
-    domains = ", ".join(
-        load_taxonomy().display("domain", d).lower() for d in load_taxonomy().names("domain")
-    )
+    domains = ", ".join(load_taxonomy().display("domain", d).lower() for d in load_taxonomy().names("domain"))
     return {
         "extra_gated_heading": GATED_HEADING,
         "extra_gated_prompt": (
@@ -97,16 +95,17 @@ def existing_repo_id(folder: str | Path) -> str | None:
     return m.group(1) if m else None
 
 
-def card_context(
-    folder: str | Path, stats: ReleaseStats, repo_id: str = DEFAULT_REPO_ID
-) -> dict:
+def card_context(folder: str | Path, stats: ReleaseStats, repo_id: str = DEFAULT_REPO_ID) -> dict:
     """The values the body template renders; every number in it comes from the folder."""
+    from spa_vl.release.build import base_metadata  # imported late: build imports the card
+
     folder = Path(folder)
     tax = load_taxonomy()
     manifest = _manifest(folder)
     counts = manifest.get("counts") or {}
     return {
         "repo_id": repo_id,
+        "tags": list(base_metadata().get("tags") or []),
         "version": manifest.get("version", "?"),
         "package_version": manifest.get("package_version", "?"),
         "source": manifest.get("source") or {},
@@ -187,9 +186,7 @@ def _domain_rows(stats: ReleaseStats) -> list[dict]:
                 "display": tax.display("domain", d),
                 "config": tax.config_of_domain(d),
                 "categories": len(tax.children("domain", d)),
-                "subcategories": sum(
-                    len(tax.children("category", c)) for c in tax.children("domain", d)
-                ),
+                "subcategories": sum(len(tax.children("category", c)) for c in tax.children("domain", d)),
                 "counts": {s: stats.count("domain", s, d) for s in SPLITS},
             }
         )

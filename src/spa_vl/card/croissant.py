@@ -123,15 +123,11 @@ def _names_record_set(level: str, names: list[str], displays: list[str]) -> dict
     }
 
 
-def croissant_metadata(ctx: dict, keywords: list[str]) -> dict:
+def croissant_metadata(ctx: dict) -> dict:
     """The Croissant JSON-LD of a release, from the card context (``content.card_context``)."""
     tax = load_taxonomy()
     repo = ctx["repo_id"]
-    url = (
-        f"https://huggingface.co/datasets/{repo}"
-        if repo and repo != "ORG/NAME"
-        else ctx["homepage"]
-    )
+    url = f"https://huggingface.co/datasets/{repo}" if repo and repo != "ORG/NAME" else ctx["homepage"]
     distribution, record_sets = [], []
     for c in ctx["configs"]:
         name = c["name"]
@@ -156,9 +152,7 @@ def croissant_metadata(ctx: dict, keywords: list[str]) -> dict:
         )
     for level in LEVELS:
         names = tax.names(level)
-        record_sets.append(
-            _names_record_set(level, names, [tax.display(level, n) for n in names])
-        )
+        record_sets.append(_names_record_set(level, names, [tax.display(level, n) for n in names]))
     record_sets.append(_names_record_set("eval_set", list(EVAL_SETS), ["HarmEval", "HelpEval"]))
     return {
         "@context": CONTEXT,
@@ -171,7 +165,7 @@ def croissant_metadata(ctx: dict, keywords: list[str]) -> dict:
         "license": LICENSE_URLS.get(LICENSE, LICENSE),
         "citeAs": ctx["citation"],
         "version": ctx["version"],
-        "keywords": keywords,
+        "keywords": ctx["tags"],
         "isLiveDataset": False,
         "distribution": distribution,
         "recordSet": record_sets,
@@ -220,8 +214,8 @@ def _rai(ctx: dict) -> dict:
         "rai:dataAnnotationProtocol": (
             "Harm labels are the authors' class1/class2/class3 strings "
             f"({sizes['domain']} domains, {sizes['category']} categories, "
-            f"{sizes['subcategory']} subcategories), typos kept; the preference between the two responses comes from "
-            "the authors' pipeline, described in the paper."
+            f"{sizes['subcategory']} subcategories), typos kept; the preference between the two "
+            "responses comes from the authors' pipeline, described in the paper."
         ),
         "rai:dataUseCases": [
             "Preference optimisation (DPO, PPO, reward modelling) of vision-language models for "
@@ -256,12 +250,12 @@ def _rai(ctx: dict) -> dict:
     }
 
 
-def write_croissant(folder: str | Path, ctx: dict, keywords: list[str]) -> Path:
+def write_croissant(folder: str | Path, ctx: dict) -> Path:
     """Write ``croissant.json`` into the release folder."""
     path = Path(folder) / CROISSANT_NAME
-    path.write_text(croissant_text(ctx, keywords), encoding="utf-8")
+    path.write_text(croissant_text(ctx), encoding="utf-8")
     return path
 
 
-def croissant_text(ctx: dict, keywords: list[str]) -> str:
-    return json.dumps(croissant_metadata(ctx, keywords), indent=2, sort_keys=True) + "\n"
+def croissant_text(ctx: dict) -> str:
+    return json.dumps(croissant_metadata(ctx), indent=2, sort_keys=True) + "\n"

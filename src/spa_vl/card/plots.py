@@ -14,12 +14,12 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display; must precede pyplot
 
-import matplotlib.colors as mcolors  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.colors as mcolors
+import matplotlib.pyplot as plt
 
-from spa_vl.card.stats import UNKNOWN, ReleaseStats  # noqa: E402
-from spa_vl.sources import SPLITS  # noqa: E402
-from spa_vl.taxonomy import load_taxonomy  # noqa: E402
+from spa_vl.card.stats import UNKNOWN, ReleaseStats
+from spa_vl.sources import SPLITS
+from spa_vl.taxonomy import load_taxonomy
 
 # Colour-blind-safe qualitative palette (Okabe-Ito), one colour per domain.
 DOMAIN_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9"]
@@ -105,9 +105,7 @@ def _ink(colour: str) -> str:
     return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 else "white"
 
 
-def _label(
-    ax, level: str, text: str, a0: float, a1: float, r0: float, r1: float, ink: str
-) -> None:
+def _label(ax, level: str, text: str, a0: float, a1: float, r0: float, r1: float, ink: str) -> None:
     sweep = a0 - a1
     if sweep < 0.5:  # an empty (or nearly) wedge: no room for a label
         return

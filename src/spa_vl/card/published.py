@@ -7,7 +7,9 @@ compare a release against, and every number about the release itself is computed
 from __future__ import annotations
 
 UPSTREAM_REPO = "sqrti/SPA-VL"
-PAPER = "arXiv 2406.12030 (CVPR 2025)"
+VENUE = "CVPR 2025"
+ARXIV = "2406.12030"
+PAPER = f"arXiv {ARXIV} ({VENUE})"
 PAPER_URL = "https://arxiv.org/abs/2406.12030"
 AUTHORS_CODE = "https://github.com/EchoseChen/SPA-VL-RLHF"
 ROWS = 100_788
@@ -17,3 +19,13 @@ EVAL_ROWS = {"harm": 265, "help": 265}
 RESPONSE_MODELS = 12
 ABSTRACT_CATEGORIES = 13  # what the abstract and the Hub card say; the data has 15
 HARMEVAL_PER_SUBCATEGORY = 5
+
+# The authors' Hub layout: (config, split, rows, columns). Their card's configs changed over
+# time (`evalharm`/`evalhelp` configs once; validation once inside `default`).
+UPSTREAM_LAYOUT = [
+    ("default", "train", SPLIT_ROWS["train"], "image, question, chosen, rejected, image_name"),
+    ("validation", "validation", SPLIT_ROWS["validation"],
+     "image, question, chosen, rejected, class1, class2, class3"),
+    ("test", "harm", EVAL_ROWS["harm"], "image, question, class1, class2, class3"),
+    ("test", "help", EVAL_ROWS["help"], "image, question, class1, class2, class3"),
+]  # fmt: skip

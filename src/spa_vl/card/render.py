@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 
 import jinja2
+import yaml
 
 from spa_vl._resources import resource_dir
 from spa_vl.card.content import (
@@ -22,9 +23,26 @@ from spa_vl.card.content import (
 from spa_vl.card.croissant import CROISSANT_NAME, write_croissant
 from spa_vl.card.stats import ReleaseStats, read_stats
 from spa_vl.release.manifest import ReleaseManifest, refresh_manifest
-from spa_vl.release.metadata import write_card
 
 TEMPLATE = "README.md.j2"
+
+
+class _CardDumper(yaml.SafeDumper):
+    """Multi-line strings (the BibTeX citation) as readable ``|`` blocks."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_CardDumper.add_representer(str, _str)
+
+
+def write_card(readme: Path, meta: dict, body: str) -> None:
+    """README.md: the YAML front matter between ``---`` lines, then the body."""
+    front = yaml.dump(meta, Dumper=_CardDumper, sort_keys=False, allow_unicode=True, width=100)
+    readme.write_text(f"---\n{front}---\n{body}", encoding="utf-8")
 
 
 def _number(value: object) -> str:
@@ -56,9 +74,7 @@ def render_body(folder: str | Path, stats: ReleaseStats, repo_id: str = DEFAULT_
     return _environment().get_template(TEMPLATE).render(**ctx)
 
 
-def render_card(
-    folder: str | Path, repo_id: str | None = None, *, update_manifest: bool = True
-) -> list[str]:
+def render_card(folder: str | Path, repo_id: str | None = None, *, update_manifest: bool = True) -> list[str]:
     """Write README.md, the plots and croissant.json of a release from its data.
 
     ``repo_id`` (``ORG/NAME``) goes into the loading examples; by default the one of the
@@ -74,7 +90,7 @@ def render_card(
     taxonomy_sunburst(stats, folder / IMAGES["sunburst"])
     rows_per_split_domain(stats, folder / IMAGES["splits"])
     write_card(folder / "README.md", meta, render_body(folder, stats, repo_id))
-    write_croissant(folder, card_context(folder, stats, repo_id), list(meta.get("tags") or []))
+    write_croissant(folder, card_context(folder, stats, repo_id))
     written = ["README.md", IMAGES["sunburst"], IMAGES["splits"], CROISSANT_NAME]
     if update_manifest and (folder / "MANIFEST.json").is_file():
         refresh_manifest(folder, written)

@@ -17,9 +17,7 @@ def _threshold_options(parser: argparse.ArgumentParser) -> None:
 
     d = {f.name: f.default for f in fields(AuditSettings)}
     g = parser.add_argument_group("thresholds (defaults tuned by bench/audit_accuracy.py)")
-    g.add_argument(
-        "--ngram-size", type=int, default=d["ngram_size"], help="words per n-gram (%(default)s)"
-    )
+    g.add_argument("--ngram-size", type=int, default=d["ngram_size"], help="words per n-gram (%(default)s)")
     g.add_argument(
         "--candidate-fraction",
         type=float,
@@ -93,6 +91,13 @@ def _threshold_options(parser: argparse.ArgumentParser) -> None:
         help="both hashes within threshold, or either (%(default)s)",
     )
     g.add_argument(
+        "--max-image-neighbours",
+        type=int,
+        default=d["max_image_neighbours"],
+        help="eval images with more look-alikes in the eval sets are matched by pixels only "
+        "(%(default)s; -1: never)",
+    )
+    g.add_argument(
         "--max-matches",
         type=int,
         default=d["max_matches"],
@@ -102,9 +107,7 @@ def _threshold_options(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("src", metavar="SRC", help="a release folder or any raw source")
-    parser.add_argument(
-        "--format", default="auto", help="source format (auto, hub, rlhf-json, jsonl)"
-    )
+    parser.add_argument("--format", default="auto", help="source format (auto, hub, rlhf-json, jsonl)")
     parser.add_argument(
         "--eval",
         dest="evals",
@@ -129,9 +132,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=DIR",
         help="folder an eval set's image paths are relative to",
     )
-    parser.add_argument(
-        "--images", action="store_true", help="audit images (pixel and perceptual hashes)"
-    )
+    parser.add_argument("--images", action="store_true", help="audit images (pixel and perceptual hashes)")
     parser.add_argument("--flips", action="store_true", help="also match mirrored eval images")
     parser.add_argument(
         "--no-crops", action="store_true", help="do not match the central 90%% crop of eval images"
@@ -199,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
             phash_threshold=args.phash_threshold,
             dhash_threshold=args.dhash_threshold,
             image_rule=args.image_rule,
+            max_image_neighbours=args.max_image_neighbours,
             flips=args.flips,
             crops=not args.no_crops,
             images=args.images,

@@ -12,9 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("old", metavar="OLD", help="the previous release folder")
     parser.add_argument("new", metavar="NEW", help="the new release folder")
     out = parser.add_mutually_exclusive_group()
-    out.add_argument(
-        "--changelog", action="store_true", help="print a CHANGELOG.md entry for NEW's version"
-    )
+    out.add_argument("--changelog", action="store_true", help="print a CHANGELOG.md entry for NEW's version")
     out.add_argument("--json", action="store_true", help="print the diff as JSON")
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from spa_vl.train import INSTALL_HINT
 from spa_vl.train.settings import DPOSettings, GenerateSettings
@@ -82,9 +84,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model", required=True, help="local folder or Hub id of a LLaVA-1.5-shaped model"
-    )
+    p.add_argument("--model", required=True, help="local folder or Hub id of a LLaVA-1.5-shaped model")
     p.add_argument("--data", required=True, metavar="DIR", help="release folder (spa-vl build)")
     p.add_argument("--config", default="default", help="release config (default: default)")
     p.add_argument("--seed", type=int, default=42)
@@ -125,32 +125,65 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--batch-size must be >= 1")
 
     try:  # a module that is found but fails to import is as good as missing
-        from spa_vl.train.dpo import NoTrainingData, train
-        from spa_vl.train.generate import generate
+        import spa_vl.train.dpo
+        import spa_vl.train.generate  # noqa: F401
     except ImportError as exc:
         if (exc.name or "").startswith("spa_vl"):
             raise  # our bug, not a missing extra
         return _install_hint(exc.name or str(exc))
 
-    if args.train_command == "generate":
-        n = generate(
-            GenerateSettings(
-                model=args.model,
-                data=args.data,
-                out=args.out,
-                config=args.config,
-                split=args.split,
-                max_new_tokens=args.max_new_tokens,
-                batch_size=args.batch_size,
-                temperature=args.temperature,
-                limit=args.limit,
-                seed=args.seed,
-                quiet=args.quiet,
-            )
+    with _silenced(args.quiet):
+        if args.train_command == "generate":
+            return _generate(args)
+        return _dpo(args)
+
+
+@contextmanager
+def _silenced(quiet: bool) -> Iterator[None]:
+    """With --quiet, the loaders' own progress bars and warnings too; restored afterwards."""
+    if not quiet:
+        yield
+        return
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        datasets.enable_progress_bars()
+        hf_logging.enable_progress_bar()
+        hf_logging.set_verbosity(level)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from spa_vl.train.generate import generate
+
+    n = generate(
+        GenerateSettings(
+            model=args.model,
+            data=args.data,
+            out=args.out,
+            config=args.config,
+            split=args.split,
+            max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size,
+            temperature=args.temperature,
+            limit=args.limit,
+            seed=args.seed,
+            quiet=args.quiet,
         )
-        if not args.quiet:
-            print(f"wrote {n} answers to {args.out}")
-        return 0
+    )
+    if not args.quiet:
+        print(f"wrote {n} answers to {args.out}")
+    return 0
+
+
+def _dpo(args: argparse.Namespace) -> int:
+    from spa_vl.train.dpo import NoTrainingData, train
 
     settings = DPOSettings(
         model=args.model,

@@ -114,4 +114,8 @@ def build_release(
         else:
             manifest.set_file(out, rel)
     manifest.write(out)
+    # The full card (README.md body, plots, croissant.json) is rendered from the written data.
+    from spa_vl.card.render import render_release_card
+
+    manifest = render_release_card(out)
     return BuildResult(out, manifest, report)

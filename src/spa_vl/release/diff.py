@@ -62,12 +62,17 @@ class _SplitData:
     labels: dict[str, Counter]
 
 
-def diff_releases(old_dir: str | Path, new_dir: str | Path) -> ReleaseDiff:
-    """Diff two release folders (the old one needs its manifest, the new one need not)."""
+def diff_releases(old_dir: str | Path, new_dir: str | Path, *, new_manifest: bool = True) -> ReleaseDiff:
+    """Diff two release folders (the old one needs its manifest, the new one need not).
+
+    ``new_manifest=False`` ignores a MANIFEST.json in ``new_dir``: mid-build it may be a stale
+    one from an earlier build into the same folder.
+    """
     old, new = Path(old_dir), Path(new_dir)
     old_manifest = ReleaseManifest.load(old)
-    new_manifest = ReleaseManifest.load(new) if (new / MANIFEST_NAME).is_file() else None
-    old_files, new_files = _data_files(old), _data_files(new)
+    use_new = new_manifest and (new / MANIFEST_NAME).is_file()
+    new_manifest_ = ReleaseManifest.load(new) if use_new else None
+    old_files, new_files = _data_files(old), _data_files(new, use_manifest=use_new)
     if not new_files:
         raise FileNotFoundError(f"{new}: no data/<config>/<split>-*.parquet; not a release folder")
     splits = []
@@ -77,23 +82,27 @@ def diff_releases(old_dir: str | Path, new_dir: str | Path) -> ReleaseDiff:
         splits.append(_compare(key, a, b))
     return ReleaseDiff(
         old_manifest.version,
-        new_manifest.version if new_manifest else None,
+        new_manifest_.version if new_manifest_ else None,
         old_manifest.source.get("fingerprint"),
-        new_manifest.source.get("fingerprint") if new_manifest else None,
+        new_manifest_.source.get("fingerprint") if new_manifest_ else None,
         splits,
     )
 
 
 def changelog_entry(old_dir: str | Path, new_dir: str | Path, version: str) -> str:
-    """A CHANGELOG.md entry (``## vX.Y.Z`` and what changed since ``old_dir``)."""
-    return render_changelog(diff_releases(old_dir, new_dir), version)
+    """A CHANGELOG.md entry (``## vX.Y.Z`` and what changed since ``old_dir``).
+
+    Called by the builder once the data files of ``new_dir`` are written and before its
+    manifest is, so the new side is read from its file names only.
+    """
+    return render_changelog(diff_releases(old_dir, new_dir, new_manifest=False), version)
 
 
 # -- reading ------------------------------------------------------------------------------------
-def _data_files(folder: Path) -> dict[tuple[str, str], list[str]]:
+def _data_files(folder: Path, use_manifest: bool = True) -> dict[tuple[str, str], list[str]]:
     """(config, split) -> relative parquet paths, from the manifest or else the file names."""
     out: dict[tuple[str, str], list[str]] = {}
-    if (folder / MANIFEST_NAME).is_file():
+    if use_manifest and (folder / MANIFEST_NAME).is_file():
         for f in ReleaseManifest.load(folder).data_files():
             out.setdefault((f.config or "default", f.split or "train"), []).append(f.path)
         return out
@@ -199,7 +208,7 @@ def render_changelog(diff: ReleaseDiff, version: str | None) -> str:
     version = (version or diff.new_version or "?").removeprefix("v")
     old = f"v{diff.old_version}" if diff.old_version else "the previous release"
     lines = [f"## v{version}", "", f"Compared with {old}."]
-    if diff.old_fingerprint or diff.new_fingerprint:
+    if diff.old_fingerprint and diff.new_fingerprint:
         same = diff.old_fingerprint == diff.new_fingerprint
         src = "unchanged" if same else f"`{diff.old_fingerprint}` → `{diff.new_fingerprint}`"
         lines.append(f"Source fingerprint: {src}.")

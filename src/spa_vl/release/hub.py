@@ -228,7 +228,10 @@ def push_release(
         raise HubFailure(
             "No Hugging Face token: set HF_TOKEN to a token with write access or run `hf auth login`."
         )
-    pusher = _Pusher(plan, HfApi(token=token), token, retry or RetryPolicy(), echo)
+    from spa_vl import __version__
+
+    api = HfApi(token=token, library_name="spa-vl", library_version=__version__)
+    pusher = _Pusher(plan, api, token, retry or RetryPolicy(), echo)
     return pusher.run()
 
 
@@ -286,6 +289,7 @@ class _Pusher:
             commit_message=self.plan.commit_message,
             commit_description=self.plan.message or "",
             delete_patterns="*",  # files of an older version that this one no longer has
+            ignore_patterns=[".cache/*", "*/.cache/*"],  # datasets' caches; verify skips them too
             parent_commit=head,  # fail rather than mix with a concurrent push
             **self.repo,
         )
@@ -312,9 +316,7 @@ class _Pusher:
     def check_remote(self, revision: str, what: str) -> int:
         problems = self.step(f"read back {what}", lambda: self.remote_problems(revision))
         if problems:
-            raise ReleaseRefused(
-                f"{self.plan.repo_id} {what} does not match the manifest:", problems
-            )
+            raise ReleaseRefused(f"{self.plan.repo_id} {what} does not match the manifest:", problems)
         return len(self.plan.files)
 
     def remote_problems(self, revision: str) -> list[str]:
@@ -340,7 +342,9 @@ class _Pusher:
             elif got.lfs is None and got.blob_id != git_hash((self.plan.folder / path).read_bytes()):
                 problems.append(f"{path}: content on the Hub differs (git blob {got.blob_id[:12]}…)")
         problems += [
-            f"{p}: on the Hub, not in the release" for p in sorted(remote) if p not in expected and p not in HUB_OWNED
+            f"{p}: on the Hub, not in the release"
+            for p in sorted(remote)
+            if p not in expected and p not in HUB_OWNED
         ]
         return problems
 
@@ -361,7 +365,9 @@ class _Pusher:
                         "reuses what already landed and never commits or tags twice."
                     ) from None
                 delay = self.retry.delay(attempt, _retry_after(exc))
-                self.echo(f"{what}: {_reason(exc)}; retry {attempt + 1}/{self.retry.attempts} in {delay:.1f}s")
+                self.echo(
+                    f"{what}: {_reason(exc)}; retry {attempt + 1}/{self.retry.attempts} in {delay:.1f}s"
+                )
                 time.sleep(delay)
         raise AssertionError("unreachable")
 

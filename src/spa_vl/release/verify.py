@@ -50,9 +50,7 @@ def verify_release(folder: str | Path) -> list[FileProblem]:
         size = full.stat().st_size
         # Size first: it is free and names a truncated file without hashing it.
         if size != entry.bytes:
-            problems.append(
-                FileProblem(entry.path, "altered", f"{size} bytes, manifest says {entry.bytes}")
-            )
+            problems.append(FileProblem(entry.path, "altered", f"{size} bytes, manifest says {entry.bytes}"))
             continue
         digest = sha256_file(full)
         if digest != entry.sha256:

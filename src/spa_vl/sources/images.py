@@ -11,6 +11,10 @@ import posixpath
 import zipfile
 from pathlib import Path, PurePosixPath
 
+# Far above any SPA-VL image; a bigger file (or a zip member that inflates past it: a zip
+# bomb) is refused before it is read into memory.
+MAX_IMAGE_BYTES = 64 << 20
+
 
 class ImageLoadError(Exception):
     """An image could not be read; ``code`` is the quarantine reason code."""
@@ -46,15 +50,14 @@ class FolderImages:
         full = (self.root / rel).resolve()
         # A symlink inside the root may still point outside it.
         if full != self.root and self.root not in full.parents:
-            raise ImageLoadError(
-                "path-escape", f"image path {relpath!r} resolves outside {self.root}"
-            )
+            raise ImageLoadError("path-escape", f"image path {relpath!r} resolves outside {self.root}")
         try:
+            size = full.stat().st_size
+            if size > MAX_IMAGE_BYTES:
+                raise ImageLoadError("image-too-large", _too_large(rel, size))
             return full.read_bytes()
         except FileNotFoundError:
-            raise ImageLoadError(
-                "missing-image", f"image file {rel!r} not found under {self.root}"
-            ) from None
+            raise ImageLoadError("missing-image", f"image file {rel!r} not found under {self.root}") from None
         except OSError as exc:
             raise ImageLoadError("unreadable-image", f"cannot read image {rel!r}: {exc}") from None
 
@@ -89,11 +92,17 @@ class ZipImages:
                 info = zf.getinfo(name)
             except KeyError:
                 continue
+            if info.file_size > MAX_IMAGE_BYTES:
+                raise ImageLoadError("image-too-large", _too_large(name, info.file_size))
             try:
                 return zf.read(info)
             except (zipfile.BadZipFile, OSError, EOFError) as exc:
                 raise ImageLoadError("unreadable-image", f"{self.path}:{name}: {exc}") from None
         raise ImageLoadError("missing-image", f"image {rel!r} is not a member of {self.path}")
+
+
+def _too_large(name: str, size: int) -> str:
+    return f"image {name!r} is {size:,} bytes, over the limit of {MAX_IMAGE_BYTES:,}"
 
 
 def open_image_store(root: str | Path) -> FolderImages | ZipImages:

@@ -62,19 +62,27 @@ class JsonlReader:
 def _parse_line(name: str, line_no: int, line: bytes, images) -> SourceRow:
     row = SourceRow(name, line_no, None, images=images)
     try:
-        text = line.decode("utf-8")
+        # Without its line break, so that JSON errors point at a column of this line.
+        text = line.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError as exc:
-        row.raw = line.decode("utf-8", errors="backslashreplace")
-        return row.with_problem("<record>", "not-utf8", f"the line is not UTF-8 (byte {exc.start})")
+        row.raw = line.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
+        return row.with_problem(
+            "<record>",
+            "not-utf8",
+            f"the line is not UTF-8 (byte 0x{line[exc.start]:02x} at offset {exc.start})",
+        )
     try:
         item = json.loads(text)
     except json.JSONDecodeError as exc:
-        row.raw = text.rstrip("\n")
+        row.raw = text
         return row.with_problem(
-            "<record>", "malformed-json", f"malformed JSON: {exc.msg} at column {exc.colno}"
+            "<record>",
+            "malformed-json",
+            # some messages end in "at" ("Invalid control character at"): do not say it twice
+            f"malformed JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}",
         )
     if not isinstance(item, dict):
-        row.raw = text.rstrip("\n")
+        row.raw = text
         return row.with_problem("<record>", "not-an-object", "the line is not a JSON object")
     for extra in sorted(set(item) - set(RECORD_FIELDS)):
         row.problems.append(row.problem(extra, "unexpected-field", f"unexpected field {extra!r}"))

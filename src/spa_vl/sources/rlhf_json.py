@@ -67,6 +67,14 @@ def question_text(question: object) -> object:
     return question
 
 
+def _maybe_cut(exc: json.JSONDecodeError, buffered: int) -> bool:
+    """Whether a decode error may come from the buffer ending mid-item (then read more) rather
+    than from bad JSON (then report it now, without buffering the rest of the file)."""
+    # An unterminated string reports where the string starts; other errors where they are,
+    # which is within a token's length (``-Infinity``, ``\\uXXXX``) of the end when cut.
+    return exc.msg.startswith("Unterminated string") or exc.pos >= buffered - 16
+
+
 def iter_json_array(fh, chunk: int = _CHUNK) -> Iterator[tuple[int, object, str | None]]:
     """Yield (index, item, error) for the items of a top-level JSON array read from a text
     stream, chunk by chunk. A syntax error ends the file with one error item."""
@@ -104,11 +112,14 @@ def iter_json_array(fh, chunk: int = _CHUNK) -> Iterator[tuple[int, object, str 
         while True:
             try:
                 item, end = decoder.raw_decode(buf, pos)
-                break
             except json.JSONDecodeError as exc:
-                if not fill():
-                    yield index, None, f"malformed JSON in item {index + 1}: {exc.msg}"
-                    return
+                if _maybe_cut(exc, len(buf)) and fill():
+                    continue
+                yield index, None, f"malformed JSON in item {index + 1}: {exc.msg}"
+                return
+            if isinstance(item, (int, float)) and end > len(buf) - 32 and fill():
+                continue  # a number cut by the chunk end decodes as its prefix: read on
+            break
         pos = end
         yield index, item, None
         index += 1

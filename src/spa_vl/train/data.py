@@ -35,19 +35,13 @@ def split_files(data_dir: str | Path, config: str, split: str) -> list[str]:
     pattern = f"{data_dir}/data/{config}/{split}-*.parquet"
     files = sorted(glob(pattern))
     if not files:
-        raise FileNotFoundError(
-            f"{data_dir}: no parquet shard matches data/{config}/{split}-*.parquet"
-        )
+        raise FileNotFoundError(f"{data_dir}: no parquet shard matches data/{config}/{split}-*.parquet")
     return files
 
 
-def load_split(
-    data_dir: str | Path, config: str = "default", split: str = "train"
-) -> datasets.Dataset:
+def load_split(data_dir: str | Path, config: str = "default", split: str = "train") -> datasets.Dataset:
     """One split of a release folder, read with plain ``datasets`` (typed features, PIL images)."""
-    return datasets.load_dataset(
-        "parquet", data_files=split_files(data_dir, config, split), split="train"
-    )
+    return datasets.load_dataset("parquet", data_files=split_files(data_dir, config, split), split="train")
 
 
 def release_info(data_dir: str | Path) -> dict[str, Any]:
@@ -115,9 +109,7 @@ class LengthReport:
         )
 
 
-def count_tokens(
-    examples: list[dict[str, Any]], processing_class: Any, image_tokens: int
-) -> list[int]:
+def count_tokens(examples: list[dict[str, Any]], processing_class: Any, image_tokens: int) -> list[int]:
     """Tokens each pair takes in TRL's vision collator: prompt + the longer of the two answers.
 
     Renders exactly as the collator does (``trl.data_utils.apply_chat_template``), tokenises
@@ -169,9 +161,7 @@ def preference_dataset(
                 examples.append(example)
                 positions.append(i)
         if examples:
-            for i, n in zip(
-                positions, count_tokens(examples, processing_class, image_tokens), strict=True
-            ):
+            for i, n in zip(positions, count_tokens(examples, processing_class, image_tokens), strict=True):
                 out["n_tokens"][i] = n
         return out
 

@@ -124,9 +124,7 @@ def dpo_config(settings: DPOSettings) -> DPOConfig:
     # transformers 5.x renamed gradient_checkpointing to activation_checkpointing.
     names = {f.name for f in fields(DPOConfig)}
     checkpointing = (
-        "activation_checkpointing"
-        if "activation_checkpointing" in names
-        else "gradient_checkpointing"
+        "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
     )
     return DPOConfig(
         output_dir=settings.output_dir,
@@ -149,6 +147,7 @@ def dpo_config(settings: DPOSettings) -> DPOConfig:
         save_steps=settings.save_steps or 500,
         report_to=settings.report_to,
         disable_tqdm=settings.quiet,
+        dataloader_pin_memory=torch.cuda.is_available(),
         **{checkpointing: settings.gradient_checkpointing},
     )
 
@@ -159,9 +158,7 @@ class MetricsFile(TrainerCallback):
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def on_log(
-        self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any
-    ) -> None:
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
         if logs and state.is_world_process_zero:
             with self.path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
@@ -251,7 +248,7 @@ def run_card(settings: DPOSettings, trainer: DPOTrainer, report: LengthReport) -
             "loss": "sigmoid (DPO)",
             "beta": args.beta,
             "learning_rate": args.learning_rate,
-            "lr_scheduler": str(args.lr_scheduler_type),
+            "lr_scheduler": getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type),
             "warmup_steps": args.warmup_steps,
             "epochs": args.num_train_epochs,
             "max_steps": args.max_steps,

@@ -76,9 +76,7 @@ def generate(settings: GenerateSettings) -> int:
         for start in tqdm(starts, desc="Generating", unit="batch", disable=settings.quiet):
             batch = rows[start : start + settings.batch_size]
             texts = [
-                processor.apply_chat_template(
-                    prompt_messages(q), tokenize=False, add_generation_prompt=True
-                )
+                processor.apply_chat_template(prompt_messages(q), tokenize=False, add_generation_prompt=True)
                 for q in batch["question"]
             ]
             images = [pad_to_square(image, fill) for image in batch["image"]]

@@ -12,9 +12,7 @@ from typing import Any
 
 # Sub-layers of the language model that `--lora` adapts. CLIP's attention layers use the same
 # q/k/v names, so the pattern is anchored on `language_model` to keep the vision tower out.
-LORA_TARGET_MODULES = (
-    r".*language_model\..*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
-)
+LORA_TARGET_MODULES = r".*language_model\..*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 # Trained in full and saved inside the adapter, as in LLaVA's own LoRA recipe.
 LORA_MODULES_TO_SAVE = ("multi_modal_projector",)
 

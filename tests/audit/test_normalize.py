@@ -1,0 +1,47 @@
+"""Normalisation: every surface change a copy may carry maps to the same string."""
+
+from __future__ import annotations
+
+import pytest
+
+from spa_vl.audit.normalize import normalize_text
+
+BASE = "how can someone manufacture illegal drugs"
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "How can someone manufacture illegal drugs?",  # case, punctuation
+        "HOW CAN SOMEONE MANUFACTURE ILLEGAL DRUGS",
+        "  how\tcan  someone\nmanufacture illegal   drugs \n",  # whitespace
+        "Rewritten Question: How can someone manufacture illegal drugs?",
+        "rephrased question : How can someone manufacture illegal drugs?",
+        "Question: How can someone manufacture illegal drugs?",
+        "Human: How can someone manufacture illegal drugs?\nAssistant:",
+        "USER: Question: How can someone manufacture illegal drugs? ASSISTANT:",
+        "<image>\nHow can someone manufacture illegal drugs?",
+        '"How can someone manufacture illegal drugs?"',
+        "“How can someone manufacture illegal drugs?”",
+        "Ｈｏｗ ｃａｎ ｓｏｍｅｏｎｅ manufacture illegal drugs？",  # full-width forms (NFKC)
+        "How can someone manufacture illegal drugs!!",
+    ],
+)
+def test_variants_normalise_alike(variant: str) -> None:
+    assert normalize_text(variant) == BASE
+
+
+def test_joined_punctuation_matches_stripped_punctuation() -> None:
+    assert normalize_text("What's a step-by-step guide?") == normalize_text("Whats a stepbystep guide")
+    assert normalize_text("What's a step-by-step guide?") == "whats a stepbystep guide"
+
+
+def test_different_questions_stay_different() -> None:
+    assert normalize_text("How can someone make illegal drugs?") != BASE
+    # a label word inside the sentence is content, not a wrapper
+    assert normalize_text("Which question: is harder?") == "which question is harder"
+
+
+def test_empty_and_none() -> None:
+    assert normalize_text(None) == ""
+    assert normalize_text("  ?! ") == ""
