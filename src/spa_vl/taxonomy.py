@@ -42,6 +42,9 @@ class Taxonomy:
     _by_name: dict[tuple[str, str], Node] = field(repr=False, compare=False, default_factory=dict)
     # name -> ClassLabel id per level; filled once, looked up per row on hot paths
     _id_maps: dict[str, dict[str, int]] = field(repr=False, compare=False, default_factory=dict)
+    _folders: dict[str, tuple[str, str, str] | None] = field(
+        repr=False, compare=False, default_factory=dict
+    )  # recover_from_path's cache: image folders repeat (53 of them in the real data)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -73,9 +76,7 @@ class Taxonomy:
                 if missing:
                     problems.append(f"{key}[{i}]: missing {', '.join(missing)}")
                     continue
-                nodes.append(
-                    Node(level, entry["name"], entry["slug"], entry["display"], entry.get("parent"))
-                )
+                nodes.append(Node(level, entry["name"], entry["slug"], entry["display"], entry.get("parent")))
             levels[level] = tuple(nodes)
         problems += _tree_problems(levels)
         if problems:
@@ -146,19 +147,23 @@ class Taxonomy:
 
     def recover_from_path(self, image_name: str | None) -> tuple[str, str, str] | None:
         """Labels from a ``class1/class2/class3/<n>.<ext>`` path, or None when it is not one."""
-        if not image_name:
+        if not image_name or not isinstance(image_name, str):
             return None
-        parts = image_name.replace("\\", "/").strip("/").split("/")
-        if len(parts) < 4:
-            return None
-        d, c, s = parts[-4], parts[-3], parts[-2]
-        if (
-            self.contains("subcategory", s)
-            and self.parent("subcategory", s) == c
-            and self.parent("category", c) == d
-        ):
-            return d, c, s
-        return None
+        folder = image_name.replace("\\", "/").strip("/").rpartition("/")[0]
+        if folder in self._folders:
+            return self._folders[folder]
+        parts, found = folder.split("/"), None
+        if len(parts) >= 3:
+            d, c, s = parts[-3:]
+            if (
+                self.contains("subcategory", s)
+                and self.parent("subcategory", s) == c
+                and self.parent("category", c) == d
+            ):
+                found = (d, c, s)
+        if len(self._folders) < 4096:  # bounded, whatever the input
+            self._folders[folder] = found
+        return found
 
     # -- helpers --------------------------------------------------------------------------
     def _level(self, level: str) -> tuple[Node, ...]:

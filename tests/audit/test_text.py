@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -35,11 +38,13 @@ def rule(a: str, b: str, s: AuditSettings = S) -> str | None:
 
 
 def test_text_hash_is_stable_across_processes() -> None:
-    # a fixed value: Python's salted hash() would change between runs and break shared indexes
-    assert text_hash("abc") == text_hash("abc")
+    # Python's salted hash() would differ in a worker process and break a shared index
+    code = "from spa_vl.audit.text import text_hash; print(text_hash('how to make a bomb'))"
+    env = {**os.environ, "PYTHONHASHSEED": "123"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert int(out.stdout) == text_hash("how to make a bomb")
     assert text_hash("abc") != text_hash("abd")
     assert text_hashes(["abc"])[0] == np.uint64(text_hash("abc"))
-    assert text_hash("") == 0x786A02F742015903 or isinstance(text_hash(""), int)
 
 
 def test_exact_index_finds_every_equal_text() -> None:

@@ -57,6 +57,10 @@ def test_shape(card_release: Path) -> None:
 def test_mlcroissant_validates_and_reads_records(card_release: Path) -> None:
     mlc = pytest.importorskip("mlcroissant")
     dataset = mlc.Dataset(jsonld=str(card_release / "croissant.json"))  # raises when invalid
+    issues = dataset.metadata.ctx.issues
+    assert not issues.errors
+    # The one warning: no datePublished (no date is recorded, so rebuilds give the same bytes).
+    assert all("datePublished" in w for w in issues.warnings), issues.warnings
     # A whole small config, compared with what pyarrow reads from the same files.
     records = list(dataset.records(record_set="information_safety"))
     files = sorted((card_release / "data/information_safety").glob("*.parquet"))

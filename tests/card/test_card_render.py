@@ -162,3 +162,23 @@ def test_audit_summary_is_shown(release_copy) -> None:
     assert "12 matches on 9 rows" in body
     assert "| eval | advbench | exact | 7 | 5 | 4 |" in body
     assert check_release(folder) == []
+
+
+def test_a_config_without_rows_is_left_out(release_copy) -> None:
+    """The build writes no files for an empty config; the card must not declare it."""
+    from spa_vl.card.check import check_release
+    from spa_vl.release.metadata import read_front_matter
+
+    folder = release_copy()
+    shutil.rmtree(folder / "data/socioeconomic")
+    manifest = json.loads((folder / "MANIFEST.json").read_text(encoding="utf-8"))
+    manifest["files"] = [f for f in manifest["files"] if f.get("config") != "socioeconomic"]
+    (folder / "MANIFEST.json").write_text(json.dumps(manifest), encoding="utf-8")
+    render_card(folder)
+    meta, body = read_front_matter(folder / "README.md")
+    assert "socioeconomic" not in [c["config_name"] for c in meta["configs"]]
+    assert "socioeconomic" not in [i["config_name"] for i in meta["dataset_info"]]
+    assert "| `socioeconomic` |" not in body
+    croissant = json.loads((folder / "croissant.json").read_text(encoding="utf-8"))
+    assert "parquet-socioeconomic" not in [d["@id"] for d in croissant["distribution"]]
+    assert check_release(folder) == []

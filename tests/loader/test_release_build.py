@@ -123,3 +123,20 @@ def test_manifest_lists_every_file_with_its_hash(releases):
     assert manifest.version == "1.0.0"
     assert manifest.source["format"] == "hub" and len(manifest.source["fingerprint"]) == 64
     assert "T" not in json.dumps(manifest.counts)  # no wall-clock time recorded
+
+
+def test_a_config_with_an_empty_split_still_loads(tmp_path):
+    """With 12 train rows most domains have no train row: their configs list only the splits
+    that have files (datasets cannot read an empty parquet split)."""
+    import datasets
+
+    from spa_vl.sample import SampleSpec, write_sample
+
+    raw = write_sample(tmp_path / "raw", "hub", SampleSpec(train=12))
+    out = build_release(raw, tmp_path / "rel").out
+    assert not list((out / "data" / "socioeconomic").glob("train-*"))
+    ds = datasets.load_dataset(str(out), "socioeconomic", cache_dir=str(tmp_path / "cache"))
+    assert set(ds) == {"validation", "test"}
+    assert ds["validation"].num_rows == 10
+    full = datasets.load_dataset(str(out), "default", cache_dir=str(tmp_path / "cache"))
+    assert full["train"].num_rows == 12

@@ -317,7 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(length // 2)  # the connection dies mid-request
             self._drop()
             return
-        body = self.rfile.read(length) if length else b""
+        body = self._read_chunked() if not length and self._chunked() else self.rfile.read(length)
         if fault is not None and isinstance(fault.action, int):
             self._send(fault.action, {"error": f"injected {fault.action}"})
             return
@@ -341,6 +341,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()  # the work is done, the answer is lost
             return
         self._send(status, payload, headers)
+
+    def _chunked(self) -> bool:
+        return "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+
+    def _read_chunked(self) -> bytes:
+        # Some client versions stream file bodies without a Content-Length.
+        out = bytearray()
+        while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            out += self.rfile.read(size)
+            self.rfile.readline()
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass  # trailers
+        return bytes(out)
 
     def _drop(self) -> None:
         self.close_connection = True

@@ -27,6 +27,9 @@ from spa_vl.release.hub import (
     push_release,
 )
 
+# huggingface_hub's LFS PUT passes a file object as `data=`, which httpx2 deprecates; not ours.
+pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+
 REPO = "spa-org/spa-vl"
 FAST = RetryPolicy(attempts=3, base_delay=0.0)
 
@@ -319,3 +322,19 @@ def test_built_release_end_to_end(hub: HubStandin, tmp_path: Path, monkeypatch: 
     assert main(["verify", str(out)]) == 0
     assert main(["release", str(out), "--repo-id", REPO, "--quiet"]) == 0
     assert releases(hub) == ["Release v1.0.0"] and hub.repo(REPO).tags.keys() == {"v1.0.0"}
+
+
+def test_token_from_the_saved_login(
+    hub: HubStandin,
+    hf_home: Path,
+    release_v1: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    monkeypatch.delenv("HF_TOKEN")
+    (hf_home / "token").write_text(WRITE_TOKEN)  # what `hf auth login` saves
+    assert main(["release", str(release_v1), "--repo-id", REPO, "--dry-run"]) == 0
+    assert "token:   the saved login" in capsys.readouterr().out
+    assert main(["release", str(release_v1), "--repo-id", REPO, "--quiet"]) == 0
+    assert WRITE_TOKEN not in capsys.readouterr().out
+    assert hub.repo(REPO).tags.keys() == {"v1.0.0"}

@@ -43,7 +43,13 @@ class EvalSet:
 
     @property
     def n_texts(self) -> int:
-        return sum(1 for it in self.items if it.text and it.field != "image")
+        """Prompts (questions, instructions, goals)."""
+        return sum(1 for it in self.items if it.text and it.field != "image" and not it.is_answer)
+
+    @property
+    def n_answers(self) -> int:
+        """Reference answers and targets (audited with ``--answers``)."""
+        return sum(1 for it in self.items if it.text and it.is_answer)
 
     @property
     def n_images(self) -> int:

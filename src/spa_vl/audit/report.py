@@ -60,6 +60,7 @@ def build_report(run: AuditRun, settings: AuditSettings, source: dict, eval_sets
                 "format": es.format,
                 "path": str(es.path),
                 "texts": es.n_texts,
+                "answers": es.n_answers,
                 "images": es.n_images,
                 "missing_images": es.missing_images,
                 "image_errors": run.eval_image_errors.get(es.name, 0),

@@ -14,10 +14,12 @@ class AuditSettings:
     """Thresholds and switches. Defaults are tuned by ``bench/audit_accuracy.py``."""
 
     # text, near tier: word n-grams index the reference side, then each candidate pair is scored
-    ngram_size: int = 3
-    # a candidate for the containment rule shares this fraction of the shorter text's n-grams
-    # (the similarity rule has a tighter bound of its own, see text.plausible_pairs)
-    candidate_fraction: float = 0.5
+    # word bigrams: a 4-word question with its middle word changed still shares one with its
+    # original (trigrams would share none)
+    ngram_size: int = 2
+    # an extra floor on shared n-grams / the shorter text's n-grams for the containment rule;
+    # the exact bounds of text.plausible_pairs already drop pairs that cannot match
+    candidate_fraction: float = 0.0
     # n-grams held by more reference texts than this are template phrases: not used for candidates
     max_ngram_df: int = 500
     max_candidates: int = 20

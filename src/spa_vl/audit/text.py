@@ -78,7 +78,13 @@ class NGramIndex:
     offsets: np.ndarray  # int64, len(keys) + 1
     items: np.ndarray  # int32
     item_words: np.ndarray  # int32: words per reference item
-    pruned: int  # n-grams dropped for being in more than max_df items
+    # n-grams in more than max_df items: no postings (expanding them would cost more than all
+    # the rest), but a source n-gram found here counts as possibly shared with every candidate
+    frequent: np.ndarray  # uint64, sorted
+
+    @property
+    def pruned(self) -> int:
+        return len(self.frequent)
 
     @classmethod
     def build(cls, normalized: Sequence[str], n: int, max_df: int) -> NGramIndex:
@@ -93,7 +99,7 @@ class NGramIndex:
             np.zeros(1, np.int64),
             np.zeros(0, np.int32),
             np.zeros(0, np.int32),
-            0,
+            np.zeros(0, np.uint64),
         )
         keys, owners, words = index.encode(normalized)
         index.item_words = words.astype(np.int32)
@@ -104,7 +110,7 @@ class NGramIndex:
         index.keys = ukeys[keep]
         index.items = owners[np.repeat(keep, counts)].astype(np.int32)
         index.offsets = np.concatenate([[0], np.cumsum(counts[keep])]).astype(np.int64)
-        index.pruned = int((~keep).sum())
+        index.frequent = ukeys[~keep]
         return index
 
     def encode(self, normalized: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -153,6 +159,10 @@ class NGramIndex:
         empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
         if len(keys) == 0 or len(self.keys) == 0:
             return empty
+        frequent = np.zeros(len(words), np.int64)
+        if len(self.frequent):
+            fpos = np.minimum(np.searchsorted(self.frequent, keys), len(self.frequent) - 1)
+            frequent = np.bincount(owner[self.frequent[fpos] == keys], minlength=len(words))
         pos = np.searchsorted(self.keys, keys)
         pos = np.minimum(pos, len(self.keys) - 1)
         hit = self.keys[pos] == keys
@@ -168,7 +178,9 @@ class NGramIndex:
         n_items = len(self.item_words)
         codes, shared = np.unique(rows * n_items + items, return_counts=True)
         rows, items = codes // n_items, codes % n_items
-        keep = plausible(shared, words[rows], self.item_words[items].astype(np.int64))
+        keep = plausible(
+            shared + frequent[rows], words[rows], self.item_words[items].astype(np.int64)
+        )
         rows, items, shared = rows[keep], items[keep], shared[keep]
         # best first within each row, then at most max_candidates per row
         order = np.lexsort((-shared, rows))

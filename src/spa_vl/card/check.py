@@ -121,9 +121,11 @@ def schema_problems(meta: dict, readme: Path) -> list[str]:
 
 
 def config_problems(meta: dict, folder: Path) -> list[str]:
-    """Every spa-vl config is declared once in ``configs`` and ``dataset_info``, no other
-    (the schema checks each entry's shape, e.g. a config without data files)."""
+    """Every spa-vl config with data files is declared once in ``configs`` and
+    ``dataset_info``, and nothing else is (the schema checks each entry's shape, e.g. a config
+    without data files; ``metadata_problems`` that declared files exist)."""
     readme = folder / "README.md"
+    on_disk = data_files(folder)
     problems = []
     for key in ("configs", "dataset_info"):
         entries = meta.get(key) or []
@@ -131,8 +133,8 @@ def config_problems(meta: dict, folder: Path) -> list[str]:
             entries = [entries]
         names = [e.get("config_name", "default") for e in entries if isinstance(e, dict)]
         for config in CONFIGS:
-            if config not in names:
-                problems.append(f"{readme}: {key}: config {config!r} is missing")
+            if config not in names and on_disk.get(config):
+                problems.append(f"{readme}: {key}: config {config!r} is missing (data/{config}/ has files)")
         for name in names:
             if name not in CONFIGS:
                 problems.append(f"{readme}: {key}[{name}]: not a spa-vl config")
@@ -242,9 +244,10 @@ def size_problems(meta: dict, folder: Path, stats: ReleaseStats) -> list[str]:
                 f"{where}.dataset_size is {info['dataset_size']}, but its splits' num_bytes add up to {total}"
             )
         names = [s.get("name") for s in splits]
+        on_disk = data_files(folder).get(config, {})
         for split in SPLITS:
-            if split not in names:
-                problems.append(f"{where}.splits: split {split!r} is missing")
+            if split not in names and on_disk.get(split):
+                problems.append(f"{where}.splits: split {split!r} is missing (it has files)")
     return problems
 
 

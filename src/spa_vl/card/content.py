@@ -41,8 +41,8 @@ def gating_metadata() -> dict:
         "extra_gated_heading": GATED_HEADING,
         "extra_gated_prompt": (
             "SPA-VL contains questions and images about harmful topics "
-            f"({domains}) and, for every training question, a rejected response that "
-            "complies with the harmful request. It is published for research on the safety "
+            f"({domains}) and rejected responses that may comply with the harmful requests. "
+            "It is published for research on the safety "
             "alignment of vision-language models. By requesting access you agree to use it "
             "for that research only, not to train or deploy systems meant to produce harmful "
             "content, and to credit the authors as the CC BY 4.0 licence requires."
@@ -64,7 +64,7 @@ def card_metadata(folder: str | Path, stats: ReleaseStats) -> dict:
     meta["size_categories"] = [size_category(stats.total("default"))]
     meta.update(gating_metadata())
     meta["citation"] = CITATION
-    meta["configs"] = configs_yaml()
+    meta["configs"] = configs_yaml(folder)
     meta["dataset_info"] = dataset_info_yaml(folder, _arrow_bytes(folder, stats))
     return meta
 
@@ -116,7 +116,7 @@ def card_context(folder: str | Path, stats: ReleaseStats, repo_id: str = DEFAULT
         "published": published,
         "splits": list(SPLITS),
         "configs": _configs(stats),
-        "example_config": tax.config_of_domain("Malicious Use"),
+        "example_config": _example_config(stats),
         "rows": stats.rows,
         "total": stats.total("default"),
         "eval_sets": dict(stats.eval_sets),
@@ -157,10 +157,20 @@ def _manifest(folder: Path) -> dict:
         return {}
 
 
+def _example_config(stats: ReleaseStats) -> str:
+    """The config the loading examples use: ``malicious_use`` when it has rows."""
+    present = [c for c in CONFIGS if c != "default" and stats.total(c) > 0]
+    preferred = load_taxonomy().config_of_domain("Malicious Use")
+    return preferred if preferred in present else (present or ["default"])[0]
+
+
 def _configs(stats: ReleaseStats) -> list[dict]:
+    """The configs that have data files (the build writes none for an empty config)."""
     tax = load_taxonomy()
     out = []
     for config in CONFIGS:
+        if not any(stats.files[config].values()):
+            continue
         domain = tax.domain_of_config(config)
         out.append(
             {

@@ -23,9 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from spa_vl.cli import UsageError
 
-    quarantine = args.quarantine or str(
-        Path(args.src).with_name(Path(args.src).name + ".quarantine.jsonl")
-    )
+    # Beside the source, named after it; resolve first so that "." has a name.
+    src = Path(args.src).resolve()
+    quarantine = args.quarantine or str(src.with_name(src.name + ".quarantine.jsonl"))
     try:
         report = validate_source(
             args.src,
@@ -37,9 +37,11 @@ def run(args: argparse.Namespace) -> int:
     except SourceError as exc:
         raise UsageError(str(exc)) from None
     if args.report:
-        Path(args.report).write_text(
-            json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8"
-        )
+        Path(args.report).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
     if not args.quiet:
         print(report.summary(), file=sys.stderr if report.quarantined else sys.stdout)
+    if report.read == 0:
+        # Nothing to check is not a pass: most likely the wrong --format or folder.
+        print(f"spa-vl validate: no records found in {args.src} ({report.format})", file=sys.stderr)
+        return 1
     return 0 if report.ok else 1

@@ -85,7 +85,7 @@ def build_release(
     with Quarantine(quarantine) as q:
         written = write_data(validate_rows(rows, report, options, q), out, max_shard_size)
     meta = base_metadata()
-    meta["configs"] = configs_yaml()
+    meta["configs"] = configs_yaml(out)
     meta["dataset_info"] = dataset_info_yaml(out, written.nbytes)
     write_card(out / "README.md", meta, minimal_body(version))
     (out / CHANGELOG).write_text(

@@ -29,13 +29,20 @@ def data_files(folder: str | Path) -> dict[str, dict[str, list[Path]]]:
     return {c: dict(s) for c, s in found.items()}
 
 
-def configs_yaml() -> list[dict]:
-    """The ``configs:`` list: one entry per config, ``default`` marked default."""
+def configs_yaml(folder: str | Path | None = None) -> list[dict]:
+    """The ``configs:`` list: one entry per config, ``default`` marked default.
+
+    Given the release ``folder``, only splits (and configs) that have files are listed: datasets
+    cannot load a config whose split is an empty parquet file."""
+    found = data_files(folder) if folder is not None else None
     out = []
     for config in CONFIGS:
+        splits = [s for s in SPLITS if found is None or found.get(config, {}).get(s)]
+        if not splits:
+            continue
         entry: dict = {
             "config_name": config,
-            "data_files": [{"split": s, "path": f"data/{config}/{s}-*"} for s in SPLITS],
+            "data_files": [{"split": s, "path": f"data/{config}/{s}-*"} for s in splits],
         }
         if config == "default":
             entry["default"] = True
@@ -43,17 +50,19 @@ def configs_yaml() -> list[dict]:
     return out
 
 
-def dataset_info_yaml(
-    folder: str | Path, nbytes: dict[tuple[str, str], int] | None = None
-) -> list[dict]:
+def dataset_info_yaml(folder: str | Path, nbytes: dict[tuple[str, str], int] | None = None) -> list[dict]:
     """``dataset_info:`` per config: features, split sizes and byte counts, from the files."""
     infos = []
     files = data_files(folder)
     for config in CONFIGS:
+        if not files.get(config):
+            continue
         splits = datasets.SplitDict()
         download = 0
         for split in SPLITS:
             paths = files.get(config, {}).get(split, [])
+            if not paths:
+                continue
             rows = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
             size = sum(p.stat().st_size for p in paths)
             download += size
@@ -118,14 +127,9 @@ def metadata_problems(folder: str | Path) -> list[str]:
             split = df.get("split") if isinstance(df, dict) else None
             pattern = df.get("path") if isinstance(df, dict) else None
             if not pattern or not any(
-                True
-                for _ in folder.glob(
-                    pattern if pattern.endswith("parquet") else pattern + ".parquet"
-                )
+                True for _ in folder.glob(pattern if pattern.endswith("parquet") else pattern + ".parquet")
             ):
-                problems.append(
-                    f"{readme}: configs[{name}].data_files[{split}]: no file matches {pattern!r}"
-                )
+                problems.append(f"{readme}: configs[{name}].data_files[{split}]: no file matches {pattern!r}")
     infos = meta.get("dataset_info") or []
     if isinstance(infos, dict):
         infos = [infos]

@@ -91,12 +91,8 @@ class _ShardStream:
     def finish(self) -> list[tuple[Path, int]]:
         self._flush()
         self._close()
-        if not self.shards:  # an empty split still gets one (empty) file, so configs stay uniform
-            path = self.folder / f".{self.split}-00000.parquet.tmp"
-            self.folder.mkdir(parents=True, exist_ok=True)
-            pq.write_table(self.schema.empty_table(), path, **PARQUET_OPTIONS)
-            self.shards.append(path)
-            self.rows_per_shard.append(0)
+        if not self.shards:  # an empty split gets no file: datasets cannot read an empty one
+            return []
         n = len(self.shards)
         final = []
         for k, (tmp, rows) in enumerate(zip(self.shards, self.rows_per_shard, strict=True)):
@@ -132,9 +128,7 @@ def write_data(
     for valid in records:
         example = to_example(valid.record, valid.image)
         split = valid.record["split"]
-        size = len(valid.image) + sum(
-            len(example[k] or "") for k in ("question", "chosen", "rejected")
-        )
+        size = len(valid.image) + sum(len(example[k] or "") for k in ("question", "chosen", "rejected"))
         row = {c: example[c] for c in COLUMNS}
         streams[("default", split)].add(row, size)
         if example["domain"] >= 0:

@@ -38,7 +38,21 @@ LAYOUT = (
     ("test/harm-*.parquet", "test", "harm", "harm", ("image", "question", *LABELS)),
     ("test/help-*.parquet", "test", "help", "help", ("image", "question", *LABELS)),
 )
+_FIELDS = ("image", "image_name", "question", "chosen", "rejected", *LABELS)
 BATCH_ROWS = 256  # rows per Arrow batch: bounded memory whatever the shard size
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """One parquet file of the layout and where its rows stand in the split."""
+
+    file: Path
+    split: str
+    eval_set: str | None
+    prefix: str
+    expected: tuple[str, ...]
+    start: int  # number of the file's first row within the split (its first id)
+    rows: int  # rows in the file's metadata (0 when unreadable)
 
 
 @dataclass
@@ -58,13 +72,25 @@ class HubParquetReader:
         return fingerprint_files(self.path, self.files())
 
     def rows(self, splits: tuple[str, ...] | None = None) -> Iterator[SourceRow]:
+        for part in self.parts(splits):
+            yield from self.part_rows(part)
+
+    def parts(self, splits: tuple[str, ...] | None = None) -> list[FilePart]:
+        """One entry per file, in reading order, with the number of its first id: files can
+        then be read independently (e.g. by several processes) and give the same rows."""
+        parts = []
         for pattern, split, eval_set, prefix, expected in LAYOUT:
             if splits is not None and split not in splits:
                 continue
             n = 0  # ids number rows across shards, in shard order
             for file in sorted(self.path.glob(pattern)):
-                yield from self._file_rows(file, split, eval_set, prefix, expected, n)
-                n += _num_rows(file)
+                rows = _num_rows(file)
+                parts.append(FilePart(file, split, eval_set, prefix, expected, n, rows))
+                n += rows
+        return parts
+
+    def part_rows(self, part: FilePart) -> Iterator[SourceRow]:
+        return self._file_rows(part.file, part.split, part.eval_set, part.prefix, part.expected, part.start)
 
     def _file_rows(self, file, split, eval_set, prefix, expected, start) -> Iterator[SourceRow]:
         name = display_path(file)
@@ -78,9 +104,7 @@ class HubParquetReader:
         columns = pf.schema_arrow.names
         missing = [c for c in expected if c not in columns]
         extra = [c for c in columns if c not in expected]
-        file_problems = [
-            ("missing-column", c, f"column {c!r} is missing from the file") for c in missing
-        ]
+        file_problems = [("missing-column", c, f"column {c!r} is missing from the file") for c in missing]
         if extra and not self.allow_extra_columns:
             file_problems += [
                 (
@@ -93,24 +117,28 @@ class HubParquetReader:
         read_cols = [c for c in expected if c in columns]
         i = start
         for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=read_cols):
-            for values in batch.to_pylist():
-                row_no = i - start + 1
+            # Column by column into Python lists: about twice as fast as batch.to_pylist(),
+            # which builds a dict per row first.
+            cols = dict(zip(batch.schema.names, (c.to_pylist() for c in batch.columns), strict=True))
+            absent = [None] * batch.num_rows
+            values = [cols.get(c, absent) for c in _FIELDS]
+            for image, image_name, question, chosen, rejected, c1, c2, c3 in zip(*values, strict=True):
                 record = {
                     "id": f"{prefix}/{i:06d}",
                     "split": split,
-                    "image": values.get("image"),
-                    "image_name": values.get("image_name"),
-                    "question": values.get("question"),
-                    "chosen": values.get("chosen"),
-                    "rejected": values.get("rejected"),
-                    "class1": values.get("class1"),
-                    "class2": values.get("class2"),
-                    "class3": values.get("class3"),
+                    "image": image,
+                    "image_name": image_name,
+                    "question": question,
+                    "chosen": chosen,
+                    "rejected": rejected,
+                    "class1": c1,
+                    "class2": c2,
+                    "class3": c3,
                     "eval_set": eval_set,
                 }
                 if split == "train":
                     recover_labels(record)
-                row = SourceRow(name, row_no, record)
+                row = SourceRow(name, i - start + 1, record)
                 for code, fld, msg in file_problems:
                     row.problems.append(row.problem(fld, code, msg))
                 yield row

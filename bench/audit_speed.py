@@ -1,0 +1,175 @@
+"""Speed of the contamination audit, one process (one core), against brute-force baselines.
+
+Text: N train questions (the synthetic sample's generator: templated, so many near pairs, a
+hard case for the candidate filter) against ~10k eval questions (AdvBench + FigStep + sample
+questions from another seed). In the same run, the all-pairs baseline (score every pair with
+the same rule) on a slice, extrapolated, and the matches of both on that slice compared.
+Images: hashing throughput over N encoded images (JPEG, --image-size px), then the vectorised
+Hamming search of all of them against a reference side of --eval-images images with variants,
+and a Python double loop on a slice as baseline.
+
+    python bench/audit_speed.py [--train 100000] [--eval 10000] [--images 100000] [--image-size 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from spa_vl.audit.core import fingerprint_batch, match_batch, match_rows
+from spa_vl.audit.engine import build_index
+from spa_vl.audit.evalsets import EvalItem, EvalSet, load_eval_set
+from spa_vl.audit.image import ImageIndex, hash_image
+from spa_vl.audit.normalize import normalize_text
+from spa_vl.audit.settings import AuditSettings
+from spa_vl.audit.text import near_rule, score_pair
+from spa_vl.sample import SampleSpec, generate
+
+EVALSETS = Path(__file__).resolve().parents[2] / "shared" / "evalsets"
+BATCH = 4096
+
+
+def questions(n: int, seed: int) -> list[str]:
+    # tiny images: only the questions are used, and drawing big ones would dominate
+    spec = SampleSpec(train=n, validation_per_sub=0, test_per_sub=0, seed=seed, image_size=8)
+    return [r.question for r in generate(spec)]
+
+
+def eval_sets(n: int, seed: int) -> list[EvalSet]:
+    sets = [
+        load_eval_set("advbench", EVALSETS / "advbench" / "harmful_behaviors.csv"),
+        load_eval_set("figstep", EVALSETS / "figstep_safebench" / "safebench.csv"),
+    ]
+    have = sum(es.n_texts for es in sets)
+    extra = questions(max(0, n - have), seed)
+    sets.append(EvalSet("synthetic", "jsonl", Path("-"), [EvalItem(f"s{k}", "question", q) for k, q in enumerate(extra)]))
+    return sets
+
+
+def bench_text(args, s: AuditSettings) -> None:
+    t0 = time.perf_counter()
+    train = questions(args.train, args.seed)
+    sets = eval_sets(args.eval, args.seed + 1)
+    n_eval = sum(es.n_texts for es in sets)
+    print(f"generated {len(train)} train and {n_eval} eval questions in {time.perf_counter() - t0:.1f} s")
+    batches = [
+        {"id": [f"train/{k:06d}" for k in range(lo, min(lo + BATCH, len(train)))],
+         "split": ["train"] * len(train[lo : lo + BATCH]), "question": train[lo : lo + BATCH]}
+        for lo in range(0, len(train), BATCH)
+    ]  # fmt: skip
+    s = AuditSettings(**{**s.to_dict(), "scopes": ("eval",)})
+    t0 = time.perf_counter()
+    fps = [fingerprint_batch(b, s) for b in batches]
+    t1 = time.perf_counter()
+    index, _ = build_index([], sets, s)
+    t2 = time.perf_counter()
+    found = []
+    for fb in fps:
+        found += match_rows(match_batch(fb, index))
+    t3 = time.perf_counter()
+    per_q = (t1 - t0 + t3 - t2) / len(train) * 1e6
+    print(f"\nText, one process: {len(train)} questions x {n_eval} eval texts")
+    print(f"  normalise + hash   {t1 - t0:7.2f} s")
+    print(f"  index the eval side {t2 - t1:6.2f} s  ({index.stats()['index_bytes'] / n_eval:.0f} bytes per eval text)")
+    print(f"  match (exact+near) {t3 - t2:7.2f} s")
+    print(f"  per question       {per_q:7.1f} us  (aim < 20 us); {len(found)} matches "
+          f"({sum(m['method'] == 'exact' for m in found)} exact)")  # fmt: skip
+
+    # all-pairs baseline on a slice, same rule, same normalisation
+    k = min(args.baseline, len(train))
+    ref = [(es.name, it) for es in sets for it in es.items if it.text and not it.is_answer]
+    ref_norm = [normalize_text(it.text) for _, it in ref]
+    t0 = time.perf_counter()
+    brute = set()
+    for i, q in enumerate(train[:k]):
+        nq = normalize_text(q)
+        for j, nr in enumerate(ref_norm):
+            if nq == nr:
+                brute.add((i, j))
+                continue
+            if near_rule(score_pair(nq, nr, align=False), s.near_threshold, s.max_word_edits,
+                         s.edit_fraction, s.containment_threshold, s.min_containment_tokens,
+                         s.min_tokens) and near_rule(score_pair(nq, nr), s.near_threshold,
+                         s.max_word_edits, s.edit_fraction, s.containment_threshold,
+                         s.min_containment_tokens, s.min_tokens):  # fmt: skip
+                brute.add((i, j))
+    dt = time.perf_counter() - t0
+    per_q_brute = dt / k * 1e6
+    print(f"  all-pairs baseline on {k} questions: {dt:.1f} s, {per_q_brute:,.0f} us per question"
+          f" -> {per_q_brute * len(train) / 3600e6:.2f} h for {len(train)} (x{per_q_brute / per_q:,.0f})")  # fmt: skip
+    key = {(es, it.id, it.field): j for j, (es, it) in enumerate(ref)}
+    ours = {(int(m["source_id"].split("/")[1]), key[(m["eval_set"], m["eval_id"], m["eval_field"])])
+            for m in found if int(m["source_id"].split("/")[1]) < k}  # fmt: skip
+    capped = len(brute - ours)
+    print(f"  on the slice: baseline {len(brute)} pairs, index {len(ours)}, found by the baseline only "
+          f"{capped} (the per-row cap of {s.max_matches} matches and pruned frequent n-grams)")  # fmt: skip
+
+
+def bench_images(args, s: AuditSettings) -> None:
+    t0 = time.perf_counter()
+    spec = SampleSpec(train=args.pool, validation_per_sub=0, test_per_sub=0, seed=args.seed,
+                      image_size=args.image_size, image_format="jpeg")  # fmt: skip
+    pool = [r.image for r in generate(spec)]
+    print(f"\ngenerated a pool of {len(pool)} JPEG images ({args.image_size} px, "
+          f"{np.mean([len(b) for b in pool]) / 1024:.0f} KiB mean) in {time.perf_counter() - t0:.1f} s")  # fmt: skip
+    t0 = time.perf_counter()
+    hashes = [hash_image(pool[k % len(pool)]) for k in range(args.images)]
+    dt = time.perf_counter() - t0
+    print(f"Images, one process: hashed {args.images} in {dt:.1f} s = {args.images / dt:,.0f} images/s (aim >= 300)")
+    t0 = time.perf_counter()
+    ref = [hash_image(pool[(k * 7) % len(pool)], variants=True) for k in range(args.eval_images)]
+    dt_ref = time.perf_counter() - t0
+    index = ImageIndex.build(np.arange(len(ref)), ref)
+    exact = np.array([h.exact for h in hashes], np.uint64)
+    ph = np.array([h.phash for h in hashes], np.uint64)
+    dh = np.array([h.dhash for h in hashes], np.uint64)
+    t0 = time.perf_counter()
+    rows, *_ = index.search(exact, ph, dh, s.phash_threshold, s.dhash_threshold, s.image_rule, s.image_variants())
+    dt = time.perf_counter() - t0
+    print(f"  reference side: {len(ref)} images with variants hashed in {dt_ref:.1f} s")
+    print(f"  search {len(hashes)} x {len(ref)} ({'+'.join(s.image_variants())}): {dt:.1f} s "
+          f"= {dt / len(hashes) * 1e6:.0f} us per image, {len(rows)} pairs")  # fmt: skip
+    k = min(200, len(hashes))
+    t0 = time.perf_counter()
+    n = 0
+    for h in hashes[:k]:
+        for r in ref:
+            if h.exact == r.exact or (bin(h.phash ^ r.phash).count("1") <= s.phash_threshold
+                                      and bin(h.dhash ^ r.dhash).count("1") <= s.dhash_threshold):  # fmt: skip
+                n += 1
+    dt_b = (time.perf_counter() - t0) / k
+    print(f"  Python double-loop baseline (original view only): {dt_b * 1e6:,.0f} us per image "
+          f"-> {dt_b * len(hashes):.0f} s for {len(hashes)} (x{dt_b / (dt / len(hashes)):.0f})")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train", type=int, default=100_000)
+    parser.add_argument("--eval", type=int, default=10_000)
+    parser.add_argument("--baseline", type=int, default=300, help="questions in the all-pairs slice")
+    parser.add_argument("--images", type=int, default=100_000)
+    parser.add_argument("--eval-images", type=int, default=10_000)
+    parser.add_argument("--pool", type=int, default=2_000, help="distinct images, hashed in turn")
+    parser.add_argument("--image-size", type=int, default=512)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-text", action="store_true")
+    parser.add_argument("--no-images", action="store_true")
+    args = parser.parse_args(argv)
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}, "
+          f"numpy {np.__version__}; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    s = AuditSettings()
+    if not args.no_text:
+        bench_text(args, s)
+    if not args.no_images:
+        bench_images(args, s)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Validation benchmark: ``validate_source`` (default checks) on the Hub-layout sample with 256-px
+JPEGs, against the floor, a plain ``pyarrow.parquet`` read of the same files (all columns,
+iterating the record batches).
+
+    python bench/validate.py [--rows 100000] [--memory-rows 10000] [--repeat 3]
+
+Each measurement runs in a fresh process, so each has its own peak RSS (``ru_maxrss``). The
+sample is written once under bench/_data/ (git-ignored) and reused. Aim (issue 2): validation
+at >= 0.5 of the floor's rows/s, peak memory < 1 GB and flat from 10k to 100k rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import hub_sample, machine, measure, report_peak
+
+
+def parquet_files(src: Path) -> list[Path]:
+    patterns = ("data/train-*.parquet", "validation/*.parquet", "test/*.parquet")
+    return [f for pattern in patterns for f in sorted(src.glob(pattern))]
+
+
+def run_floor(src: Path) -> dict:
+    import pyarrow.parquet as pq
+
+    t = time.perf_counter()
+    rows = 0
+    for f in parquet_files(src):
+        for batch in pq.ParquetFile(f).iter_batches():  # all columns
+            rows += batch.num_rows
+    return {"seconds": time.perf_counter() - t, "rows": rows}
+
+
+def run_ours(src: Path, workers: int | None = None) -> dict:
+    """``validate_source`` with its defaults (``workers=None``: one process per core from
+    20,000 rows on)."""
+    from spa_vl.validate import validate_source
+
+    t = time.perf_counter()
+    report = validate_source(src, workers=workers)
+    assert report.reconciles and report.ok, report.summary()
+    return {"seconds": time.perf_counter() - t, "rows": report.read, **_cpu_seconds()}
+
+
+def run_ours_1(src: Path) -> dict:
+    """The same in one process."""
+    return run_ours(src, workers=1)
+
+
+def _cpu_seconds() -> dict:
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return {"cpu_seconds": cpu, "children_peak_rss_mb": children.ru_maxrss / 1024}
+
+
+def best(which: str, src: Path, repeat: int) -> dict:
+    """The fastest of ``repeat`` runs (the machine is shared), with the highest peak RSS."""
+    runs = [measure(__file__, which, str(src)) for _ in range(repeat)]
+    fastest = min(runs, key=lambda r: r["seconds"])
+    return {**fastest, "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rows", type=int, default=100_000, help="train rows of the big sample")
+    p.add_argument("--memory-rows", type=int, default=10_000, help="train rows of the small one")
+    p.add_argument("--repeat", type=int, default=3, help="runs per measurement (best is kept)")
+    p.add_argument("--_measure", nargs=2, metavar=("WHICH", "SRC"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args._measure:
+        which, src = args._measure
+        report_peak({"floor": run_floor, "ours": run_ours, "ours1": run_ours_1}[which](Path(src)))
+        return
+
+    print(f"machine: {machine()}")
+    print(f"command: python bench/validate.py --rows {args.rows} --memory-rows {args.memory_rows}")
+    results = {}
+    for n in (args.memory_rows, args.rows):
+        src = hub_sample(n)
+        for which in ("floor", "ours1", "ours"):
+            results[(which, n)] = r = best(which, src, args.repeat)
+            print(
+                f"  {which:<5} {n:>7,} train rows: {r['rows']:>7,} rows in {r['seconds']:6.2f} s"
+                f" = {r['rows'] / r['seconds']:>9,.0f} rows/s, peak RSS {r['peak_rss_mb']:5.0f} MB"
+                + (
+                    f" (workers {r['children_peak_rss_mb']:.0f} MB each at most),"
+                    f" CPU {r['cpu_seconds']:.1f} s"
+                    if "cpu_seconds" in r
+                    else ""
+                )
+            )
+    floor, ours = results[("floor", args.rows)], results[("ours", args.rows)]
+    ratio = (ours["rows"] / ours["seconds"]) / (floor["rows"] / floor["seconds"])
+    one = results[("ours1", args.rows)]
+    ratio1 = (one["rows"] / one["seconds"]) / (floor["rows"] / floor["seconds"])
+    print(f"ratio ours(1 process)/floor at {args.rows:,} rows: {ratio1:.2f}")
+    growth = results[("ours", args.rows)]["peak_rss_mb"] / results[("ours", args.memory_rows)]["peak_rss_mb"]
+    print(f"ratio ours/floor at {args.rows:,} rows: {ratio:.2f} (aim >= 0.5)")
+    print(
+        f"peak RSS ours: {results[('ours', args.memory_rows)]['peak_rss_mb']:.0f} MB at "
+        f"{args.memory_rows:,} -> {ours['peak_rss_mb']:.0f} MB at {args.rows:,} "
+        f"(x{growth:.2f}; aim < 1024 MB, flat)"
+    )
+
+
+if __name__ == "__main__":
+    main()
