@@ -235,3 +235,43 @@ def test_quarantine_without_path_writes_nothing(tmp_path: Path) -> None:
     with Quarantine(None) as q:
         q.write(SourceRow("x", 1, None), [])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_workers_give_the_same_report_and_quarantine(sample_copy, tmp_path, monkeypatch) -> None:
+    import pyarrow.parquet as pq
+
+    src = sample_copy("hub")
+    file = src / "data/train-00005-of-00008.parquet"
+    table = pq.read_table(file)
+    questions = table.column("question").to_pylist()
+    questions[7] = ""
+    pq.write_table(table.set_column(1, "question", [questions]), file)
+    monkeypatch.setattr("spa_vl.validate.PARALLEL_MIN_ROWS", 0)  # the sample is small
+    one = validate_source(src, quarantine=tmp_path / "one.jsonl")
+    two = validate_source(src, quarantine=tmp_path / "two.jsonl", workers=2)
+    assert (two.read, two.accepted, two.quarantined) == (747, 746, 1)
+    assert two.to_dict() | {"quarantine": None} == one.to_dict() | {"quarantine": None}
+    assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    line = json.loads((tmp_path / "two.jsonl").read_text(encoding="utf-8"))
+    assert (line["id"], line["row"]) == ("train/000342", 8)  # 5 shards of 67 rows before it
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_header_parser_agrees_with_pil(seed: int) -> None:
+    import random
+
+    from spa_vl.image_check import _fast_size
+
+    rng = random.Random(seed)
+    for _ in range(12):
+        size = (rng.randint(8, 400), rng.randint(8, 400))
+        img = Image.new(rng.choice(["RGB", "L", "CMYK"]), size, rng.randrange(256))
+        options = rng.choice(
+            [{}, {"progressive": True}, {"quality": 20}, {"optimize": True}, {"exif": b"Exif\0\0x"}]
+        )
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", **options)
+        assert _fast_size("JPEG", buf.getvalue()) == Image.open(buf).size == size
+        buf = io.BytesIO()
+        img.convert("RGB").save(buf, "PNG")
+        assert _fast_size("PNG", buf.getvalue()) == size

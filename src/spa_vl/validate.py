@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -456,24 +455,23 @@ def validate_source(
     options: ValidationOptions | None = None,
     quarantine: str | Path | None = None,
     progress: bool = False,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> ValidationReport:
     """Validate a whole raw source and return the report (consumes the stream).
 
-    ``workers``: processes for a Hub-layout source of at least PARALLEL_MIN_ROWS rows, one
-    file at a time each (None: one per CPU, at most 4). The report and the quarantine are the
-    same as with one process: files are merged in reading order. Ids are unique by
-    construction in that layout, so no cross-file id check is lost.
+    ``workers`` > 1: a Hub-layout source of at least PARALLEL_MIN_ROWS rows is validated by
+    that many processes, one file at a time each. The report and the quarantine are the same
+    as with one process (files are merged in reading order; ids are unique by construction in
+    that layout, so no cross-file id check is lost). Opt-in: on a busy 2-core machine the
+    workers' start-up cost more than they saved (bench/README.md).
     """
     source = open_source(path, format)
     report = ValidationReport(
         source=str(path), format=source.format, quarantine=str(quarantine) if quarantine else None
     )
-    parts = source.parts() if isinstance(source, HubParquetReader) else []
-    if workers is None:
-        big = sum(p.rows for p in parts) >= PARALLEL_MIN_ROWS
-        workers = min(os.cpu_count() or 1, 4, len(parts)) if big else 1
-    if workers > 1 and len(parts) > 1:
+    parts = source.parts() if workers > 1 and isinstance(source, HubParquetReader) else []
+    if len(parts) > 1 and sum(p.rows for p in parts) >= PARALLEL_MIN_ROWS:
+        workers = min(workers, len(parts))
         _validate_parts(source, parts, report, options, quarantine, progress, workers)
         return report
     rows = source.rows()

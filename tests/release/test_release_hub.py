@@ -320,6 +320,9 @@ def test_built_release_end_to_end(hub: HubStandin, tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(hub_module, "_card_problems", _REAL_CARD_CHECK)  # the real card check
     assert main(["build", str(raw), "--out", str(out), "--version", "1.0.0", "--quiet"]) == 0
     assert main(["verify", str(out)]) == 0
+    # The card still names the placeholder repository: refused until it is rendered for REPO.
+    assert main(["release", str(out), "--repo-id", REPO, "--quiet"]) == 1
+    assert main(["card", str(out), "--repo-id", REPO, "--quiet"]) == 0
     assert main(["release", str(out), "--repo-id", REPO, "--quiet"]) == 0
     assert releases(hub) == ["Release v1.0.0"] and hub.repo(REPO).tags.keys() == {"v1.0.0"}
 

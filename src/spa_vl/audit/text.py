@@ -78,9 +78,11 @@ class NGramIndex:
     offsets: np.ndarray  # int64, len(keys) + 1
     items: np.ndarray  # int32
     item_words: np.ndarray  # int32: words per reference item
-    # n-grams in more than max_df items: no postings (expanding them would cost more than all
-    # the rest), but a source n-gram found here counts as possibly shared with every candidate
+    # n-grams in more than max_df items get no postings (expanding them would cost more than
+    # all the rest); they are checked only for the candidates the rare n-grams found, through
+    # hashed (item, n-gram) pairs, so the shared counts stay exact
     frequent: np.ndarray  # uint64, sorted
+    frequent_pairs: np.ndarray  # uint64, sorted: _pair_code(item, key) for each frequent key
 
     @property
     def pruned(self) -> int:
@@ -100,6 +102,7 @@ class NGramIndex:
             np.zeros(0, np.int32),
             np.zeros(0, np.int32),
             np.zeros(0, np.uint64),
+            np.zeros(0, np.uint64),
         )
         keys, owners, words = index.encode(normalized)
         index.item_words = words.astype(np.int32)
@@ -111,6 +114,8 @@ class NGramIndex:
         index.items = owners[np.repeat(keep, counts)].astype(np.int32)
         index.offsets = np.concatenate([[0], np.cumsum(counts[keep])]).astype(np.int64)
         index.frequent = ukeys[~keep]
+        is_frequent = np.repeat(~keep, counts)
+        index.frequent_pairs = np.sort(_pair_code(owners[is_frequent], keys[is_frequent]))
         return index
 
     def encode(self, normalized: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -159,10 +164,11 @@ class NGramIndex:
         empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
         if len(keys) == 0 or len(self.keys) == 0:
             return empty
-        frequent = np.zeros(len(words), np.int64)
+        is_frequent = np.zeros(len(keys), bool)
         if len(self.frequent):
             fpos = np.minimum(np.searchsorted(self.frequent, keys), len(self.frequent) - 1)
-            frequent = np.bincount(owner[self.frequent[fpos] == keys], minlength=len(words))
+            is_frequent = self.frequent[fpos] == keys
+        freq_keys, freq_owner = keys[is_frequent], owner[is_frequent]  # sorted by owner
         pos = np.searchsorted(self.keys, keys)
         pos = np.minimum(pos, len(self.keys) - 1)
         hit = self.keys[pos] == keys
@@ -178,9 +184,9 @@ class NGramIndex:
         n_items = len(self.item_words)
         codes, shared = np.unique(rows * n_items + items, return_counts=True)
         rows, items = codes // n_items, codes % n_items
-        keep = plausible(
-            shared + frequent[rows], words[rows], self.item_words[items].astype(np.int64)
-        )
+        if len(freq_keys):
+            shared = shared + self._shared_frequent(rows, items, freq_keys, freq_owner, len(words))
+        keep = plausible(shared, words[rows], self.item_words[items].astype(np.int64))
         rows, items, shared = rows[keep], items[keep], shared[keep]
         # best first within each row, then at most max_candidates per row
         order = np.lexsort((-shared, rows))
@@ -188,6 +194,22 @@ class NGramIndex:
         rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
         keep = rank < max_candidates
         return rows[keep], items[keep], shared[keep]
+
+    def _shared_frequent(self, rows, items, freq_keys, freq_owner, n_rows) -> np.ndarray:
+        """For each candidate pair, how many of the row's frequent n-grams the item holds."""
+        per_row = np.bincount(freq_owner, minlength=n_rows)
+        starts = np.concatenate([[0], np.cumsum(per_row)[:-1]])
+        counts = per_row[rows]
+        pair = np.repeat(np.arange(len(rows)), counts)
+        codes = _pair_code(items[pair], freq_keys[_expand(starts[rows], counts)])
+        pos = np.minimum(np.searchsorted(self.frequent_pairs, codes), max(len(self.frequent_pairs) - 1, 0))
+        found = self.frequent_pairs[pos] == codes if len(self.frequent_pairs) else np.zeros(len(codes), bool)
+        return np.bincount(pair[found], minlength=len(rows))
+
+
+def _pair_code(items: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """One 64-bit code per (item, n-gram key); a collision only adds a candidate to score."""
+    return keys ^ (items.astype(np.uint64) * np.uint64(0xA24BAED4963EE407) + np.uint64(1))
 
 
 def _expand(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -264,6 +286,7 @@ def plausible_pairs(
     unmatched = ((1 - containment_threshold) * short).astype(np.int64)
     contained = (
         (short >= min_containment_tokens)
+        & (long - short > allowed)
         & (shared >= candidate_fraction * own)
         & (shared >= own - n * unmatched - (n - 1) * (max_word_edits + 1))
     )
@@ -287,6 +310,12 @@ def near_rule(
     allowed = max(max_word_edits, int(edit_fraction * longer))
     if score.similarity >= near_threshold and longer - score.matched <= allowed:
         return "similarity"
-    if shorter >= min_containment_tokens and score.containment >= containment_threshold:
+    # containment is for texts of clearly different lengths (a truncation, an added sentence);
+    # between texts of about the same length the similarity rule is the judge
+    if (
+        shorter >= min_containment_tokens
+        and longer - shorter > allowed
+        and score.containment >= containment_threshold
+    ):
         return "containment"
     return None

@@ -17,11 +17,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", metavar="FILE", help="write the report as JSON")
     p.add_argument("--quarantine", metavar="FILE", help="write rejected records here (JSONL)")
     p.add_argument("--deep", action="store_true", help="decode every image fully (slower)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes for a large Hub-layout source, one file each at a time (default 1)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 
 def run(args: argparse.Namespace) -> int:
     from spa_vl.cli import UsageError
+
+    if args.workers < 1:
+        raise UsageError("--workers must be >= 1")
 
     # Beside the source, named after it; resolve first so that "." has a name.
     src = Path(args.src).resolve()
@@ -33,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
             ValidationOptions(deep=args.deep),
             quarantine=quarantine,
             progress=not args.quiet,
+            workers=args.workers,
         )
     except SourceError as exc:
         raise UsageError(str(exc)) from None

@@ -133,6 +133,7 @@ def plan_release(
         raise ReleaseError(f"--repo-id {repo_id!r} is not of the form ORG/NAME")
     problems = [str(p) for p in verify_release(root)]
     problems += _card_problems(root)
+    problems += _card_repo_problems(root, repo_id)
     if problems:
         raise ReleaseRefused(
             f"{root} is not a consistent release folder; nothing was sent to the Hub:", problems
@@ -143,6 +144,21 @@ def plan_release(
     files = [(f.path, f.bytes) for f in manifest.files]
     files.append((MANIFEST_NAME, (root / MANIFEST_NAME).stat().st_size))
     return PushPlan(root, repo_id, manifest.version, tuple(sorted(files)), private, message)
+
+
+def _card_repo_problems(folder: Path, repo_id: str) -> list[str]:
+    """The card's loading examples must name the repository it is pushed to."""
+    try:
+        from spa_vl.card.content import existing_repo_id
+    except ModuleNotFoundError:
+        return []
+    named = existing_repo_id(folder)
+    if named is None or named == repo_id:
+        return []  # a card without our marker was not rendered by `spa-vl card`
+    return [
+        f"README.md: the card's loading examples name {named!r}, not {repo_id!r}; "
+        f"run `spa-vl card {folder} --repo-id {repo_id}` first"
+    ]
 
 
 def _card_problems(folder: Path) -> list[str]:
