@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     print_counts(release)
     if importlib.util.find_spec("spa_vl.commands.audit"):
         evals = Path(args.evalsets)
+        (release / "audit").mkdir(exist_ok=True)
         audit = [
             "audit",
             str(release),

@@ -14,6 +14,7 @@ import yaml
 
 from spa_vl._resources import resource_dir
 from spa_vl.card.content import (
+    AUDIT_REPORT,
     DEFAULT_REPO_ID,
     IMAGES,
     card_context,
@@ -93,7 +94,9 @@ def render_card(folder: str | Path, repo_id: str | None = None, *, update_manife
     write_croissant(folder, card_context(folder, stats, repo_id))
     written = ["README.md", IMAGES["sunburst"], IMAGES["splits"], CROISSANT_NAME]
     if update_manifest and (folder / "MANIFEST.json").is_file():
-        refresh_manifest(folder, written)
+        # The card summarises the audit report, so the report ships (and is verified) with it.
+        audit = [AUDIT_REPORT] if (folder / AUDIT_REPORT).is_file() else []
+        refresh_manifest(folder, written + audit)
     return written
 
 
