@@ -12,6 +12,14 @@ own ``tmp_path`` and returns the copy.
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+# Before anything imports datasets or huggingface_hub: tests never read or write the user's
+# Hugging Face cache or token.
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="spa_vl_tests_hf_")
+os.environ.pop("HF_TOKEN", None)
+
 import shutil
 from collections.abc import Callable
 from pathlib import Path

@@ -140,3 +140,13 @@ def test_console_script(sample_dirs, tmp_path: Path) -> None:
     assert subprocess.run([str(exe), "--version"], capture_output=True, text=True).stdout.startswith(
         "spa-vl "
     )
+
+
+def test_workers_option(sample_dirs, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr("spa_vl.validate.PARALLEL_MIN_ROWS", 0)  # the sample is small
+    r, q = tmp_path / "r.json", tmp_path / "q.jsonl"
+    argv = ["validate", str(sample_dirs["hub"]), "--quiet", "--quarantine", str(q)]
+    assert main([*argv, "--workers", "2", "--report", str(r)]) == 0
+    assert json.loads(r.read_text(encoding="utf-8"))["accepted"] == 747
+    assert main([*argv, "--workers", "-1"]) == 2
+    assert "--workers must be >= 0" in capsys.readouterr().err

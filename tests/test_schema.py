@@ -260,14 +260,10 @@ else:
     )
     _PATHS = st.one_of(
         _TEXTS,
-        st.lists(st.sampled_from(["a", "..", ".", "", "C:", "b.jpg", "\\", "..\\x", "\x00"])).map(
-            "/".join
-        ),
+        st.lists(st.sampled_from(["a", "..", ".", "", "C:", "b.jpg", "\\", "..\\x", "\x00"])).map("/".join),
         st.sampled_from(["/abs.jpg", "D:\\x.jpg", "x" * 4096, "x" * 4097, "a/../b", "a/..\n"]),
     )
-    _JUNK = st.one_of(
-        st.none(), st.integers(), st.booleans(), st.floats(allow_nan=False), st.just([])
-    )
+    _JUNK = st.one_of(st.none(), st.integers(), st.booleans(), st.floats(allow_nan=False), st.just([]))
     _IMAGES = st.one_of(
         _PATHS,
         _JUNK,
@@ -307,9 +303,7 @@ else:
                 record[name] = draw(_FIELDS[name])
         return record
 
-    @hypothesis.settings(
-        max_examples=600, deadline=None, suppress_health_check=list(hypothesis.HealthCheck)
-    )
+    @hypothesis.settings(max_examples=600, deadline=None, suppress_health_check=list(hypothesis.HealthCheck))
     @hypothesis.given(records())
     def test_fast_check_never_accepts_what_jsonschema_rejects(record: dict) -> None:
         if _fast_schema_ok(record):

@@ -82,8 +82,10 @@ def test_wheel_carries_the_resources(wheel: Path) -> None:
     assert not any(n.startswith(("tests/", "bench/", "schema/")) for n in names)
 
 
-@pytest.mark.slow
-def test_installed_wheel_validates_a_record(wheel: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throwaway venv with the wheel installed; returns the venv folder."""
+    tmp_path = tmp_path_factory.mktemp("installed")
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
@@ -100,6 +102,12 @@ def test_installed_wheel_validates_a_record(wheel: Path, tmp_path: Path) -> None
         [sys.executable, "-m", "pip", "install", "--no-deps", "--target", site, str(wheel)],
         cwd=tmp_path,
     )
+    return env_dir
+
+
+@pytest.mark.slow
+def test_installed_wheel_validates_a_record(installed: Path, tmp_path: Path) -> None:
+    env_dir, python = installed, installed / "bin" / "python"
     work = tmp_path / "work"
     work.mkdir()
     script = textwrap.dedent(
@@ -142,6 +150,14 @@ def test_installed_wheel_validates_a_record(wheel: Path, tmp_path: Path) -> None
     assert out["good"] == []
     assert out["bad"] == ["x.jsonl:2 > class3: 'scams' is not a SPA-VL subcategory"]
     assert out["subcategories"] == 53
-    # the console script of the wheel works too
-    cli = _run([str(python), "-m", "spa_vl.cli", "--version"], cwd=work, env={"PATH": str(env_dir / "bin")})
-    assert cli.stdout.strip() == f"spa-vl {out['version']}"
+
+
+@pytest.mark.slow
+def test_installed_wheel_cli(installed: Path, sample_dirs, tmp_path: Path) -> None:
+    python, env = installed / "bin" / "python", {"PATH": str(installed / "bin")}
+    version = _run([str(python), "-m", "spa_vl.cli", "--version"], cwd=tmp_path, env=env)
+    assert version.stdout.strip().startswith("spa-vl ")
+    report = tmp_path / "r.json"
+    argv = [str(python), "-m", "spa_vl.cli", "validate", str(sample_dirs["rlhf-json"]), "--quiet"]
+    _run([*argv, "--report", str(report), "--quarantine", str(tmp_path / "q.jsonl")], tmp_path, env)
+    assert json.loads(report.read_text(encoding="utf-8"))["accepted"] == 747

@@ -35,20 +35,31 @@ class UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spa-vl", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="spa-vl", description="Load, validate, release, audit and fine-tune on SPA-VL."
+    )
     parser.add_argument("--version", action="version", version=f"spa-vl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
         try:
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # a subcommand not built yet
+        except ImportError as exc:
+            # One broken subcommand must not take the others down: it reports itself when used.
+            p = sub.add_parser(name, help=f"{help_text} (unavailable)", add_help=False)
+            p.add_argument("rest", nargs=argparse.REMAINDER)
+            p.set_defaults(_run=_unavailable(name, exc))
+            continue
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
+
+
+def _unavailable(name: str, exc: ImportError):
+    def run(args: argparse.Namespace) -> int:
+        raise UsageError(f"this installation cannot run `spa-vl {name}`: {exc}")
+
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,7 +82,9 @@ def test_duplicates_are_reported_once_from_the_later_row() -> None:
 
 def test_leaks_point_from_the_earlier_split_to_the_held_out_one() -> None:
     q = "Which tool in the picture can cut a padlock quickly?"
-    batch = rows(("harm/000001", "test", q), ("validation/000009", "validation", q), ("train/000005", "train", q))
+    batch = rows(
+        ("harm/000001", "test", q), ("validation/000009", "validation", q), ("train/000005", "train", q)
+    )
     found = audit(batch, scopes=("leak",))
     pairs = sorted((m["source_split"], m["source_id"], m["eval_set"], m["eval_id"]) for m in found)
     assert pairs == [
@@ -124,11 +126,18 @@ def test_images_in_a_batch_match_eval_images_and_each_other() -> None:
     assert fb["image_ok"].tolist() == [True, True, False]
     assert fb["image_error"][2].startswith("undecodable image")
     found = audit(batch, [es], images=True)
-    got = sorted((m["scope"], m["source_id"], m["eval_id"], m["method"]) for m in found if m["field"] == "image")
+    got = sorted(
+        (m["scope"], m["source_id"], m["eval_id"], m["method"]) for m in found if m["field"] == "image"
+    )
     assert got == [
         ("duplicate", "train/2", "train/1", "image-exact"),
         ("eval", "train/1", "e1", "image-exact"),
         ("eval", "train/2", "e1", "image-exact"),
     ]
     m = next(m for m in found if m["eval_id"] == "e1")
-    assert (m["eval_image"], m["eval_text"], m["variant"], m["phash_distance"]) == ("e1.png", "eval question", "original", 0)
+    assert (m["eval_image"], m["eval_text"], m["variant"], m["phash_distance"]) == (
+        "e1.png",
+        "eval question",
+        "original",
+        0,
+    )

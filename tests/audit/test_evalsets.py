@@ -167,7 +167,9 @@ def test_siuo_vlsbench_jailbreakv(tmp_path: Path) -> None:
     es = load_eval_set("jb", jb)
     assert es.format == "jailbreakv"
     assert [(it.id, it.field) for it in es.items if it.text] == [
-        ("5", "redteam_query"), ("5", "jailbreak_query"), ("5", "image")
+        ("5", "redteam_query"),
+        ("5", "jailbreak_query"),
+        ("5", "image"),
     ]
     jb_bad = tmp_path / "jb_bad.csv"
     jb_bad.write_text("query,image\nx,y\n")

@@ -112,7 +112,7 @@ def test_search_returns_pairs_under_the_first_variant_that_fits() -> None:
         DHASH,
         "both",
     )
-    rows, items, dp, dd, same, variant = index.search(*args, variants=("original",))
+    rows, items, _dp, _dd, same, variant = index.search(*args, variants=("original",))
     found = {(r, i): (bool(s), VARIANTS[v]) for r, i, s, v in zip(rows, items, same, variant, strict=True)}
     assert found == {(0, 100): (False, "original"), (3, 102): (True, "original")}
     rows, items, *_, variant = index.search(*args, variants=("original", "flip"))

@@ -45,3 +45,15 @@ def test_different_questions_stay_different() -> None:
 def test_empty_and_none() -> None:
     assert normalize_text(None) == ""
     assert normalize_text("  ?! ") == ""
+
+
+def test_ascii_fast_path_agrees_with_the_unicode_path() -> None:
+    import random
+
+    from spa_vl.audit.normalize import _normalize_unicode
+
+    rng = random.Random(0)
+    alphabet = "abcXYZ09 '-_`.,;:!?\"()[]<>/\\@#$%^&*+=~|\t\n"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert normalize_text(text) == _normalize_unicode(text), repr(text)

@@ -94,7 +94,15 @@ def test_markdown_summarises_with_examples(report) -> None:
 
 
 def test_fail_on_and_scopes(planted: Path, tmp_path: Path) -> None:
-    args = ["audit", str(planted), "--eval", f"advbench={ADVBENCH}", "--out", str(tmp_path / "r.json"), "--quiet"]
+    args = [
+        "audit",
+        str(planted),
+        "--eval",
+        f"advbench={ADVBENCH}",
+        "--out",
+        str(tmp_path / "r.json"),
+        "--quiet",
+    ]
     assert main([*args, "--scopes", "eval", "--fail-on", "1"]) == 1
     assert main([*args, "--scopes", "eval", "--fail-on", "2"]) == 0
     rep = json.loads((tmp_path / "r.json").read_text())
@@ -111,4 +119,6 @@ def test_usage_errors_name_what_was_expected(planted: Path, tmp_path: Path, caps
     assert "expected columns goal, target" in err and "found: prompt, answer" in err
     assert main(["audit", str(tmp_path / "nowhere"), "--out", out]) == 2
     assert main(["audit", str(planted), "--scopes", "everything", "--out", out]) == 2
-    assert main(["audit", str(planted), "--eval", f"a={ADVBENCH}", "--eval", f"a={FIGSTEP}", "--out", out]) == 2
+    assert (
+        main(["audit", str(planted), "--eval", f"a={ADVBENCH}", "--eval", f"a={FIGSTEP}", "--out", out]) == 2
+    )

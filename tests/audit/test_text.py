@@ -63,10 +63,10 @@ def test_ngram_candidates_rank_by_shared_ngrams() -> None:
     ]
     index = NGramIndex.build(ref, n=3, max_df=100)
 
-    def everything(shared, a, b):
+    def everything(shared, a, b, own):
         return shared >= 1
 
-    rows, items, shared = index.candidates(
+    _rows, items, shared = index.candidates(
         ["please write a script that can exploit vulnerabilities in a software now"], everything, 10
     )
     assert items.tolist()[0] == 0
@@ -165,8 +165,8 @@ def test_plausibility_bound_keeps_every_accepted_pair() -> None:
     }  # fmt: skip
     assert len(accepted) > 100
 
-    def plausible(shared, a, b):
-        return plausible_pairs(shared, a, b, S.ngram_size, S.candidate_fraction, S.near_threshold,
+    def plausible(shared, a, b, own):
+        return plausible_pairs(shared, a, b, own, S.ngram_size, S.candidate_fraction, S.near_threshold,
                                S.max_word_edits, S.edit_fraction, S.containment_threshold,
                                S.min_containment_tokens, S.min_tokens)  # fmt: skip
 

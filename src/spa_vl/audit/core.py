@@ -184,11 +184,12 @@ def _match_texts(cols, fld, norms, src_rank, src_order, index: AuditIndex) -> li
     if not s.near:
         return out
 
-    def plausible(shared, source_words, reference_words):
+    def plausible(shared, source_words, reference_words, own):
         return plausible_pairs(
             shared,
             source_words,
             reference_words,
+            own,
             s.ngram_size,
             s.candidate_fraction,
             s.near_threshold,

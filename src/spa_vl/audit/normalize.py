@@ -30,19 +30,35 @@ _NON_WORD = re.compile(r"[\W_]+")
 
 def strip_wrappers(text: str) -> str:
     """Remove placeholders and leading/trailing role or field labels."""
-    text = _PLACEHOLDERS.sub(" ", text)
+    if "<" in text:
+        text = _PLACEHOLDERS.sub(" ", text)
     while True:
         stripped = _LEADING.sub("", text, count=1)
         if stripped == text:
             break
         text = stripped
-    return _TRAILING.sub("", text)
+    return _TRAILING.sub("", text) if ":" in text or "：" in text else text
+
+
+# The same mapping for pure-ASCII text, as one str.translate: joiners deleted, every other
+# punctuation mark a space. Deleting a joiner that is not inside a word changes nothing once
+# whitespace is collapsed, so both paths give the same result (tests/audit/test_normalize.py).
+_ASCII_TABLE = str.maketrans(
+    {c: ("" if c in "'-`" else " ") for c in map(chr, range(128)) if not c.isalnum()}
+    | {c: c for c in " \t\n\r\f\v"}
+)
 
 
 def normalize_text(text: str | None) -> str:
     """NFKC, wrappers removed, case-folded, punctuation to spaces, whitespace collapsed."""
     if not text:
         return ""
+    if text.isascii():  # the common case: NFKC is the identity and the table does the rest
+        return " ".join(strip_wrappers(text).lower().translate(_ASCII_TABLE).split())
+    return _normalize_unicode(text)
+
+
+def _normalize_unicode(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _JOINERS.sub("", strip_wrappers(text).casefold())
     return " ".join(_NON_WORD.sub(" ", text).split())

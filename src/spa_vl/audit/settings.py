@@ -22,7 +22,7 @@ class AuditSettings:
     candidate_fraction: float = 0.0
     # n-grams held by more reference texts than this are template phrases: not used for candidates
     max_ngram_df: int = 500
-    max_candidates: int = 20
+    max_candidates: int = 10
     # similarity = 2 * matched words / (words in both); a near match scores at least this
     near_threshold: float = 0.75
     # ... and the longer text has at most max(max_word_edits, edit_fraction * its words) words

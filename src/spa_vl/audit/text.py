@@ -33,7 +33,7 @@ _MIX = np.array(
 )
 
 PairFilter = Callable[[np.ndarray, np.ndarray], np.ndarray]
-Plausible = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+Plausible = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def text_hash(normalized: str) -> int:
@@ -78,6 +78,7 @@ class NGramIndex:
     offsets: np.ndarray  # int64, len(keys) + 1
     items: np.ndarray  # int32
     item_words: np.ndarray  # int32: words per reference item
+    item_ngrams: np.ndarray  # int32: distinct n-grams per reference item
     # n-grams in more than max_df items get no postings (expanding them would cost more than
     # all the rest); they are checked only for the candidates the rare n-grams found, through
     # hashed (item, n-gram) pairs, so the shared counts stay exact
@@ -101,11 +102,13 @@ class NGramIndex:
             np.zeros(1, np.int64),
             np.zeros(0, np.int32),
             np.zeros(0, np.int32),
+            np.zeros(0, np.int32),
             np.zeros(0, np.uint64),
             np.zeros(0, np.uint64),
         )
-        keys, owners, words = index.encode(normalized)
+        keys, owners, words, distinct = index.encode(normalized)
         index.item_words = words.astype(np.int32)
+        index.item_ngrams = distinct.astype(np.int32)
         order = np.argsort(keys, kind="stable")
         keys, owners = keys[order], owners[order]
         ukeys, counts = np.unique(keys, return_counts=True)
@@ -118,18 +121,20 @@ class NGramIndex:
         index.frequent_pairs = np.sort(_pair_code(owners[is_frequent], keys[is_frequent]))
         return index
 
-    def encode(self, normalized: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Distinct n-gram keys of each text: (keys, owner row, words per row).
+    def encode(self, normalized: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Distinct n-gram keys of each text: (keys, owner row, words per row, distinct n-grams
+        per row, unknown ones included).
 
         Words outside the reference vocabulary make n-grams that cannot match: no key.
         """
         get = self.vocab.get
-        lengths = np.fromiter((len(s.split()) for s in normalized), np.int64, len(normalized))
-        flat = np.fromiter((get(t, -1) for s in normalized for t in s.split()), np.int64, int(lengths.sum()))
+        # normalised texts are single-spaced: counting spaces is cheaper than splitting each
+        lengths = np.fromiter((s.count(" ") + 1 if s else 0 for s in normalized), np.int64, len(normalized))
+        flat = np.array([get(t, -1) for t in " ".join(normalized).split()], np.int64)
         n = self.n
         per_row = np.maximum(lengths - n + 1, 0)
         if per_row.sum() == 0:
-            return np.zeros(0, np.uint64), np.zeros(0, np.int64), lengths
+            return np.zeros(0, np.uint64), np.zeros(0, np.int64), lengths, per_row
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         owner = np.repeat(np.arange(len(lengths)), per_row)
         pos = starts[owner] + (np.arange(len(owner)) - np.repeat(np.cumsum(per_row) - per_row, per_row))
@@ -140,13 +145,16 @@ class NGramIndex:
             ids = padded[pos + k]
             known &= ids >= 0
             keys += ids.astype(np.uint64) * _MIX[k % len(_MIX)] + np.uint64(k)
+        unknown = np.bincount(owner[~known], minlength=len(lengths))
         keys, owner = keys[known], owner[known]
         # distinct (owner, key) pairs: a repeated phrase counts once
         order = np.lexsort((keys, owner))
         keys, owner = keys[order], owner[order]
         first = np.ones(len(keys), bool)
         first[1:] = (keys[1:] != keys[:-1]) | (owner[1:] != owner[:-1])
-        return keys[first], owner[first], lengths
+        keys, owner = keys[first], owner[first]
+        distinct = np.bincount(owner, minlength=len(lengths)) + unknown
+        return keys, owner, lengths, distinct
 
     def candidates(
         self,
@@ -157,10 +165,11 @@ class NGramIndex:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(source row, reference item, shared n-grams) for the best candidates of each row.
 
-        ``plausible(shared, source_words, reference_words)`` drops pairs that cannot pass the
+        ``plausible(shared, source_words, reference_words, own)`` (own: distinct n-grams of
+        the shorter text) drops pairs that cannot pass the
         scoring rules, in bulk, before any pair is scored in Python.
         """
-        keys, owner, words = self.encode(normalized)
+        keys, owner, words, distinct = self.encode(normalized)
         empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
         if len(keys) == 0 or len(self.keys) == 0:
             return empty
@@ -184,9 +193,17 @@ class NGramIndex:
         n_items = len(self.item_words)
         codes, shared = np.unique(rows * n_items + items, return_counts=True)
         rows, items = codes // n_items, codes % n_items
+        src_words, ref_words = words[rows], self.item_words[items].astype(np.int64)
+        own = np.where(src_words <= ref_words, distinct[rows], self.item_ngrams[items])
         if len(freq_keys):
+            # first with every frequent n-gram of the row counted as shared (an upper bound,
+            # free), then exactly for the pairs that survive
+            n_freq = np.bincount(freq_owner, minlength=len(words))[rows]
+            keep = plausible(shared + n_freq, src_words, ref_words, own)
+            rows, items, shared = rows[keep], items[keep], shared[keep]
+            src_words, ref_words, own = src_words[keep], ref_words[keep], own[keep]
             shared = shared + self._shared_frequent(rows, items, freq_keys, freq_owner, len(words))
-        keep = plausible(shared, words[rows], self.item_words[items].astype(np.int64))
+        keep = plausible(shared, src_words, ref_words, own)
         rows, items, shared = rows[keep], items[keep], shared[keep]
         # best first within each row, then at most max_candidates per row
         order = np.lexsort((-shared, rows))
@@ -254,6 +271,7 @@ def plausible_pairs(
     shared: np.ndarray,
     source_words: np.ndarray,
     reference_words: np.ndarray,
+    own: np.ndarray,
     n: int,
     candidate_fraction: float,
     near_threshold: float,
@@ -265,7 +283,8 @@ def plausible_pairs(
 ) -> np.ndarray:
     """Pairs that ``near_rule`` could accept, judged from lengths and shared n-grams alone.
 
-    The shorter text loses at most n n-grams per unmatched word of its own, and n - 1 per gap
+    ``own`` is the number of distinct n-grams of the shorter text. It loses at most n n-grams
+    per unmatched word of its own, and n - 1 per gap
     where the longer text has words in between. Under the similarity rule both texts have at
     most ``allowed`` unmatched words, so shared >= own - (2n - 1) * allowed. The containment
     rule allows any text before or after the shorter one (it breaks nothing) and up to
@@ -277,7 +296,6 @@ def plausible_pairs(
     short = np.minimum(source_words, reference_words)
     long = np.maximum(source_words, reference_words)
     allowed = np.maximum(max_word_edits, (edit_fraction * long).astype(np.int64))
-    own = np.maximum(short - n + 1, 1)
     similar = (
         (long - short <= allowed)
         & (2 * short >= near_threshold * (short + long))

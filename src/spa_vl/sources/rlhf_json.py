@@ -188,15 +188,11 @@ class RlhfJsonReader:
                     )
                     return
                 if error is not None:
-                    yield SourceRow(name, index + 1, None).with_problem(
-                        "<record>", "malformed-json", error
-                    )
+                    yield SourceRow(name, index + 1, None).with_problem("<record>", "malformed-json", error)
                     return
                 row = SourceRow(name, index + 1, None, images=images)
                 if not isinstance(item, dict):
-                    yield row.with_problem(
-                        "<record>", "not-an-object", "the item is not a JSON object"
-                    )
+                    yield row.with_problem("<record>", "not-an-object", "the item is not a JSON object")
                     continue
                 yield self._record(row, item, split, eval_set, prefix)
 
@@ -222,9 +218,7 @@ class RlhfJsonReader:
             "eval_set",
         }
         for extra in sorted(set(item) - known):
-            row.problems.append(
-                row.problem(extra, "unexpected-field", f"unexpected field {extra!r}")
-            )
+            row.problems.append(row.problem(extra, "unexpected-field", f"unexpected field {extra!r}"))
         image = item.get("image")
         record = {
             "id": rid,

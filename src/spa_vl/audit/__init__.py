@@ -1,0 +1,1 @@
+"""Contamination audit: text and image fingerprints, eval-set adapters, scopes, reports."""
