@@ -112,9 +112,19 @@ def t_truncation(t: str, rng: random.Random) -> str:
 
 TEXT_TRANSFORMS = {
     f.__name__[2:]: f
-    for f in (t_exact, t_case, t_punctuation, t_whitespace, t_wrapper, t_word_changed,
-              t_word_dropped, t_typo, t_added_sentence, t_truncation)
-}  # fmt: skip
+    for f in (
+        t_exact,
+        t_case,
+        t_punctuation,
+        t_whitespace,
+        t_wrapper,
+        t_word_changed,
+        t_word_dropped,
+        t_typo,
+        t_added_sentence,
+        t_truncation,
+    )
+}
 
 
 def _jpeg(im: Image.Image, quality: int = 50) -> bytes:
@@ -216,15 +226,19 @@ def print_table(title: str, result: dict, background: int) -> tuple[float, float
     for name, st in result["per_transform"].items():
         flagged = st["flagged"]
         prec = st["found"] / flagged if flagged else 1.0
-        print(f"{name:<16}{st['planted']:>8}{st['found'] / st['planted']:>8.3f}{prec:>10.3f}  "
-              f"{st['planted'] - st['found']}")  # fmt: skip
+        print(
+            f"{name:<16}{st['planted']:>8}{st['found'] / st['planted']:>8.3f}{prec:>10.3f}  "
+            f"{st['planted'] - st['found']}"
+        )
         tp += st["found"]
         fl += flagged
         pl += st["planted"]
     fp = result["background_false_positives"]
     recall, precision = tp / pl, tp / (fl + fp) if fl + fp else 1.0
-    print(f"{'overall':<16}{pl:>8}{recall:>8.3f}{precision:>10.3f}  "
-          f"(background rows: {background}, false positives among them: {fp})")  # fmt: skip
+    print(
+        f"{'overall':<16}{pl:>8}{recall:>8.3f}{precision:>10.3f}  "
+        f"(background rows: {background}, false positives among them: {fp})"
+    )
     return recall, precision
 
 
@@ -254,7 +268,9 @@ def bench_text(args, settings: AuditSettings, background: list[str]) -> tuple[fl
     matches = run_audit(rows, eval_sets, replace(settings, scopes=("eval",)))
     dt = time.perf_counter() - t0
     result = score(matches, planted, "question")
-    recall, precision = print_table("Text (AdvBench goals + FigStep questions planted)", result, len(background))
+    recall, precision = print_table(
+        "Text (AdvBench goals + FigStep questions planted)", result, len(background)
+    )
     print(f"({len(rows['id'])} rows against {sum(es.n_texts for es in eval_sets)} eval texts in {dt:.2f} s)")
     if args.show_misses:
         hit = {m["source_id"] for m in matches if m["eval_id"] in planted.get(m["source_id"], ("", set()))[1]}
@@ -273,11 +289,22 @@ def bench_images(args, settings: AuditSettings) -> None:
     instructions = [it for it in figstep.items if it.field == "instruction"][: args.typographic]
     typo = typographic_images([it.text for it in instructions])
     eval_sets = [
-        EvalSet("harmeval", "spa-vl", Path("sample"),
-                [EvalItem(r.id, "image", r.question, image=r.image, image_label=r.image_name) for r in test]),
-        EvalSet("figstep-images", "figstep", Path("rendered"),
-                [EvalItem(it.id, "image", it.text, image=b, image_label=it.id) for it, b in zip(instructions, typo, strict=True)]),
-    ]  # fmt: skip
+        EvalSet(
+            "harmeval",
+            "spa-vl",
+            Path("sample"),
+            [EvalItem(r.id, "image", r.question, image=r.image, image_label=r.image_name) for r in test],
+        ),
+        EvalSet(
+            "figstep-images",
+            "figstep",
+            Path("rendered"),
+            [
+                EvalItem(it.id, "image", it.text, image=b, image_label=it.id)
+                for it, b in zip(instructions, typo, strict=True)
+            ],
+        ),
+    ]
     sources = [(es.name, it) for es in eval_sets for it in es.items]
     rng = random.Random(args.seed + 1)
     rows = {"id": [], "split": [], "question": [], "image": []}
@@ -303,8 +330,9 @@ def bench_images(args, settings: AuditSettings) -> None:
         matches = run_audit(rows, eval_sets, s)
         dt = time.perf_counter() - t0
         result = score(matches, planted, "image")
-        print_table(f"Images (sample test images + {len(typo)} typographic images), flips={flips}",
-                    result, len(train))  # fmt: skip
+        print_table(
+            f"Images (sample test images + {len(typo)} typographic images), flips={flips}", result, len(train)
+        )
         print(f"({len(rows['id'])} images in {dt:.2f} s)")
     if args.show_distances:
         _distances(rows, planted, eval_sets, settings)
@@ -324,14 +352,19 @@ def _distances(rows, planted, eval_sets, settings) -> None:
                 h, o = hash_image(img), ref[next(iter(planted[sid][1]))]
                 dp.append(int(hamming(np.uint64(h.phash), np.uint64(o.phash))))
                 dd.append(int(hamming(np.uint64(h.dhash), np.uint64(o.dhash))))
-        print(f"  {name:<10} pHash p50/p95/max {np.percentile(dp, 50):.0f}/{np.percentile(dp, 95):.0f}/{max(dp)}"
-              f"  dHash {np.percentile(dd, 50):.0f}/{np.percentile(dd, 95):.0f}/{max(dd)}")  # fmt: skip
+        print(
+            f"  {name:<10} pHash p50/p95/max "
+            f"{np.percentile(dp, 50):.0f}/{np.percentile(dp, 95):.0f}/{max(dp)}"
+            f"  dHash {np.percentile(dd, 50):.0f}/{np.percentile(dd, 95):.0f}/{max(dd)}"
+        )
     bg = [hash_image(img) for sid, img in zip(rows["id"], rows["image"], strict=True) if sid not in planted]
     bp = hamming(np.array([h.phash for h in bg], np.uint64)[:, None], ref_p[None, :])
     bd = hamming(np.array([h.dhash for h in bg], np.uint64)[:, None], ref_d[None, :])
     both = np.maximum(bp - settings.phash_threshold, bd - settings.dhash_threshold)
-    print(f"  unrelated pairs: pHash min {bp.min()}, p0.1% {np.percentile(bp, 0.1):.0f}; dHash min {bd.min()},"
-          f" p0.1% {np.percentile(bd, 0.1):.0f}; pairs within both thresholds {(both <= 0).sum()}")  # fmt: skip
+    print(
+        f"  unrelated pairs: pHash min {bp.min()}, p0.1% {np.percentile(bp, 0.1):.0f}; dHash min {bd.min()},"
+        f" p0.1% {np.percentile(bd, 0.1):.0f}; pairs within both thresholds {(both <= 0).sum()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,14 +52,15 @@ def questions(n: int, seed: int, kind: str = "diverse") -> list[str]:
     vocab = ["".join(vocab_rng.choice(syllables, vocab_rng.integers(2, 5))) for _ in range(30_000)]
     weights = 1 / np.arange(1, len(vocab) + 1)
     weights /= weights.sum()
+    cdf = np.cumsum(weights)
     out = []
     for _ in range(n):
         length = int(rng.integers(8, 31))
+        picks = np.minimum(np.searchsorted(cdf, rng.random(length)), len(vocab) - 1)
+        function = rng.random(length) < 0.35
+        fw = rng.integers(len(FUNCTION_WORDS), size=length)
         words = [
-            FUNCTION_WORDS[int(rng.integers(len(FUNCTION_WORDS)))]
-            if rng.random() < 0.35
-            else vocab[int(rng.choice(len(vocab), p=weights))]
-            for _ in range(length)
+            FUNCTION_WORDS[f] if is_f else vocab[p] for p, is_f, f in zip(picks, function, fw, strict=True)
         ]
         out.append(" ".join(words).capitalize() + "?")
     return out
@@ -72,7 +73,11 @@ def eval_sets(n: int, seed: int, kind: str) -> list[EvalSet]:
     ]
     have = sum(es.n_texts for es in sets)
     extra = questions(max(0, n - have), seed, kind)
-    sets.append(EvalSet("synthetic", "jsonl", Path("-"), [EvalItem(f"s{k}", "question", q) for k, q in enumerate(extra)]))
+    sets.append(
+        EvalSet(
+            "synthetic", "jsonl", Path("-"), [EvalItem(f"s{k}", "question", q) for k, q in enumerate(extra)]
+        )
+    )
     return sets
 
 
@@ -83,10 +88,13 @@ def bench_text(args, s: AuditSettings, kind: str) -> None:
     n_eval = sum(es.n_texts for es in sets)
     print(f"generated {len(train)} train and {n_eval} eval questions in {time.perf_counter() - t0:.1f} s")
     batches = [
-        {"id": [f"train/{k:06d}" for k in range(lo, min(lo + BATCH, len(train)))],
-         "split": ["train"] * len(train[lo : lo + BATCH]), "question": train[lo : lo + BATCH]}
+        {
+            "id": [f"train/{k:06d}" for k in range(lo, min(lo + BATCH, len(train)))],
+            "split": ["train"] * len(train[lo : lo + BATCH]),
+            "question": train[lo : lo + BATCH],
+        }
         for lo in range(0, len(train), BATCH)
-    ]  # fmt: skip
+    ]
     s = AuditSettings(**{**s.to_dict(), "scopes": ("eval",)})
     t0 = time.perf_counter()
     fps = [fingerprint_batch(b, s) for b in batches]
@@ -100,10 +108,15 @@ def bench_text(args, s: AuditSettings, kind: str) -> None:
     per_q = (t1 - t0 + t3 - t2) / len(train) * 1e6
     print(f"\nText ({kind} questions), one process: {len(train)} questions x {n_eval} eval texts")
     print(f"  normalise + hash   {t1 - t0:7.2f} s")
-    print(f"  index the eval side {t2 - t1:6.2f} s  ({index.stats()['index_bytes'] / n_eval:.0f} bytes per eval text)")
+    print(
+        f"  index the eval side {t2 - t1:6.2f} s  "
+        f"({index.stats()['index_bytes'] / n_eval:.0f} bytes per eval text)"
+    )
     print(f"  match (exact+near) {t3 - t2:7.2f} s")
-    print(f"  per question       {per_q:7.1f} us  (aim < 20 us); {len(found)} matches "
-          f"({sum(m['method'] == 'exact' for m in found)} exact)")  # fmt: skip
+    print(
+        f"  per question       {per_q:7.1f} us  (aim < 20 us); {len(found)} matches "
+        f"({sum(m['method'] == 'exact' for m in found)} exact)"
+    )
 
     # all-pairs baseline on a slice, same rule, same normalisation
     k = min(args.baseline, len(train))
@@ -117,39 +130,69 @@ def bench_text(args, s: AuditSettings, kind: str) -> None:
             if nq == nr:
                 brute.add((i, j))
                 continue
-            if near_rule(score_pair(nq, nr, align=False), s.near_threshold, s.max_word_edits,
-                         s.edit_fraction, s.containment_threshold, s.min_containment_tokens,
-                         s.min_tokens) and near_rule(score_pair(nq, nr), s.near_threshold,
-                         s.max_word_edits, s.edit_fraction, s.containment_threshold,
-                         s.min_containment_tokens, s.min_tokens):  # fmt: skip
+            if near_rule(
+                score_pair(nq, nr, align=False),
+                s.near_threshold,
+                s.max_word_edits,
+                s.edit_fraction,
+                s.containment_threshold,
+                s.min_containment_tokens,
+                s.min_tokens,
+            ) and near_rule(
+                score_pair(nq, nr),
+                s.near_threshold,
+                s.max_word_edits,
+                s.edit_fraction,
+                s.containment_threshold,
+                s.min_containment_tokens,
+                s.min_tokens,
+            ):
                 brute.add((i, j))
     dt = time.perf_counter() - t0
     per_q_brute = dt / k * 1e6
-    print(f"  all-pairs baseline on {k} questions: {dt:.1f} s, {per_q_brute:,.0f} us per question"
-          f" -> {per_q_brute * len(train) / 3600e6:.2f} h for {len(train)} (x{per_q_brute / per_q:,.0f})")  # fmt: skip
+    print(
+        f"  all-pairs baseline on {k} questions: {dt:.1f} s, {per_q_brute:,.0f} us per question"
+        f" -> {per_q_brute * len(train) / 3600e6:.2f} h for {len(train)} (x{per_q_brute / per_q:,.0f})"
+    )
     key = {(es, it.id, it.field): j for j, (es, it) in enumerate(ref)}
-    ours = {(int(m["source_id"].split("/")[1]), key[(m["eval_set"], m["eval_id"], m["eval_field"])])
-            for m in found if int(m["source_id"].split("/")[1]) < k}  # fmt: skip
+    ours = {
+        (int(m["source_id"].split("/")[1]), key[(m["eval_set"], m["eval_id"], m["eval_field"])])
+        for m in found
+        if int(m["source_id"].split("/")[1]) < k
+    }
     # a row with more than max_matches true matches in one set reports only the best ones
     per_row: dict[int, int] = {}
     for i, _ in brute:
         per_row[i] = per_row.get(i, 0) + 1
     missed = {(i, j) for i, j in brute - ours if per_row[i] <= s.max_matches}
-    print(f"  on the slice: baseline {len(brute)} pairs, index {len(ours)}; missed by the index "
-          f"in rows under the per-row cap of {s.max_matches}: {len(missed)}")  # fmt: skip
+    print(
+        f"  on the slice: baseline {len(brute)} pairs, index {len(ours)}; missed by the index "
+        f"in rows under the per-row cap of {s.max_matches}: {len(missed)}"
+    )
 
 
 def bench_images(args, s: AuditSettings) -> None:
     t0 = time.perf_counter()
-    spec = SampleSpec(train=args.pool, validation_per_sub=0, test_per_sub=0, seed=args.seed,
-                      image_size=args.image_size, image_format="jpeg")  # fmt: skip
+    spec = SampleSpec(
+        train=args.pool,
+        validation_per_sub=0,
+        test_per_sub=0,
+        seed=args.seed,
+        image_size=args.image_size,
+        image_format="jpeg",
+    )
     pool = [r.image for r in generate(spec)]
-    print(f"\ngenerated a pool of {len(pool)} JPEG images ({args.image_size} px, "
-          f"{np.mean([len(b) for b in pool]) / 1024:.0f} KiB mean) in {time.perf_counter() - t0:.1f} s")  # fmt: skip
+    print(
+        f"\ngenerated a pool of {len(pool)} JPEG images ({args.image_size} px, "
+        f"{np.mean([len(b) for b in pool]) / 1024:.0f} KiB mean) in {time.perf_counter() - t0:.1f} s"
+    )
     t0 = time.perf_counter()
     hashes = [hash_image(pool[k % len(pool)]) for k in range(args.images)]
     dt = time.perf_counter() - t0
-    print(f"Images, one process: hashed {args.images} in {dt:.1f} s = {args.images / dt:,.0f} images/s (aim >= 300)")
+    print(
+        f"Images, one process: hashed {args.images} in {dt:.1f} s = "
+        f"{args.images / dt:,.0f} images/s (aim >= 300)"
+    )
     t0 = time.perf_counter()
     ref = [hash_image(pool[(k * 7) % len(pool)], variants=True) for k in range(args.eval_images)]
     dt_ref = time.perf_counter() - t0
@@ -158,22 +201,30 @@ def bench_images(args, s: AuditSettings) -> None:
     ph = np.array([h.phash for h in hashes], np.uint64)
     dh = np.array([h.dhash for h in hashes], np.uint64)
     t0 = time.perf_counter()
-    rows, *_ = index.search(exact, ph, dh, s.phash_threshold, s.dhash_threshold, s.image_rule, s.image_variants())
+    rows, *_ = index.search(
+        exact, ph, dh, s.phash_threshold, s.dhash_threshold, s.image_rule, s.image_variants()
+    )
     dt = time.perf_counter() - t0
     print(f"  reference side: {len(ref)} images with variants hashed in {dt_ref:.1f} s")
-    print(f"  search {len(hashes)} x {len(ref)} ({'+'.join(s.image_variants())}): {dt:.1f} s "
-          f"= {dt / len(hashes) * 1e6:.0f} us per image, {len(rows)} pairs")  # fmt: skip
+    print(
+        f"  search {len(hashes)} x {len(ref)} ({'+'.join(s.image_variants())}): {dt:.1f} s "
+        f"= {dt / len(hashes) * 1e6:.0f} us per image, {len(rows)} pairs"
+    )
     k = min(200, len(hashes))
     t0 = time.perf_counter()
     n = 0
     for h in hashes[:k]:
         for r in ref:
-            if h.exact == r.exact or (bin(h.phash ^ r.phash).count("1") <= s.phash_threshold
-                                      and bin(h.dhash ^ r.dhash).count("1") <= s.dhash_threshold):  # fmt: skip
+            if h.exact == r.exact or (
+                bin(h.phash ^ r.phash).count("1") <= s.phash_threshold
+                and bin(h.dhash ^ r.dhash).count("1") <= s.dhash_threshold
+            ):
                 n += 1
     dt_b = (time.perf_counter() - t0) / k
-    print(f"  Python double-loop baseline (original view only): {dt_b * 1e6:,.0f} us per image "
-          f"-> {dt_b * len(hashes):.0f} s for {len(hashes)} (x{dt_b / (dt / len(hashes)):.0f})")  # fmt: skip
+    print(
+        f"  Python double-loop baseline (original view only): {dt_b * 1e6:,.0f} us per image "
+        f"-> {dt_b * len(hashes):.0f} s for {len(hashes)} (x{dt_b / (dt / len(hashes)):.0f})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,12 +241,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-kinds", default="diverse,sample", help="question generators to run")
     parser.add_argument("--no-images", action="store_true")
     args = parser.parse_args(argv)
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}, "
-          f"numpy {np.__version__}; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+        f"Python {platform.python_version()}, "
+        f"numpy {np.__version__}; load average {os.getloadavg()[0]:.1f}"
+    )
     s = AuditSettings()
     if not args.no_text:
         for kind in args.text_kinds.split(","):
-            bench_text(args, s, kind)
+            for exhaustive in (True, False):
+                print(f"\n-- prefix_filter={exhaustive} ({'default' if exhaustive else '--fast'})")
+                bench_text(args, AuditSettings(prefix_filter=exhaustive), kind)
     if not args.no_images:
         bench_images(args, s)
     return 0

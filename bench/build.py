@@ -1,9 +1,11 @@
 """Build benchmark: ``spa-vl build`` of the Hub-layout sample against what a user would run
 otherwise, ``datasets.load_dataset("parquet", data_files=...)`` then ``to_parquet``.
 
-    python bench/build.py [--rows 100000] [--memory-rows 10000]
+    python bench/build.py [--rows 100000] [--memory-rows 10000] [--repeat 3] [--rows-path]
 
-Each measurement runs in a fresh process (cold caches of Python objects, its own peak RSS).
+Each measurement runs in a fresh process (cold caches of Python objects, its own peak RSS);
+with ``--repeat N`` the best of N is kept and the slowest is shown (the machine is shared).
+``--rows-path`` also measures ``build_release(fast=False)``, the row path, for comparison.
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import hub_sample, machine, measure, report_peak
 
 
-def run_ours(src: Path, out: Path) -> dict:
+def run_ours(src: Path, out: Path, fast: bool = True) -> dict:
     from spa_vl.release.build import build_release
 
     t = time.perf_counter()
-    result = build_release(src, out)
+    result = build_release(src, out, fast=fast)
     return {"seconds": time.perf_counter() - t, "rows": result.report.read}
+
+
+def run_rows(src: Path, out: Path) -> dict:
+    return run_ours(src, out, fast=False)
 
 
 def run_baseline(src: Path, out: Path) -> dict:
@@ -41,9 +47,7 @@ def run_baseline(src: Path, out: Path) -> dict:
     rows = 0
     with tempfile.TemporaryDirectory() as cache:
         for split, paths in files.items():
-            ds = datasets.load_dataset(
-                "parquet", data_files={split: paths}, split=split, cache_dir=cache
-            )
+            ds = datasets.load_dataset("parquet", data_files={split: paths}, split=split, cache_dir=cache)
             ds.to_parquet(str(out / f"{split}.parquet"))
             rows += ds.num_rows
     return {"seconds": time.perf_counter() - t, "rows": rows}
@@ -53,28 +57,35 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rows", type=int, default=100_000)
     p.add_argument("--memory-rows", type=int, default=10_000)
+    p.add_argument("--repeat", type=int, default=1, help="runs per measurement (best is kept)")
+    p.add_argument("--rows-path", action="store_true", help="also measure the row path")
     p.add_argument("--_measure", nargs=3, metavar=("WHICH", "SRC", "OUT"))
     args = p.parse_args()
     if args._measure:
         which, src, out = args._measure
         Path(out).mkdir(parents=True, exist_ok=True)
-        fn = run_ours if which == "ours" else run_baseline
+        fn = {"ours": run_ours, "rows": run_rows, "baseline": run_baseline}[which]
         report_peak(fn(Path(src), Path(out)))
         return
     print(f"machine: {machine()}")
     results = {}
     for n in sorted({args.memory_rows, args.rows}):
         src = hub_sample(n)
-        for which in ("baseline", "ours"):
-            out = Path(tempfile.mkdtemp(prefix=f"bench_build_{which}_"))
-            try:
-                r = measure(__file__, which, str(src), str(out))
-            finally:
-                shutil.rmtree(out, ignore_errors=True)
+        for which in ("baseline", "ours", *(("rows",) if args.rows_path else ())):
+            runs = []
+            for _ in range(args.repeat):
+                out = Path(tempfile.mkdtemp(prefix=f"bench_build_{which}_"))
+                try:
+                    runs.append(measure(__file__, which, str(src), str(out)))
+                finally:
+                    shutil.rmtree(out, ignore_errors=True)
+            r = min(runs, key=lambda x: x["seconds"])
+            r["peak_rss_mb"] = max(x["peak_rss_mb"] for x in runs)
             r["rows_per_s"] = r["rows"] / r["seconds"]
             results[(n, which)] = r
             print(
-                f"{n:>7} train rows  {which:<8} {r['rows']:>7} rows in {r['seconds']:6.1f} s = "
+                f"{n:>7} train rows  {which:<8} {r['rows']:>7} rows in {r['seconds']:6.1f} s "
+                f"(slowest {max(x['seconds'] for x in runs):.1f} s) = "
                 f"{r['rows_per_s']:8.0f} rows/s, peak RSS {r['peak_rss_mb']:6.0f} MB"
             )
         ratio = results[(n, "ours")]["rows_per_s"] / results[(n, "baseline")]["rows_per_s"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import cache
 
 import datasets
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from spa_vl.taxonomy import load_taxonomy
 
@@ -63,3 +65,35 @@ def to_example(record: dict, image: bytes) -> dict:
         "subcategory": tax.index("subcategory", record.get("class3")),
         "eval_set": EVAL_SETS.index(eval_set) if eval_set in EVAL_SETS else -1,
     }
+
+
+def to_table(batch: pa.Table) -> pa.Table:
+    """``to_example`` over a table of validated canonical columns (``sources.columns``), with
+    compute kernels: the same values, typed as ``spa_vl_features().arrow_schema``."""
+    tax = load_taxonomy()
+    schema = spa_vl_features().arrow_schema
+    image = batch.column("image").combine_chunks()
+    data = pc.struct_field(image, "bytes").cast(pa.binary())
+    path = pc.struct_field(image, "path").cast(pa.string())
+    # path.rsplit("/", 1)[-1], and None for an empty path ("if path" in to_example)
+    base = pc.replace_substring_regex(path, "(?s)^.*/", "")
+    base = pc.if_else(pc.equal(path, ""), pa.scalar(None, pa.string()), base)
+    image = pa.StructArray.from_arrays([data, base], fields=list(schema.field("image").type))
+
+    def ids(column: str, names: list[str]) -> pa.ChunkedArray:
+        found = pc.index_in(batch.column(column), value_set=pa.array(names, pa.string()))
+        return pc.fill_null(found, -1).cast(pa.int64())
+
+    columns = {
+        "id": batch.column("id"),
+        "image": image,
+        "image_name": batch.column("image_name"),
+        "question": batch.column("question"),
+        "chosen": batch.column("chosen"),
+        "rejected": batch.column("rejected"),
+        "domain": ids("class1", tax.names("domain")),
+        "category": ids("class2", tax.names("category")),
+        "subcategory": ids("class3", tax.names("subcategory")),
+        "eval_set": ids("eval_set", list(EVAL_SETS)),
+    }
+    return pa.table([columns[c] for c in COLUMNS], schema=schema)

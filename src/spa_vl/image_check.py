@@ -10,6 +10,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
@@ -42,6 +43,7 @@ def sniff_format(data: bytes) -> str | None:
 
 # JPEG start-of-frame markers (they hold the size); C4, C8 and CC are other segments.
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_SOF_ARRAY = np.array(sorted(_SOF))
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
@@ -133,3 +135,55 @@ def check_image(
         except Exception as exc:  # PIL raises many types for bad pixel data
             problems.append(("corrupt-image", f"{fmt} pixel data cannot be decoded: {exc}"))
     return problems
+
+
+# -- many images at once ---------------------------------------------------------------------
+
+_MAX_SEGMENTS = 64  # markers walked before the SOF; further ones are left to check_image
+
+
+def jpeg_sound(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, limits: ImageLimits) -> np.ndarray:
+    """For images ``data[starts[k]:ends[k]]``: True where ``check_image(image, limits)`` (no
+    ``deep``) surely returns []: a JPEG whose SOF size (read as ``_jpeg_size`` reads it, all
+    images in lock-step with numpy) is within ``limits``, with an end marker in its last 64
+    bytes. False means "not sure": call ``check_image`` on that image, which words the problem."""
+    n = len(starts)
+    starts, ends = starts.astype(np.int64), ends.astype(np.int64)
+    lengths = ends - starts
+    sure = np.zeros(n, dtype=bool)
+    if n == 0 or "JPEG" not in limits.formats or len(data) == 0:
+        return sure
+
+    last = len(data) - 1
+    head = data[np.minimum(starts[:, None] + np.arange(3), last)].astype(np.int64)
+    # sniff_format: b"\xff\xd8\xff" comes first among the magics.
+    active = (lengths >= 3) & (head[:, 0] == 0xFF) & (head[:, 1] == 0xD8) & (head[:, 2] == 0xFF)
+    rel = np.full(n, 2, dtype=np.int64)
+    width, height = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    window = np.arange(9)
+    for _ in range(_MAX_SEGMENTS):
+        active &= rel + 9 < lengths  # the loop's condition; leaving it means None
+        if not active.any():
+            break
+        # The 9 bytes at each image's position (one gather); only active rows are read from.
+        b = data[np.minimum((starts + rel)[:, None] + window, last)].astype(np.int64)
+        marker = b[:, 1]
+        active &= b[:, 0] == 0xFF
+        fill = active & (marker == 0xFF)
+        bare = active & ~fill & ((marker == 0x01) | ((marker >= 0xD0) & (marker <= 0xD8)))
+        stop = active & ~fill & ~bare & ((marker == 0xD9) | (marker == 0xDA))
+        sof = active & ~fill & ~bare & ~stop & np.isin(marker, _SOF_ARRAY)
+        other = active & ~fill & ~bare & ~stop & ~sof
+        height = np.where(sof, b[:, 5] * 256 + b[:, 6], height)
+        width = np.where(sof, b[:, 7] * 256 + b[:, 8], width)
+        sure |= sof & (width > 0) & (height > 0)
+        rel += np.where(fill, 1, 0) + np.where(bare, 2, 0) + np.where(other, 2 + b[:, 2] * 256 + b[:, 3], 0)
+        active &= ~stop & ~sof
+    sure &= width * height <= limits.max_pixels
+    sure &= (np.minimum(width, height) >= limits.min_side) & (np.maximum(width, height) <= limits.max_side)
+    # b"\xff\xd9" in image[-64:]: a pair of bytes inside the last 64 (or the whole image).
+    idx = ends[:, None] - 64 + np.arange(64)
+    inside = idx >= starts[:, None]
+    tail = data[np.clip(idx, 0, last)]
+    pair = inside[:, :-1] & (tail[:, :-1] == 0xFF) & (tail[:, 1:] == 0xD9)
+    return sure & pair.any(axis=1)

@@ -12,7 +12,6 @@ pre-check doubts are run through jsonschema, which then words the errors.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import re
 from collections import Counter
@@ -27,7 +26,7 @@ from spa_vl._resources import schema_path
 from spa_vl.image_check import ImageLimits, check_image
 from spa_vl.problems import Problem
 from spa_vl.sources import SPLITS, SourceRow, open_source
-from spa_vl.sources.hub_parquet import FilePart, HubParquetReader
+from spa_vl.sources.hub_parquet import HubParquetReader
 from spa_vl.sources.images import ImageLoadError
 from spa_vl.taxonomy import Taxonomy, load_taxonomy
 
@@ -425,25 +424,34 @@ def validate_rows(
         report.splits.setdefault(split, SplitCounts())
     for row in rows:
         problems, image = validator.check(row)
-        split = (row.record or {}).get("split")
-        counts = report.splits.setdefault(split if split in SPLITS else "unknown", SplitCounts())
-        report.read += 1
-        counts.read += 1
-        if problems:
-            report.quarantined += 1
-            counts.quarantined += 1
-            for p in problems:
-                report.problems[p.code] += 1
-                if len(report.examples) < MAX_EXAMPLES:
-                    report.examples.append(str(p))
-            if quarantine:
-                quarantine.write(row, problems)
-            continue
-        report.accepted += 1
-        counts.accepted += 1
-        if row.record.get("class3") is None:
-            counts.unlabeled += 1
-        yield ValidRecord(row.record, image, row.file, row.row)
+        if tally(report, row, problems, quarantine):
+            yield ValidRecord(row.record, image, row.file, row.row)
+
+
+def tally(
+    report: ValidationReport, row: SourceRow, problems: list[Problem], quarantine: Quarantine | None
+) -> bool:
+    """Count one checked row in ``report`` (and quarantine it when it has problems); True when
+    it is accepted."""
+    split = (row.record or {}).get("split")
+    counts = report.splits.setdefault(split if split in SPLITS else "unknown", SplitCounts())
+    report.read += 1
+    counts.read += 1
+    if problems:
+        report.quarantined += 1
+        counts.quarantined += 1
+        for p in problems:
+            report.problems[p.code] += 1
+            if len(report.examples) < MAX_EXAMPLES:
+                report.examples.append(str(p))
+        if quarantine:
+            quarantine.write(row, problems)
+        return False
+    report.accepted += 1
+    counts.accepted += 1
+    if row.record.get("class3") is None:
+        counts.unlabeled += 1
+    return True
 
 
 PARALLEL_MIN_ROWS = 20_000  # below this, starting worker processes costs more than it saves
@@ -456,6 +464,7 @@ def validate_source(
     quarantine: str | Path | None = None,
     progress: bool = False,
     workers: int = 1,
+    fast: bool = True,
 ) -> ValidationReport:
     """Validate a whole raw source and return the report (consumes the stream).
 
@@ -464,6 +473,9 @@ def validate_source(
     as with one process (files are merged in reading order; ids are unique by construction in
     that layout, so no cross-file id check is lost). Opt-in: on a busy 2-core machine the
     workers' start-up cost more than they saved (bench/README.md).
+
+    ``fast``: a source with ``batches()`` (Hub layout, release folder) is checked column batch
+    by column batch (``spa_vl.fastpath``), with the same report and quarantine as row by row.
     """
     source = open_source(path, format)
     report = ValidationReport(
@@ -472,7 +484,18 @@ def validate_source(
     parts = source.parts() if workers > 1 and isinstance(source, HubParquetReader) else []
     if len(parts) > 1 and sum(p.rows for p in parts) >= PARALLEL_MIN_ROWS:
         workers = min(workers, len(parts))
-        _validate_parts(source, parts, report, options, quarantine, progress, workers)
+        from spa_vl.validate_parallel import validate_parts
+
+        validate_parts(source, parts, report, options, quarantine, progress, workers, fast)
+        return report
+    if fast and hasattr(source, "batches"):
+        from tqdm import tqdm
+
+        from spa_vl.fastpath import validate_batches
+
+        with Quarantine(quarantine) as q, tqdm(desc="validate", unit=" rows", disable=not progress) as bar:
+            for _ in validate_batches(source.batches(), report, options, q, progress=bar):
+                pass
         return report
     rows = source.rows()
     if progress:
@@ -483,53 +506,3 @@ def validate_source(
         for _ in validate_rows(rows, report, options, q):
             pass
     return report
-
-
-def _validate_part(
-    source: HubParquetReader, part: FilePart, options: ValidationOptions | None
-) -> tuple[ValidationReport, str]:
-    """One file in a worker process: its report and its quarantine lines."""
-    report, q = ValidationReport(), Quarantine(None)
-    q._fh = io.StringIO()
-    for _ in validate_rows(source.part_rows(part), report, options, q):
-        pass
-    return report, q._fh.getvalue()
-
-
-def _validate_parts(source, parts, report, options, quarantine, progress, workers) -> None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from tqdm import tqdm
-
-    for split in SPLITS:
-        report.splits.setdefault(split, SplitCounts())
-    # spawn: a forked child would inherit pyarrow's thread pools in an undefined state
-    ctx = multiprocessing.get_context("spawn")
-    bar = tqdm(total=sum(p.rows for p in parts), desc="validate", unit=" rows", disable=not progress)
-    with (
-        ProcessPoolExecutor(workers, mp_context=ctx) as pool,
-        Quarantine(quarantine) as q,
-        bar,
-    ):
-        futures = [pool.submit(_validate_part, source, part, options) for part in parts]
-        for future in futures:  # in reading order
-            part_report, lines = future.result()
-            _merge(report, part_report)
-            if q._fh:
-                q._fh.write(lines)
-            bar.update(part_report.read)
-
-
-def _merge(into: ValidationReport, part: ValidationReport) -> None:
-    into.read += part.read
-    into.accepted += part.accepted
-    into.quarantined += part.quarantined
-    for name, counts in part.splits.items():
-        total = into.splits.setdefault(name, SplitCounts())
-        total.read += counts.read
-        total.accepted += counts.accepted
-        total.quarantined += counts.quarantined
-        total.unlabeled += counts.unlabeled
-    into.problems.update(part.problems)
-    into.examples += part.examples[: MAX_EXAMPLES - len(into.examples)]

@@ -141,3 +141,16 @@ def test_images_in_a_batch_match_eval_images_and_each_other() -> None:
         "original",
         0,
     )
+
+
+def test_index_survives_pickling_for_other_processes() -> None:
+    """An engine ships the index to workers (ray.put, a process pool): same answers after."""
+    import pickle
+
+    s = AuditSettings(scopes=("eval", "duplicate"))
+    batch = rows(("train/1", "train", GOAL), ("train/2", "train", GOAL.replace("stealing", "copying")))
+    fb = fingerprint_batch(batch, s)
+    index, _ = build_index([fb], [evalset(EvalItem("1", "goal", GOAL))], s)
+    again = pickle.loads(pickle.dumps(index))
+    assert match_batch(fb, again) == match_batch(fb, index)
+    assert len(match_rows(match_batch(fb, again))) == 3  # exact, near, and the near duplicate

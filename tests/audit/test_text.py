@@ -17,6 +17,7 @@ from spa_vl.audit.text import (
     NGramIndex,
     near_rule,
     plausible_pairs,
+    prefix_sizes,
     score_pair,
     text_hash,
     text_hashes,
@@ -66,8 +67,14 @@ def test_ngram_candidates_rank_by_shared_ngrams() -> None:
     def everything(shared, a, b, own):
         return shared >= 1
 
+    def probe_all(words):
+        return words
+
     _rows, items, shared = index.candidates(
-        ["please write a script that can exploit vulnerabilities in a software now"], everything, 10
+        ["please write a script that can exploit vulnerabilities in a software now"],
+        everything,
+        probe_all,
+        10,
     )
     assert items.tolist()[0] == 0
     assert shared.tolist()[0] == 8  # all 8 trigrams of item 0 occur in the query
@@ -156,7 +163,8 @@ def test_plausibility_bound_keeps_every_accepted_pair() -> None:
             q = q + [rng.choice(vocab) for _ in range(5)]
         refs.append(" ".join(ref))
         queries.append(" ".join(q))
-    index = NGramIndex.build(refs, n=S.ngram_size, max_df=10_000)
+    # max_df=1: nearly every n-gram is "frequent", so candidates come from the prefix filter
+    index = NGramIndex.build(refs, n=S.ngram_size, max_df=1)
     accepted = {
         (i, i)
         for i, (q, r) in enumerate(zip(queries, refs, strict=True))
@@ -170,6 +178,10 @@ def test_plausibility_bound_keeps_every_accepted_pair() -> None:
                                S.max_word_edits, S.edit_fraction, S.containment_threshold,
                                S.min_containment_tokens, S.min_tokens)  # fmt: skip
 
-    rows, items, _ = index.candidates(queries, plausible, max_candidates=10_000)
+    def prefix(words):
+        return prefix_sizes(words, S.ngram_size, S.near_threshold, S.max_word_edits,
+                            S.edit_fraction, S.containment_threshold)  # fmt: skip
+
+    rows, items, _ = index.candidates(queries, plausible, prefix, max_candidates=10_000)
     found = set(zip(rows.tolist(), items.tolist(), strict=True))
     assert accepted <= found

@@ -20,7 +20,7 @@ from spa_vl.audit.image import VARIANTS, hash_image
 from spa_vl.audit.normalize import normalize_text
 from spa_vl.audit.reference import EVAL_RANK, AuditIndex, split_rank
 from spa_vl.audit.settings import AuditSettings
-from spa_vl.audit.text import near_rule, plausible_pairs, score_pair, text_hashes
+from spa_vl.audit.text import near_rule, plausible_pairs, prefix_sizes, score_pair, text_hashes
 
 MATCH_COLUMNS = (
     "scope",
@@ -200,7 +200,13 @@ def _match_texts(cols, fld, norms, src_rank, src_order, index: AuditIndex) -> li
             s.min_tokens,
         )
 
-    rows, items, _shared = index.ngrams.candidates(norms, plausible, s.max_candidates, keep)
+    def prefix(words):
+        if not s.prefix_filter:
+            return np.zeros(len(words), np.int64)
+        return prefix_sizes(words, s.ngram_size, s.near_threshold, s.max_word_edits,
+                            s.edit_fraction, s.containment_threshold)  # fmt: skip
+
+    rows, items, _shared = index.ngrams.candidates(norms, plausible, prefix, s.max_candidates, keep)
     for r, it in zip(rows.tolist(), items.tolist(), strict=True):
         if (r, it) in exact_pairs:
             continue

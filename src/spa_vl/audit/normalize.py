@@ -23,7 +23,7 @@ _LEADING = re.compile(
 _TRAILING = re.compile(r"\s*(?:assistant|gpt|answer|response)\s*[:：]\s*$", re.IGNORECASE)
 # Apostrophes and hyphens inside a word join it ("what's" = "whats", "step-by-step" =
 # "stepbystep"): copies with punctuation stripped must still match.
-_JOINERS = re.compile(r"(?<=\w)['’‘`\-‐‑–](?=\w)")
+_JOINERS = re.compile(r"(?<=\w)['’‘`\-‐‑–]+(?=\w)")
 # Everything else that is not a letter or digit separates words; "_" counts as punctuation.
 _NON_WORD = re.compile(r"[\W_]+")
 

@@ -15,7 +15,7 @@ import numpy as np
 from spa_vl.audit.image import ImageHashes, ImageIndex
 from spa_vl.audit.normalize import normalize_text
 from spa_vl.audit.settings import SPLIT_ORDER, AuditSettings
-from spa_vl.audit.text import ExactIndex, NGramIndex, text_hashes
+from spa_vl.audit.text import ExactIndex, NGramIndex, prefix_sizes, text_hashes
 
 EVAL_RANK = -1  # split rank of eval-set items
 
@@ -116,6 +116,13 @@ class ReferenceBuilder:
                     batch["question"][i],
                 )
 
+    def _prefix(self, words: np.ndarray) -> np.ndarray:
+        s = self.settings
+        if not s.prefix_filter:
+            return np.zeros(len(words), np.int64)
+        return prefix_sizes(words, s.ngram_size, s.near_threshold, s.max_word_edits,
+                            s.edit_fraction, s.containment_threshold, similarity=False)  # fmt: skip
+
     def build(self) -> AuditIndex:
         s = self.settings
         norms = [normalize_text(t) for t in self.texts.text]
@@ -140,7 +147,7 @@ class ReferenceBuilder:
             text_rank=np.array(self.texts.rank, np.int64),
             text_is_answer=np.array(self.texts.is_answer, bool),
             exact=ExactIndex.build(hashes, present),
-            ngrams=NGramIndex.build(norms, s.ngram_size, s.max_ngram_df),
+            ngrams=NGramIndex.build(norms, s.ngram_size, s.max_ngram_df, self._prefix),
             images=self.images,
             image_rank=np.array(self.images.rank, np.int64),
             image_index=images,
@@ -199,9 +206,10 @@ class AuditIndex:
             "reference_texts": len(self.texts),
             "reference_images": len(self.images),
             "ngram_keys": len(ng.keys),
-            "ngrams_pruned_as_frequent": ng.pruned,
+            "ngrams_above_max_df": ng.pruned,
             "index_bytes": int(
                 ng.keys.nbytes
+                + ng.pairs.nbytes
                 + ng.offsets.nbytes
                 + ng.items.nbytes
                 + self.exact.keys.nbytes

@@ -21,8 +21,13 @@ class AuditSettings:
     # the exact bounds of text.plausible_pairs already drop pairs that cannot match
     candidate_fraction: float = 0.0
     # n-grams held by more reference texts than this are template phrases: not used for candidates
-    max_ngram_df: int = 500
+    max_ngram_df: int = 20
     max_candidates: int = 10
+    # exhaustive candidate search (prefix filter on both sides, see text.NGramIndex): every pair
+    # the near rule accepts becomes a candidate, even among templated questions whose n-grams
+    # are all frequent. False: only n-grams in at most max_ngram_df texts are probed, several
+    # times faster on varied text, blind to near copies made only of frequent phrases
+    prefix_filter: bool = True
     # similarity = 2 * matched words / (words in both); a near match scores at least this
     near_threshold: float = 0.75
     # ... and the longer text has at most max(max_word_edits, edit_fraction * its words) words

@@ -69,7 +69,16 @@ class ExactIndex:
 
 @dataclass
 class NGramIndex:
-    """Inverted index from word n-gram keys to the reference items holding them."""
+    """Inverted index from word n-gram keys to the reference items holding them.
+
+    Candidate search is a prefix filter (as in set-similarity joins): a pair that can pass the
+    near rule shares all but a bounded number ``k`` of the source text's n-grams, so probing
+    any ``k + 1`` of them finds it. A source text probes its ``k + 1`` rarest n-grams, plus all
+    of those in at most ``max_df`` reference texts (for the eval text inside a longer source);
+    n-grams it does not probe are counted for the candidates only, through hashed
+    (item, n-gram) pairs, so the shared counts stay exact while template phrases in thousands
+    of texts are never expanded.
+    """
 
     n: int
     vocab: dict[str, int]
@@ -79,46 +88,57 @@ class NGramIndex:
     items: np.ndarray  # int32
     item_words: np.ndarray  # int32: words per reference item
     item_ngrams: np.ndarray  # int32: distinct n-grams per reference item
-    # n-grams in more than max_df items get no postings (expanding them would cost more than
-    # all the rest); they are checked only for the candidates the rare n-grams found, through
-    # hashed (item, n-gram) pairs, so the shared counts stay exact
-    frequent: np.ndarray  # uint64, sorted
-    frequent_pairs: np.ndarray  # uint64, sorted: _pair_code(item, key) for each frequent key
+    pairs: np.ndarray  # uint64, sorted: _pair_code(item, key) of every (item, n-gram)
+    max_df: int
+    # the reference side's own prefixes (each item's k + 1 rarest n-grams): an eval text inside
+    # a longer source shares all of them but k, so probing every source n-gram here finds it
+    prefix_keys: np.ndarray  # uint64, sorted, unique
+    prefix_offsets: np.ndarray  # int64
+    prefix_items: np.ndarray  # int32
 
     @property
     def pruned(self) -> int:
-        return len(self.frequent)
+        """N-grams too frequent to be probed unless they are among a text's rarest."""
+        return int((np.diff(self.offsets) > self.max_df).sum())
 
     @classmethod
-    def build(cls, normalized: Sequence[str], n: int, max_df: int) -> NGramIndex:
+    def build(
+        cls,
+        normalized: Sequence[str],
+        n: int,
+        max_df: int,
+        prefix: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> NGramIndex:
+        """Index ``normalized`` texts; ``prefix(words)`` sizes the reference-side prefixes
+        (None: every n-gram, the safe and slow choice)."""
         vocab: dict[str, int] = {}
         for text in normalized:
             for tok in text.split():
                 vocab.setdefault(tok, len(vocab))
-        index = cls(
-            n,
-            vocab,
-            np.zeros(0, np.uint64),
-            np.zeros(1, np.int64),
-            np.zeros(0, np.int32),
-            np.zeros(0, np.int32),
-            np.zeros(0, np.int32),
-            np.zeros(0, np.uint64),
-            np.zeros(0, np.uint64),
-        )
+        empty_u, empty_i = np.zeros(0, np.uint64), np.zeros(0, np.int32)
+        index = cls(n, vocab, empty_u, np.zeros(1, np.int64), empty_i, empty_i, empty_i,
+                    empty_u, max_df, empty_u, np.zeros(1, np.int64), empty_i)  # fmt: skip
         keys, owners, words, distinct = index.encode(normalized)
         index.item_words = words.astype(np.int32)
         index.item_ngrams = distinct.astype(np.int32)
+        index.pairs = np.sort(_pair_code(owners, keys))
         order = np.argsort(keys, kind="stable")
         keys, owners = keys[order], owners[order]
-        ukeys, counts = np.unique(keys, return_counts=True)
-        keep = counts <= max_df
-        index.keys = ukeys[keep]
-        index.items = owners[np.repeat(keep, counts)].astype(np.int32)
-        index.offsets = np.concatenate([[0], np.cumsum(counts[keep])]).astype(np.int64)
-        index.frequent = ukeys[~keep]
-        is_frequent = np.repeat(~keep, counts)
-        index.frequent_pairs = np.sort(_pair_code(owners[is_frequent], keys[is_frequent]))
+        index.keys, counts = np.unique(keys, return_counts=True)
+        index.items = owners.astype(np.int32)
+        index.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        # each item's rarest n-grams
+        df = np.repeat(counts, counts)
+        order = np.lexsort((df, owners))
+        p_keys, p_owners = keys[order], owners[order]
+        rank = np.arange(len(p_owners)) - np.searchsorted(p_owners, p_owners, side="left")
+        sizes = prefix(words) if prefix is not None else words
+        keep = rank < sizes[p_owners]
+        p_keys, p_owners = p_keys[keep], p_owners[keep]
+        order = np.argsort(p_keys, kind="stable")
+        index.prefix_keys, p_counts = np.unique(p_keys[order], return_counts=True)
+        index.prefix_items = p_owners[order].astype(np.int32)
+        index.prefix_offsets = np.concatenate([[0], np.cumsum(p_counts)]).astype(np.int64)
         return index
 
     def encode(self, normalized: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -160,49 +180,71 @@ class NGramIndex:
         self,
         normalized: Sequence[str],
         plausible: Plausible,
+        prefix: Callable[[np.ndarray], np.ndarray],
         max_candidates: int,
         pair_filter: PairFilter | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(source row, reference item, shared n-grams) for the best candidates of each row.
 
-        ``plausible(shared, source_words, reference_words, own)`` (own: distinct n-grams of
-        the shorter text) drops pairs that cannot pass the
-        scoring rules, in bulk, before any pair is scored in Python.
+        ``prefix(words)`` is how many n-grams a row must probe (k + 1, see the class
+        docstring); ``plausible(shared, source_words, reference_words, own)`` (own: distinct
+        n-grams of the shorter text) drops pairs that cannot pass the scoring rules, in bulk,
+        before any pair is scored in Python.
         """
         keys, owner, words, distinct = self.encode(normalized)
         empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
         if len(keys) == 0 or len(self.keys) == 0:
             return empty
-        is_frequent = np.zeros(len(keys), bool)
-        if len(self.frequent):
-            fpos = np.minimum(np.searchsorted(self.frequent, keys), len(self.frequent) - 1)
-            is_frequent = self.frequent[fpos] == keys
-        freq_keys, freq_owner = keys[is_frequent], owner[is_frequent]  # sorted by owner
-        pos = np.searchsorted(self.keys, keys)
-        pos = np.minimum(pos, len(self.keys) - 1)
+        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
         hit = self.keys[pos] == keys
-        pos, owner = pos[hit], owner[hit]
-        counts = self.offsets[pos + 1] - self.offsets[pos]
-        rows = np.repeat(owner, counts)
-        items = self.items[_expand(self.offsets[pos], counts)].astype(np.int64)
-        if pair_filter is not None and len(rows):
-            keep = pair_filter(rows, items)
-            rows, items = rows[keep], items[keep]
-        if len(rows) == 0:
+        keys, owner, pos = keys[hit], owner[hit], pos[hit]
+        df = self.offsets[pos + 1] - self.offsets[pos]
+        # the rarest first within each row
+        order = np.lexsort((df, owner))
+        keys, owner, pos, df = keys[order], owner[order], pos[order], df[order]
+        rank = np.arange(len(owner)) - np.searchsorted(owner, owner, side="left")
+        probe = (df <= self.max_df) | (rank < prefix(words)[owner])
+        rows = np.repeat(owner[probe], df[probe])
+        items = self.items[_expand(self.offsets[pos[probe]], df[probe])].astype(np.int64)
+        # ... and every n-gram against the reference-side prefixes
+        ppos = np.minimum(np.searchsorted(self.prefix_keys, keys), max(len(self.prefix_keys) - 1, 0))
+        phit = self.prefix_keys[ppos] == keys if len(self.prefix_keys) else np.zeros(len(keys), bool)
+        pcount = self.prefix_offsets[ppos[phit] + 1] - self.prefix_offsets[ppos[phit]]
+        prows = np.repeat(owner[phit], pcount)
+        pitems = self.prefix_items[_expand(self.prefix_offsets[ppos[phit]], pcount)].astype(np.int64)
+        # the prefixes serve one case: the reference text the shorter one, inside the source
+        ref_len = self.item_words[pitems].astype(np.int64)
+        big = np.full(len(prows), 1 << 30)
+        keep = (ref_len < words[prows]) & plausible(big, words[prows], ref_len, big)
+        prows, pitems = prows[keep], pitems[keep]
+        if pair_filter is not None:
+            if len(rows):
+                keep = pair_filter(rows, items)
+                rows, items = rows[keep], items[keep]
+            if len(prows):
+                keep = pair_filter(prows, pitems)
+                prows, pitems = prows[keep], pitems[keep]
+        if len(rows) == 0 and len(prows) == 0:
             return empty
         n_items = len(self.item_words)
         codes, shared = np.unique(rows * n_items + items, return_counts=True)
+        # pairs found only through the prefixes share none of the probed n-grams (the probe
+        # would have found them): their count starts at 0
+        extra = np.setdiff1d(prows * n_items + pitems, codes)
+        codes = np.concatenate([codes, extra])
+        shared = np.concatenate([shared, np.zeros(len(extra), shared.dtype)])
         rows, items = codes // n_items, codes % n_items
         src_words, ref_words = words[rows], self.item_words[items].astype(np.int64)
         own = np.where(src_words <= ref_words, distinct[rows], self.item_ngrams[items])
-        if len(freq_keys):
-            # first with every frequent n-gram of the row counted as shared (an upper bound,
+        rest_keys, rest_owner = keys[~probe], owner[~probe]  # sorted by owner
+        if len(rest_keys):
+            # first with every unprobed n-gram of the row counted as shared (an upper bound,
             # free), then exactly for the pairs that survive
-            n_freq = np.bincount(freq_owner, minlength=len(words))[rows]
-            keep = plausible(shared + n_freq, src_words, ref_words, own)
+            n_rest = np.bincount(rest_owner, minlength=len(words))[rows]
+            keep = plausible(shared + n_rest, src_words, ref_words, own)
             rows, items, shared = rows[keep], items[keep], shared[keep]
             src_words, ref_words, own = src_words[keep], ref_words[keep], own[keep]
-            shared = shared + self._shared_frequent(rows, items, freq_keys, freq_owner, len(words))
+            shared = shared + self._shared_rest(rows, items, rest_keys, rest_owner, len(words))
         keep = plausible(shared, src_words, ref_words, own)
         rows, items, shared = rows[keep], items[keep], shared[keep]
         # best first within each row, then at most max_candidates per row
@@ -212,16 +254,15 @@ class NGramIndex:
         keep = rank < max_candidates
         return rows[keep], items[keep], shared[keep]
 
-    def _shared_frequent(self, rows, items, freq_keys, freq_owner, n_rows) -> np.ndarray:
-        """For each candidate pair, how many of the row's frequent n-grams the item holds."""
-        per_row = np.bincount(freq_owner, minlength=n_rows)
+    def _shared_rest(self, rows, items, rest_keys, rest_owner, n_rows) -> np.ndarray:
+        """For each candidate pair, how many of the row's unprobed n-grams the item holds."""
+        per_row = np.bincount(rest_owner, minlength=n_rows)
         starts = np.concatenate([[0], np.cumsum(per_row)[:-1]])
         counts = per_row[rows]
         pair = np.repeat(np.arange(len(rows)), counts)
-        codes = _pair_code(items[pair], freq_keys[_expand(starts[rows], counts)])
-        pos = np.minimum(np.searchsorted(self.frequent_pairs, codes), max(len(self.frequent_pairs) - 1, 0))
-        found = self.frequent_pairs[pos] == codes if len(self.frequent_pairs) else np.zeros(len(codes), bool)
-        return np.bincount(pair[found], minlength=len(rows))
+        codes = _pair_code(items[pair], rest_keys[_expand(starts[rows], counts)])
+        pos = np.minimum(np.searchsorted(self.pairs, codes), len(self.pairs) - 1)
+        return np.bincount(pair[self.pairs[pos] == codes], minlength=len(rows))
 
 
 def _pair_code(items: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -309,6 +350,33 @@ def plausible_pairs(
         & (shared >= own - n * unmatched - (n - 1) * (max_word_edits + 1))
     )
     return (short >= min_tokens) & (similar | contained)
+
+
+def prefix_sizes(
+    words: np.ndarray,
+    n: int,
+    near_threshold: float,
+    max_word_edits: int,
+    edit_fraction: float,
+    containment_threshold: float,
+    similarity: bool = True,
+) -> np.ndarray:
+    """How many n-grams a source text of ``words`` words must probe: one more than it can
+    lose to a pair that ``near_rule`` accepts (see ``plausible_pairs`` for the losses).
+
+    Under the similarity rule the other text has at most words / (1 - edit_fraction) +
+    max_word_edits words, which bounds ``allowed``; under the containment rule with this text
+    the shorter one, it loses n per unmatched word and n - 1 per inner gap. With
+    ``similarity=False`` only the containment bound counts (the reference-side prefixes, which
+    serve the eval text inside a longer source).
+    """
+    # long - short <= allowed ~ edit_fraction * long, so long <= words / (1 - edit_fraction) + edits
+    longest = (words / max(1 - edit_fraction, 1e-9)).astype(np.int64) + max_word_edits + 1
+    allowed = np.maximum(max_word_edits, (edit_fraction * longest).astype(np.int64))
+    similar = (2 * n - 1) * allowed
+    unmatched = ((1 - containment_threshold) * words).astype(np.int64)
+    contained = n * unmatched + (n - 1) * (max_word_edits + 1)
+    return (np.maximum(similar, contained) if similarity else contained) + 1
 
 
 def near_rule(

@@ -144,6 +144,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated: duplicate, leak, eval (default: all)",
     )
     parser.add_argument("--no-near", action="store_true", help="exact text matching only")
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="near tier: probe only rare n-grams (faster; may miss near copies of templated text)",
+    )
     parser.add_argument("--engine", choices=ENGINES, default="local")
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--out", required=True, help="the JSON report")
@@ -207,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
             answers=args.answers,
             scopes=tuple(s.strip() for s in args.scopes.split(",") if s.strip()),
             near=not args.no_near,
+            prefix_filter=not args.fast,
             max_matches=args.max_matches,
         )
     except ValueError as exc:

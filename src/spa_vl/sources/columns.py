@@ -1,0 +1,123 @@
+"""Column batches: a source's rows as Arrow columns in the canonical record's shape.
+
+Readers of columnar sources (the Hub layout, release folders) offer ``batches()`` beside
+``rows()``: it yields a ``ColumnBatch`` for each batch of a file whose columns have the
+expected types, and plain ``SourceRow``s for files the row path must handle (file-level
+problems, unexpected types). ``ColumnBatch.rows(positions)`` rebuilds exactly the
+``SourceRow``s that ``rows()`` yields for those rows, so doubtful rows can be checked, worded
+and quarantined by the row path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from spa_vl.sources.base import SourceRow
+from spa_vl.taxonomy import load_taxonomy
+
+# Canonical columns of a ColumnBatch, in this order; `split` is constant and kept apart.
+BATCH_COLUMNS = (
+    "id",
+    "image",
+    "image_name",
+    "question",
+    "chosen",
+    "rejected",
+    "class1",
+    "class2",
+    "class3",
+    "eval_set",
+)
+IMAGE_TYPES = (
+    pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
+    pa.struct([("bytes", pa.large_binary()), ("path", pa.large_string())]),
+    pa.struct([("bytes", pa.large_binary()), ("path", pa.string())]),
+    pa.struct([("bytes", pa.binary()), ("path", pa.large_string())]),
+)
+
+
+def is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)
+
+
+@dataclass
+class ColumnBatch:
+    """Rows ``first_row`` .. of ``file`` (all of one split) as canonical Arrow columns."""
+
+    file: str  # as SourceRow.file
+    split: str
+    first_row: int  # SourceRow.row of the first row
+    table: pa.Table  # BATCH_COLUMNS; text as string, image as struct<bytes, path>
+    rows: Callable[[Sequence[int]], list[SourceRow]]  # the row path's SourceRows at positions
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows
+
+
+def nulls(n: int) -> pa.Array:
+    return pa.nulls(n, pa.string())
+
+
+def recover_label_columns(names: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """``Taxonomy.recover_from_path`` over a column of image names: the folder part is cut
+    with string kernels as the method cuts it, and each distinct folder is looked up once."""
+    tax = load_taxonomy()
+    s = pc.utf8_trim(pc.replace_substring(names, "\\", "/"), "/")
+    # rpartition("/")[0]: everything before the last "/", or "" without one.
+    folder = pc.replace_substring_regex(s, "^[^/]*$|/[^/]*$", "")
+    enc = pc.dictionary_encode(folder)
+    # folder + "/x" has exactly this folder for recover_from_path (and shares its cache).
+    found = [tax.recover_from_path(f + "/x") for f in enc.dictionary.to_pylist()]
+    return tuple(pc.take(string_array([t[k] if t else None for t in found]), enc.indices) for k in range(3))
+
+
+# -- arrays without pandas ------------------------------------------------------------------------
+# pa.array and pa.scalar (and so any compute call given a Python value) import pandas on first
+# use, ~0.5 s here, which reading and checking batches never needs: the fast path builds its
+# few arrays from buffers instead.
+
+
+def string_array(values: Sequence[str | None]) -> pa.Array:
+    """``pa.array(values, pa.string())``, built from buffers."""
+    n = len(values)
+    if None not in values:
+        data = "".join(values).encode("utf-8")
+        lengths = np.fromiter(map(len, values), np.int64, n)
+        if len(data) != lengths.sum():  # not all ASCII: count bytes, not characters
+            lengths = np.fromiter((len(v.encode("utf-8")) for v in values), np.int64, n)
+        offsets = np.zeros(n + 1, np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+    encoded = [b"" if v is None else v.encode("utf-8") for v in values]
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    valid = np.fromiter((v is not None for v in values), bool, n)
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.StringArray.from_buffers(
+        n, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)), bitmap, n - int(valid.sum())
+    )
+
+
+def repeat_string(value: str, n: int) -> pa.Array:
+    """``n`` times ``value`` as a string array, built from buffers."""
+    data = value.encode("utf-8")
+    offsets = np.arange(n + 1, dtype=np.int32) * len(data)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data * n))
+
+
+def int_array(values: Sequence[int] | np.ndarray) -> pa.Array:
+    """``pa.array(values, pa.int64())``, built from a buffer."""
+    data = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
+
+
+def bool_array(values: np.ndarray) -> pa.Array:
+    """``pa.array(values)`` for a numpy bool array, built from a buffer."""
+    bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
