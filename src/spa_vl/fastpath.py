@@ -46,8 +46,6 @@ class AcceptedBatch:
 # scripts) are doubted and checked by the row path. ASCII classes, not \pL: RE2 compiles the
 # pattern on every call, and the Unicode tables cost more than the match.
 _HAS_WORD = r"[0-9A-Za-z]"
-# A first or last character that str.strip() surely keeps: printable ASCII but space.
-_SOLID = r"^[!-~]"
 
 
 def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:

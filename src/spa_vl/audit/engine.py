@@ -7,7 +7,8 @@ functions over its own batches.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
@@ -63,18 +64,54 @@ def build_index(
     return builder.build(), errors
 
 
+_WORKER_INDEX: AuditIndex | None = None  # set once per pool process by _init_worker
+
+
+def _init_worker(index: AuditIndex | None) -> None:
+    global _WORKER_INDEX
+    _WORKER_INDEX = index
+
+
+def _match_in_worker(batch: dict) -> dict[str, list]:
+    assert _WORKER_INDEX is not None
+    return match_batch(batch, _WORKER_INDEX)
+
+
+def _fingerprint_in_worker(args: tuple[dict, AuditSettings]) -> dict:
+    return fingerprint_batch(*args)
+
+
+def _mapped(fn: Callable, items: Iterable, pool: ProcessPoolExecutor | None) -> Iterator:
+    """``map`` in this process, or in the pool, keeping the order of ``items``."""
+    if pool is None:
+        return map(fn, items)
+    # pool.map submits the whole input at once: fine here, the local engine keeps every
+    # fingerprinted batch for the index anyway (the reverse scan streams instead)
+    return pool.map(fn, items, chunksize=1)
+
+
 def run_local(
     batches: Iterable[dict],
     eval_sets: list[EvalSet],
     settings: AuditSettings,
     progress: bool = True,
+    workers: int = 1,
 ) -> AuditRun:
-    """Audit ``batches`` (dicts of columns) in this process."""
+    """Audit ``batches`` (dicts of columns) in this process, or with ``workers`` > 1 in a pool
+    of processes (each gets the index once, at start-up)."""
     t0 = time.perf_counter()
+    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    try:
+        return _run(batches, eval_sets, settings, progress, pool, workers, t0)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _run(batches, eval_sets, settings, progress, pool, workers, t0) -> AuditRun:
     fingerprinted, rows, hashed = [], 0, 0
     with tqdm(desc="fingerprint", unit=" rows", disable=not progress) as bar:
-        for batch in batches:
-            fb = fingerprint_batch(batch, settings)
+        for fb in _mapped(_fingerprint_in_worker, ((b, settings) for b in batches), pool):
             fingerprinted.append(fb)
             n = len(fb["id"])
             rows += n
@@ -84,12 +121,23 @@ def run_local(
     index, errors = build_index(fingerprinted, eval_sets, settings)
     t2 = time.perf_counter()
     matches: dict[str, list] = {c: [] for c in MATCH_COLUMNS}
-    with tqdm(total=rows, desc="match", unit=" rows", disable=not progress) as bar:
-        for fb in fingerprinted:
-            found = match_batch(fb, index)
-            for c in MATCH_COLUMNS:
-                matches[c].extend(found[c])
-            bar.update(len(fb["id"]))
+    if pool is not None:  # a fresh pool: the index exists only now
+        pool.shutdown()
+        pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(index,))
+    try:
+        found_all = (
+            _mapped(_match_in_worker, fingerprinted, pool)
+            if pool
+            else (match_batch(fb, index) for fb in fingerprinted)
+        )
+        with tqdm(total=rows, desc="match", unit=" rows", disable=not progress) as bar:
+            for fb, found in zip(fingerprinted, found_all, strict=True):
+                for c in MATCH_COLUMNS:
+                    matches[c].extend(found[c])
+                bar.update(len(fb["id"]))
+    finally:
+        if pool is not None:
+            pool.shutdown()
     t3 = time.perf_counter()
     seconds = {"fingerprint": t1 - t0, "index": t2 - t1, "match": t3 - t2}
     return AuditRun(

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 
 from spa_vl import __version__
-from spa_vl.audit.core import match_rows
+from spa_vl.audit.core import METHOD_RANK, match_rows
 from spa_vl.audit.engine import AuditRun
 from spa_vl.audit.evalsets import EvalSet
 from spa_vl.audit.settings import AuditSettings
@@ -19,7 +19,9 @@ REPORT_VERSION = 1
 
 def build_report(run: AuditRun, settings: AuditSettings, source: dict, eval_sets: list[EvalSet]) -> dict:
     """Assemble the report dict (see the schema for every field)."""
-    rows = match_rows(run.matches)
+    # one canonical order, whatever order an engine's batches came back in (Ray's are not
+    # ordered): the same key ``core._best`` sorts each batch by
+    rows = sorted(match_rows(run.matches), key=_match_key)
     groups: dict[tuple[str, str, str], dict] = {}
     for m in rows:
         g = groups.setdefault((m["scope"], m["eval_set"], m["method"]), {"n": 0, "src": set(), "ref": set()})
@@ -46,7 +48,7 @@ def build_report(run: AuditRun, settings: AuditSettings, source: dict, eval_sets
         "by_field": dict(sorted(Counter(m["field"] for m in rows).items())),
         "groups": detail,
         "settings": settings.to_dict(),
-        "index": run.index_stats,
+        "index": _index_summary(run.index_stats),
         "seconds": run.seconds,
     }
     return {
@@ -70,6 +72,31 @@ def build_report(run: AuditRun, settings: AuditSettings, source: dict, eval_sets
         "summary": summary,
         "matches": rows,
     }
+
+
+def _match_key(m: dict) -> tuple:
+    return (
+        m["source_split"],
+        m["source_id"],
+        m["field"],
+        m["scope"],
+        m["eval_set"],
+        METHOD_RANK[m["method"]],
+        -m["score"],
+        m["eval_id"],
+        m["eval_field"],
+    )
+
+
+def _index_summary(stats: dict) -> dict:
+    """Index statistics plus the index's bytes per reference item (texts and images; in a
+    reverse scan or with ``--scopes eval`` the reference side is the eval items alone)."""
+    items = stats.get("reference_texts", 0) + stats.get("reference_images", 0)
+    eval_items = sum(v["texts"] + v["images"] for v in stats.get("eval_items", {}).values())
+    out = dict(stats)
+    out["index_bytes_per_reference_item"] = round(stats["index_bytes"] / items, 1) if items else 0.0
+    out["eval_items_total"] = eval_items
+    return out
 
 
 @cache

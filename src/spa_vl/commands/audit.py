@@ -9,7 +9,7 @@ from pathlib import Path
 
 from spa_vl.cli import EXIT_DATA, EXIT_OK, UsageError
 
-ENGINES = ("local",)  # "ray" joins with the distributed extra (issue 7)
+ENGINES = ("local", "ray")  # "ray" needs the distributed extra (ray[data])
 
 
 def _threshold_options(parser: argparse.ArgumentParser) -> None:
@@ -106,7 +106,12 @@ def _threshold_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("src", metavar="SRC", help="a release folder or any raw source")
+    parser.add_argument(
+        "src",
+        metavar="SRC",
+        help="a release folder or any raw source; with --against, a corpus of parquet shards "
+        "(a folder, a glob or hf://datasets/...)",
+    )
     parser.add_argument("--format", default="auto", help="source format (auto, hub, rlhf-json, jsonl)")
     parser.add_argument(
         "--eval",
@@ -150,6 +155,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="near tier: probe only rare n-grams (faster; may miss near copies of templated text)",
     )
     parser.add_argument("--engine", choices=ENGINES, default="local")
+    parser.add_argument("--workers", type=int, default=1, help="local engine: processes (%(default)s)")
+    parser.add_argument(
+        "--ray-address",
+        help="join this Ray cluster (e.g. auto, ray://head:10001); without it Ray starts locally",
+    )
+    parser.add_argument("--num-cpus", type=int, help="CPUs of a Ray started locally (default: all)")
+    rev = parser.add_argument_group("reverse scan: look for eval items inside a large corpus")
+    rev.add_argument(
+        "--against",
+        action="append",
+        default=[],
+        metavar="spa_vl=PATH | NAME=PATH[:FORMAT]",
+        help="scan SRC (parquet shards) for these eval items (repeatable); spa_vl=PATH takes the "
+        "test and validation splits of a release or Hub-layout folder",
+    )
+    rev.add_argument("--text-column", default="text", help="corpus text column (%(default)s)")
+    rev.add_argument("--image-column", help="corpus image column (bytes or {bytes, path})")
+    rev.add_argument("--id-column", help="corpus id column (default: <shard>:<row>)")
+    rev.add_argument("--work-dir", help="per-shard results, for resuming (default: <out>.parts)")
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--out", required=True, help="the JSON report")
     parser.add_argument("--markdown", help="also write a markdown summary here")
@@ -176,47 +200,105 @@ def parse_eval(spec: str) -> tuple[str, str, str]:
     return name, path, fmt
 
 
+def settings_from_args(args: argparse.Namespace, **override: object) -> object:
+    """``AuditSettings`` from the options (``override`` wins)."""
+    from spa_vl.audit.settings import AuditSettings
+
+    values = dict(
+        ngram_size=args.ngram_size,
+        candidate_fraction=args.candidate_fraction,
+        max_ngram_df=args.max_ngram_df,
+        max_candidates=args.max_candidates,
+        near_threshold=args.near_threshold,
+        max_word_edits=args.max_word_edits,
+        edit_fraction=args.edit_fraction,
+        containment_threshold=args.containment_threshold,
+        min_containment_tokens=args.min_containment_tokens,
+        min_tokens=args.min_tokens,
+        phash_threshold=args.phash_threshold,
+        dhash_threshold=args.dhash_threshold,
+        image_rule=args.image_rule,
+        max_image_neighbours=args.max_image_neighbours,
+        flips=args.flips,
+        crops=not args.no_crops,
+        images=args.images,
+        answers=args.answers,
+        scopes=tuple(s.strip() for s in args.scopes.split(",") if s.strip()),
+        near=not args.no_near,
+        prefix_filter=not args.fast,
+        max_matches=args.max_matches,
+    )
+    values.update(override)
+    try:
+        return AuditSettings(**values)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _run_scan(args: argparse.Namespace) -> int:
+    from spa_vl.audit.ray_engine import RayMissingError
+    from spa_vl.audit.scan import ScanError, load_against, run_scan
+
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    # a corpus is scanned for eval items only: duplicates inside a corpus are not this tool's job
+    settings = settings_from_args(args, scopes=("eval",), answers=False)
+    try:
+        eval_sets = [load_against(spec, args, settings.images) for spec in args.against]
+        report = run_scan(
+            args.src,
+            eval_sets,
+            settings,
+            out=Path(args.out),
+            work_dir=Path(args.work_dir) if args.work_dir else None,
+            text_column=args.text_column,
+            image_column=args.image_column,
+            id_column=args.id_column,
+            engine=args.engine,
+            workers=args.workers,
+            ray_address=args.ray_address,
+            num_cpus=args.num_cpus,
+            batch_size=args.batch_size,
+            progress=not args.quiet,
+        )
+    except (ScanError, RayMissingError) as exc:
+        raise UsageError(str(exc)) from None
+    return _finish(report, args)
+
+
+def _finish(report: dict, args: argparse.Namespace) -> int:
+    from spa_vl.audit.report import summary_text, to_markdown, validate_report, write_json
+
+    errors = validate_report(report)
+    if errors:  # a bug in this package, not in the data: say so loudly
+        raise RuntimeError("the audit report does not match its schema:\n" + "\n".join(errors[:10]))
+    write_json(report, args.out)
+    if args.markdown:
+        Path(args.markdown).write_text(to_markdown(report), encoding="utf-8")
+    if not args.quiet:
+        print(summary_text(report), file=sys.stderr)
+    if args.fail_on is not None and report["summary"]["matches"] > args.fail_on:
+        if not args.quiet:
+            print(
+                f"spa-vl audit: {report['summary']['matches']} matches > --fail-on {args.fail_on}",
+                file=sys.stderr,
+            )
+        return EXIT_DATA
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.against:
+        return _run_scan(args)
     from spa_vl.audit.engine import run_local
     from spa_vl.audit.evalsets import EvalSetError, load_eval_set
     from spa_vl.audit.inputs import SourceBatches
-    from spa_vl.audit.report import (
-        build_report,
-        summary_text,
-        to_markdown,
-        validate_report,
-        write_json,
-    )
-    from spa_vl.audit.settings import AuditSettings
+    from spa_vl.audit.report import build_report
     from spa_vl.problems import SourceError
 
-    try:
-        settings = AuditSettings(
-            ngram_size=args.ngram_size,
-            candidate_fraction=args.candidate_fraction,
-            max_ngram_df=args.max_ngram_df,
-            max_candidates=args.max_candidates,
-            near_threshold=args.near_threshold,
-            max_word_edits=args.max_word_edits,
-            edit_fraction=args.edit_fraction,
-            containment_threshold=args.containment_threshold,
-            min_containment_tokens=args.min_containment_tokens,
-            min_tokens=args.min_tokens,
-            phash_threshold=args.phash_threshold,
-            dhash_threshold=args.dhash_threshold,
-            image_rule=args.image_rule,
-            max_image_neighbours=args.max_image_neighbours,
-            flips=args.flips,
-            crops=not args.no_crops,
-            images=args.images,
-            answers=args.answers,
-            scopes=tuple(s.strip() for s in args.scopes.split(",") if s.strip()),
-            near=not args.no_near,
-            prefix_filter=not args.fast,
-            max_matches=args.max_matches,
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    settings = settings_from_args(args)
     roots = dict(r.split("=", 1) for r in args.eval_image_root if "=" in r)
     eval_sets = []
     for spec in args.evals:
@@ -243,28 +325,24 @@ def run(args: argparse.Namespace) -> int:
     source = SourceBatches(Path(args.src), args.format, args.batch_size, args.images)
     try:
         described = source.describe()
-        run_ = run_local(source, eval_sets, settings, progress=not args.quiet)
+        if args.engine == "ray":
+            from spa_vl.audit.ray_engine import run_ray
+
+            run_ = run_ray(source, eval_sets, settings, args.ray_address, args.num_cpus, not args.quiet)
+        else:
+            run_ = run_local(source, eval_sets, settings, not args.quiet, args.workers)
     except SourceError as exc:
         raise UsageError(str(exc)) from None
+    except RuntimeError as exc:
+        from spa_vl.audit.ray_engine import RayMissingError
+
+        if isinstance(exc, RayMissingError):
+            raise UsageError(str(exc)) from None
+        raise
     described.update(
         rows_per_split=source.per_split,
         rows_unreadable=source.rows_unreadable,
         image_errors=source.image_errors,
     )
     report = build_report(run_, settings, described, eval_sets)
-    errors = validate_report(report)
-    if errors:  # a bug in this package, not in the data: say so loudly
-        raise RuntimeError("the audit report does not match its schema:\n" + "\n".join(errors[:10]))
-    write_json(report, args.out)
-    if args.markdown:
-        Path(args.markdown).write_text(to_markdown(report), encoding="utf-8")
-    if not args.quiet:
-        print(summary_text(report), file=sys.stderr)
-    if args.fail_on is not None and report["summary"]["matches"] > args.fail_on:
-        if not args.quiet:
-            print(
-                f"spa-vl audit: {report['summary']['matches']} matches > --fail-on {args.fail_on}",
-                file=sys.stderr,
-            )
-        return EXIT_DATA
-    return EXIT_OK
+    return _finish(report, args)

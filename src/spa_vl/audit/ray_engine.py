@@ -1,0 +1,206 @@
+"""The Ray Data engine: the same ``fingerprint_batch`` / ``match_batch`` as the local engine,
+mapped with ``ray.data`` over Arrow batches, the index built once and shared with ``ray.put``.
+
+Two passes, as in the local engine, because the duplicate and leak scopes need the audited rows
+themselves in the index: (1) read and fingerprint on the cluster, (2) collect the fingerprinted
+rows on the driver and build the index, (3) match on the cluster. With ``--scopes eval`` the
+index holds the eval items alone and pass 2 reads only the split column.
+
+Ray is imported lazily: without the ``distributed`` extra the rest of the package works.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from spa_vl.audit.core import MATCH_COLUMNS, fingerprint_batch, match_batch
+from spa_vl.audit.engine import AuditRun, build_index
+from spa_vl.audit.evalsets import EvalSet
+from spa_vl.audit.inputs import BATCH_COLUMNS, SourceBatches, is_release
+from spa_vl.audit.settings import AuditSettings
+
+MISSING_RAY = (
+    "--engine ray needs Ray Data, which is not installed: pip install 'spa-vl[distributed]' "
+    "(the `distributed` extra, ray[data])"
+)
+_RELEASE_FILE = re.compile(r"(train|validation|test)-\d+-of-\d+\.parquet$")
+
+
+class RayMissingError(RuntimeError):
+    """The ``distributed`` extra is not installed."""
+
+
+def import_ray() -> Any:
+    """``ray`` with ``ray.data``, or ``RayMissingError`` naming the extra."""
+    try:
+        import ray
+        import ray.data
+    except ImportError as exc:
+        raise RayMissingError(MISSING_RAY) from exc
+    return ray
+
+
+# Ray lists files on 8 threads, and there the first import of fsspec's HTTP filesystem races
+# (without aiohttp a thread sees a half-imported module: ImportError, which Ray does not catch).
+# A parquet folder or a few shards list fast enough on one thread.
+_RAY_ENV = {"RAY_DATA_LIST_FILES_THREADED_NUM_WORKERS": "1"}
+
+
+@contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[Any]:
+    """Join the cluster at ``address``, or start Ray locally with ``num_cpus``; a session this
+    function started is shut down on exit, one already running (tests, notebooks) is kept."""
+    ray = import_ray()
+    started = False
+    if not ray.is_initialized():
+        ray.init(
+            address=address,
+            num_cpus=None if address else num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": _RAY_ENV},
+        )
+        started = True
+    try:
+        ctx = ray.data.DataContext.get_current()
+        # the index is built from the rows in source order, as in the local engine
+        ctx.execution_options.preserve_order = True
+        ctx.enable_progress_bars = False
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+_SHARED: dict[str, Any] = {}  # per worker process: the object of the last ref fetched
+
+
+def shared(ref: Any) -> Any:
+    """``ray.get(ref)``, fetched once per worker process (Ray reuses workers across tasks)."""
+    key = ref.hex()
+    if key not in _SHARED:
+        import ray
+
+        _SHARED.clear()  # one index at a time: a long-lived worker must not pile them up
+        _SHARED[key] = ray.get(ref)
+    return _SHARED[key]
+
+
+def _schemas() -> tuple[Any, Any]:
+    """Explicit Arrow schemas: a batch whose optional column is all None would otherwise get
+    the null type, and blocks of different types do not concatenate."""
+    import pyarrow as pa
+
+    s = pa.string()
+    numbers = {"score": pa.float64(), "similarity": pa.float64(), "containment": pa.float64()}
+    numbers |= {"phash_distance": pa.int64(), "dhash_distance": pa.int64()}
+    match = pa.schema([(c, numbers.get(c, s)) for c in MATCH_COLUMNS])
+    return s, match
+
+
+def to_table(cols: dict[str, Any]) -> Any:
+    """A dict of columns (lists or numpy arrays) as an Arrow table with stable types."""
+    import numpy as np
+    import pyarrow as pa
+
+    s, match = _schemas()
+    known = {f.name: f.type for f in match}
+    known |= {"image_exact": pa.uint64(), "image_phash": pa.uint64(), "image_dhash": pa.uint64()}
+    known |= {"image_ok": pa.bool_(), "image": pa.binary()}
+    arrays = {}
+    for name, values in cols.items():
+        if name == "image":  # struct {bytes, path} or bytes: keep the bytes only
+            values = [v.get("bytes") if isinstance(v, dict) else v for v in values]
+        typ = known.get(name, s)
+        arrays[name] = pa.array(np.asarray(values) if typ == pa.uint64() else list(values), type=typ)
+    return pa.table(arrays)
+
+
+def _dataset(ray: Any, source: SourceBatches) -> Any:
+    """A release folder through ``read_parquet``; any other source read on the driver and
+    handed to Ray with ``from_arrow`` (raw sources are small: the release is the scale path)."""
+    if is_release(source.path):
+        files = sorted(
+            str(p)
+            for p in (source.path / "data" / "default").glob("*.parquet")
+            if _RELEASE_FILE.search(p.name)
+        )
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(files[0]).names
+        wanted = ["id", "question", "chosen", "rejected", "image_name"]
+        wanted += ["image"] if source.images else []
+        ds = ray.data.read_parquet(files, columns=[c for c in wanted if c in names], include_paths=True)
+
+        def add_split(batch: Any) -> Any:
+            cols = batch.to_pydict()
+            paths = cols.pop("path")
+            cols["split"] = [_RELEASE_FILE.search(p).group(1) for p in paths]
+            return to_table(cols)
+
+        return ds.map_batches(add_split, batch_format="pyarrow")
+    tables = [to_table(b) for b in source]
+    if not tables:
+        tables = [to_table({c: [] for c in BATCH_COLUMNS if c != "image"})]
+    return ray.data.from_arrow(tables)
+
+
+def run_ray(
+    source: SourceBatches,
+    eval_sets: list[EvalSet],
+    settings: AuditSettings,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    progress: bool = True,
+) -> AuditRun:
+    """Audit ``source`` on Ray; fills ``source.per_split`` / ``rows_read`` like a local run."""
+    from tqdm import tqdm
+
+    with ray_session(address, num_cpus) as ray:
+        t0 = time.perf_counter()
+        bs = source.batch_size
+
+        def fingerprint(batch: Any) -> Any:
+            return to_table(fingerprint_batch(batch, settings))
+
+        ds = _dataset(ray, source).map_batches(fingerprint, batch_format="pyarrow", batch_size=bs)
+        ds = ds.materialize()
+        t1 = time.perf_counter()
+        internal = bool({"duplicate", "leak"} & set(settings.scopes))
+        wanted = None if internal else ["split", *(["image_ok"] if settings.images else [])]
+        collected: list[dict] = []
+        rows = hashed = 0
+        with tqdm(desc="collect", unit=" rows", disable=not progress) as bar:
+            for part in ds.iter_batches(batch_format="pyarrow", batch_size=bs):
+                cols = part.select(wanted).to_pydict() if wanted else part.to_pydict()
+                n = len(cols["split"])
+                for sp in cols["split"]:
+                    source.per_split[sp] = source.per_split.get(sp, 0) + 1
+                rows += n
+                hashed += int(sum(x for x in cols.get("image_ok", []) if x))
+                if internal:
+                    collected.append(cols)
+                bar.update(n)
+        source.rows_read = rows
+        index, errors = build_index(collected, eval_sets, settings)
+        del collected
+        index_ref = ray.put(index)  # once; every match task reads the same object
+        t2 = time.perf_counter()
+
+        def match(batch: Any) -> Any:
+            return to_table(match_batch(batch, shared(index_ref)))
+
+        found = ds.map_batches(match, batch_format="pyarrow", batch_size=bs)
+        matches: dict[str, list] = {c: [] for c in MATCH_COLUMNS}
+        for part in found.iter_batches(batch_format="pyarrow", batch_size=None):
+            for c, v in part.to_pydict().items():
+                matches[c].extend(v)
+        t3 = time.perf_counter()
+    seconds = {"fingerprint": t1 - t0, "index": t2 - t1, "match": t3 - t2}
+    return AuditRun(
+        matches, index.stats(), rows, hashed, errors, {k: round(v, 3) for k, v in seconds.items()}
+    )
