@@ -93,12 +93,9 @@ def _load_release(path: Path, config: str, split, streaming: bool, cache_dir):
     if problems:
         # Caught here, datasets would otherwise fail later with NonMatchingSplitsSizesError.
         raise LoadError(
-            f"{path} is inconsistent; rebuild it or run `spa-vl card {path}`:\n  "
-            + "\n  ".join(problems)
+            f"{path} is inconsistent; rebuild it or run `spa-vl card {path}`:\n  " + "\n  ".join(problems)
         )
-    return datasets.load_dataset(
-        str(path), config, split=split, streaming=streaming, cache_dir=cache_dir
-    )
+    return datasets.load_dataset(str(path), config, split=split, streaming=streaming, cache_dir=cache_dir)
 
 
 def _load_raw(path: Path, config: str, split, streaming: bool, cache_dir):

@@ -13,19 +13,13 @@ from spa_vl.sources import FORMATS, SourceError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", help="raw source: Hub-layout folder, RLHF JSON, or JSONL")
     p.add_argument("--out", default="spa_vl", help="release folder (default ./spa_vl)")
-    p.add_argument(
-        "--version", default=DATA_VERSION, help=f"data version X.Y.Z (default {DATA_VERSION})"
-    )
+    p.add_argument("--version", default=DATA_VERSION, help=f"data version X.Y.Z (default {DATA_VERSION})")
     p.add_argument("--format", choices=FORMATS, default="auto")
     p.add_argument(
         "--max-shard-size", default="500MB", help="cut parquet shards at this size (default 500MB)"
     )
-    p.add_argument(
-        "--quarantine", metavar="FILE", help="rejected rows (default OUT.quarantine.jsonl)"
-    )
-    p.add_argument(
-        "--previous", metavar="OLD", help="previous release: write CHANGELOG.md from the diff"
-    )
+    p.add_argument("--quarantine", metavar="FILE", help="rejected rows (default OUT.quarantine.jsonl)")
+    p.add_argument("--previous", metavar="OLD", help="previous release: write CHANGELOG.md from the diff")
     p.add_argument("--deep", action="store_true", help="decode every image fully while validating")
     p.add_argument("--quiet", action="store_true")
 
@@ -43,9 +37,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         max_shard = parse_size(args.max_shard_size)
     except ValueError:
-        raise UsageError(
-            f"--max-shard-size: cannot read {args.max_shard_size!r} (try 500MB)"
-        ) from None
+        raise UsageError(f"--max-shard-size: cannot read {args.max_shard_size!r} (try 500MB)") from None
     out = Path(args.out)
     quarantine = args.quarantine or str(out.with_name(out.name + ".quarantine.jsonl"))
     try:

@@ -9,16 +9,10 @@ from spa_vl.sample import DEFAULT_TRAIN, LAYOUTS, SampleSpec, write_sample
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", help="output folder")
-    p.add_argument(
-        "--layout", choices=LAYOUTS, default="hub", help="raw layout to write (default: hub)"
-    )
-    p.add_argument(
-        "--train", type=int, default=DEFAULT_TRAIN, help=f"train rows (default {DEFAULT_TRAIN})"
-    )
+    p.add_argument("--layout", choices=LAYOUTS, default="hub", help="raw layout to write (default: hub)")
+    p.add_argument("--train", type=int, default=DEFAULT_TRAIN, help=f"train rows (default {DEFAULT_TRAIN})")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--image-size", type=int, default=None, metavar="PX", help="long side of every image"
-    )
+    p.add_argument("--image-size", type=int, default=None, metavar="PX", help="long side of every image")
     p.add_argument("--image-format", choices=("mixed", "jpeg", "png"), default="mixed")
     p.add_argument("--quiet", action="store_true")
 
@@ -33,7 +27,5 @@ def run(args: argparse.Namespace) -> int:
     )
     out = write_sample(args.out, args.layout, spec)
     if not args.quiet:
-        print(
-            f"wrote the synthetic SPA-VL sample ({args.layout} layout, {args.train:,} train rows) to {out}"
-        )
+        print(f"wrote the synthetic SPA-VL sample ({args.layout} layout, {args.train:,} train rows) to {out}")
     return 0

@@ -50,9 +50,7 @@ class ReleaseManifest:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise FileNotFoundError(
-                f"{path}: no manifest; is this a spa-vl release folder?"
-            ) from None
+            raise FileNotFoundError(f"{path}: no manifest; is this a spa-vl release folder?") from None
         files = [FileEntry(**f) for f in raw.pop("files", [])]
         return cls(files=files, **raw)
 
