@@ -17,22 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spa_vl.sources.base import SourceRow
+from spa_vl.sources.base import RECORD_FIELDS, SourceRow
 from spa_vl.taxonomy import load_taxonomy
 
 # Canonical columns of a ColumnBatch, in this order; `split` is constant and kept apart.
-BATCH_COLUMNS = (
-    "id",
-    "image",
-    "image_name",
-    "question",
-    "chosen",
-    "rejected",
-    "class1",
-    "class2",
-    "class3",
-    "eval_set",
-)
+BATCH_COLUMNS = tuple(f for f in RECORD_FIELDS if f != "split")
 IMAGE_TYPES = (
     pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
     pa.struct([("bytes", pa.large_binary()), ("path", pa.large_string())]),

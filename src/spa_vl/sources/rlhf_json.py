@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spa_vl.problems import SourceError
-from spa_vl.sources.base import SourceRow, display_path, fingerprint_files, recover_labels
+from spa_vl.sources.base import RECORD_FIELDS, SourceRow, display_path, fingerprint_files, recover_labels
 from spa_vl.sources.images import FolderImages, ZipImages, open_image_store
 
 _SPLIT_OF_NAME = (
@@ -206,17 +206,7 @@ class RlhfJsonReader:
             rid = f"{prefix}/{raw_id:06d}"
         else:
             rid = f"{prefix}/{raw_id}"
-        known = {
-            "id",
-            "image",
-            "question",
-            "chosen",
-            "rejected",
-            "class1",
-            "class2",
-            "class3",
-            "eval_set",
-        }
+        known = set(RECORD_FIELDS) - {"split", "image_name"}  # split and name come from the file
         for extra in sorted(set(item) - known):
             row.problems.append(row.problem(extra, "unexpected-field", f"unexpected field {extra!r}"))
         image = item.get("image")
