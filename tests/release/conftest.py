@@ -68,6 +68,9 @@ def hub(hf_home: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     monkeypatch.setenv("HF_TOKEN", WRITE_TOKEN)
     monkeypatch.setattr(constants, "ENDPOINT", standin.endpoint)
+    # hf_hub_download builds its URLs from this template, fixed at import time
+    template = standin.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
