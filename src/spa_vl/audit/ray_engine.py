@@ -11,6 +11,7 @@ Ray is imported lazily: without the ``distributed`` extra the rest of the packag
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -30,24 +31,26 @@ MISSING_RAY = (
 _RELEASE_FILE = re.compile(r"(train|validation|test)-\d+-of-\d+\.parquet$")
 
 
+# Ray lists files on 8 threads, and there the first import of fsspec's HTTP filesystem races
+# (without aiohttp a thread sees a half-imported module: ImportError, which Ray does not catch).
+# A parquet folder or a few shards list fast enough on one thread.
+_RAY_ENV = {"RAY_DATA_LIST_FILES_THREADED_NUM_WORKERS": "1"}
+
+
 class RayMissingError(RuntimeError):
     """The ``distributed`` extra is not installed."""
 
 
 def import_ray() -> Any:
     """``ray`` with ``ray.data``, or ``RayMissingError`` naming the extra."""
+    for k, v in _RAY_ENV.items():  # read when ray.data is imported, here and in the workers
+        os.environ.setdefault(k, v)
     try:
         import ray
         import ray.data
     except ImportError as exc:
         raise RayMissingError(MISSING_RAY) from exc
     return ray
-
-
-# Ray lists files on 8 threads, and there the first import of fsspec's HTTP filesystem races
-# (without aiohttp a thread sees a half-imported module: ImportError, which Ray does not catch).
-# A parquet folder or a few shards list fast enough on one thread.
-_RAY_ENV = {"RAY_DATA_LIST_FILES_THREADED_NUM_WORKERS": "1"}
 
 
 @contextmanager
@@ -134,7 +137,8 @@ def _dataset(ray: Any, source: SourceBatches) -> Any:
         names = pq.read_schema(files[0]).names
         wanted = ["id", "question", "chosen", "rejected", "image_name"]
         wanted += ["image"] if source.images else []
-        ds = ray.data.read_parquet(files, columns=[c for c in wanted if c in names], include_paths=True)
+        ds = ray.data.read_parquet(files, include_paths=True)
+        ds = ds.select_columns([c for c in wanted if c in names] + ["path"])
 
         def add_split(batch: Any) -> Any:
             cols = batch.to_pydict()
@@ -174,6 +178,7 @@ def run_ray(
         wanted = None if internal else ["split", *(["image_ok"] if settings.images else [])]
         collected: list[dict] = []
         rows = hashed = 0
+        source.per_split.clear()  # a raw source counted while being read: count once, here
         with tqdm(desc="collect", unit=" rows", disable=not progress) as bar:
             for part in ds.iter_batches(batch_format="pyarrow", batch_size=bs):
                 cols = part.select(wanted).to_pydict() if wanted else part.to_pydict()

@@ -241,6 +241,8 @@ def _run_scan(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if args.evals:
+        raise UsageError("--eval audits SRC itself; --against scans a corpus: use one of them")
     # a corpus is scanned for eval items only: duplicates inside a corpus are not this tool's job
     settings = settings_from_args(args, scopes=("eval",), answers=False)
     try:

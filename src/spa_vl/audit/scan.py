@@ -1,0 +1,426 @@
+"""The reverse direction: scan a large corpus of parquet shards for eval items (SPA-VL's test
+and validation questions, or any eval set).
+
+The index holds the eval items alone (scope ``eval``: duplicates inside a corpus are not this
+tool's job), so it is small and built once. Each shard is streamed with ``iter_batches``
+(bounded memory), mapped through the same ``fingerprint_batch`` / ``match_batch`` as the
+forward audit, and its result written to ``<work dir>/<shard key>.json``. A re-run skips the
+shards whose part exists; the report is merged from the parts. The shard key hashes the shard's
+path, size and mtime with the settings, the column mapping and the eval items, so a changed
+shard or setting is scanned again.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from spa_vl.audit.core import MATCH_COLUMNS, fingerprint_batch, match_batch
+from spa_vl.audit.engine import AuditRun, build_index
+from spa_vl.audit.evalsets import EvalItem, EvalSet, EvalSetError, load_eval_set
+from spa_vl.audit.reference import AuditIndex
+from spa_vl.audit.settings import AuditSettings
+
+CORPUS_SPLIT = "corpus"  # the source_split of every corpus row in the report
+SPA_VL_SPLITS = ("test", "validation")
+
+
+class ScanError(ValueError):
+    """A corpus or an eval spec that cannot be scanned as asked."""
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which corpus columns hold the text, the image and the row id."""
+
+    text: str = "text"
+    image: str | None = None
+    id: str | None = None
+
+
+# ---------------------------------------------------------------- eval side
+
+
+def load_spa_vl(path: str | Path, images: bool, splits: tuple[str, ...] = SPA_VL_SPLITS) -> EvalSet:
+    """SPA-VL's test and validation items from a release folder (``data/<config>/``) or a
+    Hub-layout folder (``test/``, ``validation/``)."""
+    path = Path(path)
+    config = "default"
+    if ":" in path.name and not path.exists():  # spa_vl=RELEASE:CONFIG
+        head, _, config = str(path).rpartition(":")
+        path = Path(head)
+    items: list[EvalItem] = []
+    files = sorted(f for s in splits for f in path.glob(f"data/{config}/{s}-*.parquet"))
+    if files:
+        import pyarrow.parquet as pq
+
+        for file in files:
+            names = pq.read_schema(file).names
+            cols = [c for c in ("id", "question", "image") if c in names and (c != "image" or images)]
+            for row in pq.read_table(file, columns=cols).to_pylist():
+                items.append(EvalItem(row["id"], "question", row["question"]))
+                image = row.get("image")
+                data = image.get("bytes") if isinstance(image, dict) else image
+                if images and data:
+                    items.append(EvalItem(row["id"], "image", None, image=data, image_label=row["id"]))
+    elif any((path / s).is_dir() for s in splits):
+        from spa_vl.sources import open_source
+
+        for row in open_source(path, "hub").rows():
+            rec = row.record or {}
+            if rec.get("split") not in splits:
+                continue
+            items.append(EvalItem(rec["id"], "question", rec.get("question")))
+            if images:
+                try:
+                    data = row.image_bytes()
+                except Exception:  # a missing image: the question is still scanned for
+                    data = None
+                if data:
+                    items.append(EvalItem(rec["id"], "image", None, image=data, image_label=rec["id"]))
+    else:
+        raise ScanError(
+            f"{path}: not a SPA-VL folder: expected a release folder (data/{config}/test-*.parquet) "
+            "or a Hub-layout folder (test/, validation/)"
+        )
+    return EvalSet("spa_vl", "spa-vl", path, items)
+
+
+def load_against(spec: str, args: Any, images: bool) -> EvalSet:
+    """``--against`` value: ``spa_vl=PATH[:CONFIG]`` (test + validation), or any eval adapter
+    spec ``NAME=PATH[:FORMAT]``."""
+    from spa_vl.commands.audit import parse_eval
+
+    name, sep, rest = spec.partition("=")
+    if name in ("spa_vl", "spa-vl") and sep:
+        return load_spa_vl(rest, images)
+    if spec in ("spa_vl", "spa-vl") or spec.startswith(("spa_vl:", "spa-vl:")):
+        raise ScanError(
+            "--against spa_vl needs a local copy: spa_vl=PATH (a release folder from `spa-vl "
+            "build`, or a Hub-layout folder such as a `huggingface-cli download` of SPA-VL)"
+        )
+    name, path, fmt = parse_eval(spec)
+    try:
+        es = load_eval_set(
+            name or fmt,
+            path,
+            fmt,
+            text_fields=getattr(args, "text_field", ()),
+            image_field=getattr(args, "image_field", None),
+            id_field=getattr(args, "id_field", None),
+            load_images=images,
+        )
+    except EvalSetError as exc:
+        raise ScanError(str(exc)) from None
+    if not name:
+        es.name = es.format
+    return es
+
+
+# ---------------------------------------------------------------- corpus side
+
+
+def list_shards(corpus: str) -> list[str]:
+    """Parquet shards of a folder (recursive), a glob, or a Hub path ``hf://datasets/...``."""
+    if corpus.startswith("hf://"):
+        from huggingface_hub import HfFileSystem
+
+        fs = HfFileSystem()
+        pattern = corpus if any(c in corpus for c in "*?[") else corpus.rstrip("/") + "/**/*.parquet"
+        shards = sorted("hf://" + p for p in fs.glob(pattern[len("hf://") :]))
+    elif any(c in corpus for c in "*?["):
+        shards = sorted(globmod.glob(corpus, recursive=True))
+    elif Path(corpus).is_dir():
+        shards = sorted(str(p) for p in Path(corpus).rglob("*.parquet"))
+    elif Path(corpus).is_file():
+        shards = [corpus]
+    else:
+        raise ScanError(f"{corpus}: no such corpus (a folder of parquet shards, a glob or hf://...)")
+    if not shards:
+        raise ScanError(f"{corpus}: no parquet shards found")
+    return shards
+
+
+def open_shard(shard: str) -> Any:
+    """A ``pyarrow.parquet.ParquetFile`` for a local or ``hf://`` shard."""
+    import pyarrow.parquet as pq
+
+    if shard.startswith("hf://"):
+        from huggingface_hub import HfFileSystem
+
+        return pq.ParquetFile(HfFileSystem().open(shard[len("hf://") :], "rb"))
+    return pq.ParquetFile(shard)
+
+
+def check_columns(shard: str, names: list[str], cols: Columns) -> None:
+    """Every mapped column is in the shard, or ``ScanError`` naming the missing ones."""
+    wanted = {"--text-column": cols.text, "--image-column": cols.image, "--id-column": cols.id}
+    missing = [f"{opt} {c!r}" for opt, c in wanted.items() if c and c not in names]
+    if missing:
+        raise ScanError(f"{shard}: missing column(s) {', '.join(missing)}; the shard has: {', '.join(names)}")
+
+
+def shard_key(shard: str, config: str) -> str:
+    """Name of a shard's part file: changes with the shard (size, mtime) and the config."""
+    stat = "" if shard.startswith("hf://") else (lambda s: f"{s.st_size}:{s.st_mtime_ns}")(os.stat(shard))
+    return hashlib.sha1(f"{shard}\0{stat}\0{config}".encode()).hexdigest()[:20]
+
+
+def scan_shard(
+    shard: str,
+    index: AuditIndex,
+    cols: Columns,
+    batch_size: int = 8192,
+    on_rows: Callable[[int], None] | None = None,
+) -> dict:
+    """Stream one shard through fingerprint and match; returns its part (rows, matches)."""
+    pf = open_shard(shard)
+    check_columns(shard, pf.schema_arrow.names, cols)
+    read = [c for c in (cols.text, cols.image, cols.id) if c]
+    name = shard.rsplit("/", 1)[-1]
+    settings = index.settings
+    matches: dict[str, list] = {c: [] for c in MATCH_COLUMNS}
+    rows = hashed = 0
+    for part in pf.iter_batches(batch_size=batch_size, columns=list(dict.fromkeys(read))):
+        data = part.to_pydict()
+        n = len(data[cols.text])
+        ids = [str(x) for x in data[cols.id]] if cols.id else [f"{name}:{rows + i}" for i in range(n)]
+        batch = {"id": ids, "split": [CORPUS_SPLIT] * n, "question": data[cols.text]}
+        if settings.images:
+            batch["image"] = data[cols.image] if cols.image else [None] * n
+        fb = fingerprint_batch(batch, settings)
+        hashed += int(sum(fb.get("image_ok", [])))
+        found = match_batch(fb, index)
+        for c in MATCH_COLUMNS:
+            matches[c].extend(found[c])
+        rows += n
+        if on_rows is not None:
+            on_rows(n)
+    return {"shard": shard, "rows": rows, "images_hashed": hashed, "matches": matches}
+
+
+# ---------------------------------------------------------------- engines
+
+
+_INDEX: AuditIndex | None = None  # per pool process, set by _init
+
+
+def _init(index: AuditIndex) -> None:
+    global _INDEX
+    _INDEX = index
+
+
+def _scan_in_worker(shard: str, cols: Columns, batch_size: int) -> dict:
+    assert _INDEX is not None
+    return scan_shard(shard, _INDEX, cols, batch_size)
+
+
+def _local_parts(
+    shards: list[str], index: AuditIndex, cols: Columns, batch_size: int, workers: int, bar: Any
+) -> Iterator[dict]:
+    if workers <= 1:
+        for shard in shards:
+            yield scan_shard(shard, index, cols, batch_size, bar.update)
+        return
+    # at most 2 shards per worker in flight: bounded memory, and a kill loses little work
+    with ProcessPoolExecutor(workers, initializer=_init, initargs=(index,)) as pool:
+        todo, running = list(reversed(shards)), set()
+        while todo or running:
+            while todo and len(running) < 2 * workers:
+                running.add(pool.submit(_scan_in_worker, todo.pop(), cols, batch_size))
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                part = fut.result()
+                bar.update(part["rows"])
+                yield part
+
+
+def _ray_parts(
+    shards: list[str],
+    index: AuditIndex,
+    cols: Columns,
+    batch_size: int,
+    address: str | None,
+    num_cpus: int | None,
+    bar: Any,
+) -> Iterator[dict]:
+    """One Ray Data row per shard, mapped with ``map_batches(batch_size=1)``: each task streams
+    its shard itself, so a part is one shard (resumable) and row ids are positions in the shard;
+    the index goes to the cluster once, by ``ray.put``."""
+    from spa_vl.audit.ray_engine import ray_session, shared
+
+    with ray_session(address, num_cpus) as ray:
+        index_ref = ray.put(index)
+
+        def scan(batch: dict) -> dict:
+            out = [scan_shard(str(s), shared(index_ref), cols, batch_size) for s in batch["shard"]]
+            return {"part": [json.dumps(p) for p in out]}
+
+        ds = ray.data.from_items([{"shard": s} for s in shards], override_num_blocks=len(shards))
+        ds = ds.map_batches(scan, batch_size=1, batch_format="numpy")
+        for row in ds.iter_rows():
+            part = json.loads(row["part"])
+            bar.update(part["rows"])
+            yield part
+
+
+def _config(settings: AuditSettings, cols: Columns, eval_sets: list[EvalSet]) -> str:
+    digest = hashlib.sha1()
+    for es in eval_sets:
+        for it in es.items:
+            digest.update(f"{es.name}\0{it.id}\0{it.field}\0{it.text}\0".encode())
+            digest.update(hashlib.sha1(it.image).digest() if it.image else b"-")
+    return json.dumps([settings.to_dict(), cols.__dict__, digest.hexdigest()], sort_keys=True)
+
+
+def _scan_todo(
+    todo: list[str],
+    keys: dict[str, str],
+    index: AuditIndex,
+    cols: Columns,
+    engine: str,
+    workers: int,
+    ray_address: str | None,
+    num_cpus: int | None,
+    batch_size: int,
+    progress: bool,
+    stop_after: int | None,
+    total: int,
+    work_dir: Path,
+) -> int:
+    """Scan the shards not done yet, writing each one's part as it finishes."""
+    from tqdm import tqdm
+
+    scanned = 0
+    with tqdm(total=total, desc="scan", unit=" rows", unit_scale=True, disable=not progress) as bar:
+        if engine == "ray":
+            parts = _ray_parts(todo, index, cols, batch_size, ray_address, num_cpus, bar)
+        else:
+            parts = _local_parts(todo, index, cols, batch_size, workers, bar)
+        for part in parts:
+            path = work_dir / f"{keys[part['shard']]}.json"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(part, ensure_ascii=False), encoding="utf-8")
+            tmp.replace(path)  # atomic: a kill never leaves half a part behind
+            scanned += 1
+            if stop_after is not None and scanned >= stop_after:
+                parts.close()
+                break
+    return scanned
+
+
+def scan_corpus(
+    corpus: str,
+    eval_sets: list[EvalSet],
+    settings: AuditSettings,
+    work_dir: Path,
+    cols: Columns = Columns(),
+    engine: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    num_cpus: int | None = None,
+    batch_size: int = 8192,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> tuple[AuditRun, dict]:
+    """Scan every shard not done yet, then merge all parts; returns the run and the source
+    description. ``stop_after`` ends the run after that many newly scanned shards (the crash
+    hook of the resume test)."""
+
+    t0 = time.perf_counter()
+    settings = replace(settings, scopes=("eval",), answers=False)
+    shards = list_shards(corpus)
+    first = open_shard(shards[0])
+    check_columns(shards[0], first.schema_arrow.names, cols)  # fail early, before the index
+    index, errors = build_index([], eval_sets, settings)
+    config = _config(settings, cols, eval_sets)
+    keys = {s: shard_key(s, config) for s in shards}
+    work_dir.mkdir(parents=True, exist_ok=True)
+    done = {s for s in shards if (work_dir / f"{keys[s]}.json").is_file()}
+    todo = [s for s in shards if s not in done]
+    total = sum(open_shard(s).metadata.num_rows for s in todo)
+    t_start = time.perf_counter()
+    with ExitStack() as stack:
+        if engine == "ray" and todo:  # started apart, so the scan time is the scan's alone
+            from spa_vl.audit.ray_engine import ray_session
+
+            stack.enter_context(ray_session(ray_address, num_cpus))
+        t1 = time.perf_counter()
+        _scan_todo(todo, keys, index, cols, engine, workers, ray_address, num_cpus,
+                   batch_size, progress, stop_after, total, work_dir)  # fmt: skip
+        t2 = time.perf_counter()
+    matches: dict[str, list] = {c: [] for c in MATCH_COLUMNS}
+    rows = hashed = complete = 0
+    for s in shards:
+        path = work_dir / f"{keys[s]}.json"
+        if not path.is_file():
+            continue
+        part = json.loads(path.read_text(encoding="utf-8"))
+        complete += 1
+        rows += part["rows"]
+        hashed += part["images_hashed"]
+        for c in MATCH_COLUMNS:
+            matches[c].extend(part["matches"][c])
+    seconds = {"index": round(t_start - t0, 3), "engine_start": round(t1 - t_start, 3)}
+    seconds["scan"] = round(t2 - t1, 3)
+    run = AuditRun(matches, index.stats(), rows, hashed, errors, seconds)
+    source = {
+        "path": corpus,
+        "format": "parquet-corpus",
+        "shards": len(shards),
+        "shards_complete": complete,
+        "shards_resumed": len(done),
+        "columns": {k: v for k, v in cols.__dict__.items() if v},
+        "rows_per_split": {CORPUS_SPLIT: rows},
+    }
+    return run, source
+
+
+def run_scan(
+    corpus: str,
+    eval_sets: list[EvalSet],
+    settings: AuditSettings,
+    out: Path,
+    work_dir: Path | None = None,
+    text_column: str = "text",
+    image_column: str | None = None,
+    id_column: str | None = None,
+    engine: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    num_cpus: int | None = None,
+    batch_size: int = 8192,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> dict:
+    """Scan and build the report dict (the CLI's entry point)."""
+    from spa_vl.audit.report import build_report
+
+    if settings.images and not image_column:
+        raise ScanError("--images on a corpus needs --image-column")
+    cols = Columns(text_column, image_column if settings.images else None, id_column)
+    run, source = scan_corpus(
+        corpus,
+        eval_sets,
+        settings,
+        work_dir or out.with_name(out.name + ".parts"),
+        cols,
+        engine,
+        workers,
+        ray_address,
+        num_cpus,
+        batch_size,
+        progress,
+        stop_after,
+    )
+    settings = replace(settings, scopes=("eval",), answers=False)
+    return build_report(run, settings, source, eval_sets)
