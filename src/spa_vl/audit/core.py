@@ -321,21 +321,24 @@ def _match_images(cols, src_rank, src_order, index: AuditIndex) -> list[dict]:
     return out
 
 
+def match_order(m: dict) -> tuple:
+    """The one order of match rows: by source row, field, scope and set, strongest first."""
+    return (
+        m["source_split"],
+        m["source_id"],
+        m["field"],
+        m["scope"],
+        m["eval_set"],
+        METHOD_RANK[m["method"]],
+        -m["score"],
+        m["eval_id"],
+        m["eval_field"],
+    )
+
+
 def _best(found: list[dict], max_matches: int) -> dict[str, list]:
     """At most ``max_matches`` per (source row, field, scope, reference set), strongest first."""
-    found.sort(
-        key=lambda m: (
-            m["source_split"],
-            m["source_id"],
-            m["field"],
-            m["scope"],
-            m["eval_set"],
-            METHOD_RANK[m["method"]],
-            -m["score"],
-            m["eval_id"],
-            m["eval_field"],
-        )
-    )
+    found.sort(key=match_order)
     out: dict[str, list] = {c: [] for c in MATCH_COLUMNS}
     group, count = None, 0
     for m in found:

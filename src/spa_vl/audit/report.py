@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 
 from spa_vl import __version__
-from spa_vl.audit.core import METHOD_RANK, match_rows
+from spa_vl.audit.core import match_order, match_rows
 from spa_vl.audit.engine import AuditRun
 from spa_vl.audit.evalsets import EvalSet
 from spa_vl.audit.settings import AuditSettings
@@ -21,7 +21,7 @@ def build_report(run: AuditRun, settings: AuditSettings, source: dict, eval_sets
     """Assemble the report dict (see the schema for every field)."""
     # one canonical order, whatever order an engine's batches came back in (Ray's are not
     # ordered): the same key ``core._best`` sorts each batch by
-    rows = sorted(match_rows(run.matches), key=_match_key)
+    rows = sorted(match_rows(run.matches), key=match_order)
     groups: dict[tuple[str, str, str], dict] = {}
     for m in rows:
         g = groups.setdefault((m["scope"], m["eval_set"], m["method"]), {"n": 0, "src": set(), "ref": set()})
@@ -72,20 +72,6 @@ def build_report(run: AuditRun, settings: AuditSettings, source: dict, eval_sets
         "summary": summary,
         "matches": rows,
     }
-
-
-def _match_key(m: dict) -> tuple:
-    return (
-        m["source_split"],
-        m["source_id"],
-        m["field"],
-        m["scope"],
-        m["eval_set"],
-        METHOD_RANK[m["method"]],
-        -m["score"],
-        m["eval_id"],
-        m["eval_field"],
-    )
 
 
 def _index_summary(stats: dict) -> dict:
