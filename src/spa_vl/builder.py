@@ -15,7 +15,6 @@ from pathlib import Path
 
 import datasets
 
-from spa_vl import __version__
 from spa_vl.features import spa_vl_features, to_example
 from spa_vl.sources import SPLITS, open_source
 from spa_vl.taxonomy import CONFIGS, load_taxonomy
@@ -111,7 +110,3 @@ class SpaVL(datasets.GeneratorBasedBuilder):
                 example = to_example(valid.record, valid.image)
                 if in_config(example, self.config.name):
                     yield valid.record["id"], example
-
-
-def builder_version() -> str:
-    return __version__

@@ -9,7 +9,6 @@ text: the sample is for testing tools, not for training.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import random
@@ -348,8 +347,3 @@ def write_sample(out: str | Path, layout: str = "hub", spec: SampleSpec = Sample
     writer = {"hub": write_hub, "rlhf-json": write_rlhf_json, "jsonl": write_jsonl}[layout]
     writer(generate(spec), out)
     return out
-
-
-def embedded_image(data: bytes, path: str | None = None) -> dict:
-    """The JSONL form of an embedded image."""
-    return {"bytes": base64.b64encode(data).decode("ascii"), "path": path}

@@ -394,7 +394,7 @@ class Quarantine:
             "row": row.row,
             "id": (row.record or {}).get("id"),
             "reasons": [p.to_dict() for p in problems],
-            "record": _jsonable(row.record),
+            "record": None if row.record is None else dict(row.record),
             "raw": row.raw,
         }
         self._fh.write(json.dumps(line, ensure_ascii=False, default=_b64) + "\n")
@@ -404,10 +404,6 @@ def _b64(value: object) -> str:
     if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(value).decode("ascii")
     return repr(value)
-
-
-def _jsonable(record: dict | None) -> dict | None:
-    return None if record is None else dict(record)
 
 
 def validate_rows(
