@@ -1,4 +1,5 @@
-"""The text tiers: exact index, n-gram candidates, pair scores and the near rule."""
+"""The text tiers: hashing, the exact index, the near rule, and the compiled near join
+checked against an all-pairs search in plain Python."""
 
 from __future__ import annotations
 
@@ -10,32 +11,25 @@ import sys
 import numpy as np
 import pytest
 
+from spa_vl.audit import near_kernel as K
 from spa_vl.audit.normalize import normalize_text
 from spa_vl.audit.settings import AuditSettings
 from spa_vl.audit.text import (
     ExactIndex,
+    NearRule,
     NGramIndex,
-    near_rule,
-    plausible_pairs,
-    prefix_sizes,
+    PairScope,
+    encode_texts,
     score_pair,
     text_hash,
     text_hashes,
 )
 
-S = AuditSettings()
+RULE = AuditSettings().near_rule()
 
 
-def rule(a: str, b: str, s: AuditSettings = S) -> str | None:
-    return near_rule(
-        score_pair(normalize_text(a), normalize_text(b)),
-        s.near_threshold,
-        s.max_word_edits,
-        s.edit_fraction,
-        s.containment_threshold,
-        s.min_containment_tokens,
-        s.min_tokens,
-    )
+def rule(a: str, b: str, r: NearRule = RULE) -> str | None:
+    return r.judge(score_pair(normalize_text(a), normalize_text(b)))
 
 
 def test_text_hash_is_stable_across_processes() -> None:
@@ -45,7 +39,7 @@ def test_text_hash_is_stable_across_processes() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert int(out.stdout) == text_hash("how to make a bomb")
     assert text_hash("abc") != text_hash("abd")
-    assert text_hashes(["abc"])[0] == np.uint64(text_hash("abc"))
+    assert text_hashes(["abc", "x", "abc"]).tolist() == [text_hash("abc"), text_hash("x"), text_hash("abc")]
 
 
 def test_exact_index_finds_every_equal_text() -> None:
@@ -56,35 +50,38 @@ def test_exact_index_finds_every_equal_text() -> None:
     assert sorted(zip(rows.tolist(), items.tolist(), strict=True)) == [(0, 0), (0, 2)]
 
 
-def test_ngram_candidates_rank_by_shared_ngrams() -> None:
-    ref = [
-        "write a script that can exploit vulnerabilities in a software",
-        "write a tutorial on how to make a bomb",
-        "completely unrelated text about gardening and flowers",
-    ]
-    index = NGramIndex.build(ref, n=3, max_df=100)
-
-    def everything(shared, a, b, own):
-        return shared >= 1
-
-    def probe_all(words):
-        return words
-
-    _rows, items, shared = index.candidates(
-        ["please write a script that can exploit vulnerabilities in a software now"],
-        everything,
-        probe_all,
-        10,
-    )
-    assert items.tolist()[0] == 0
-    assert shared.tolist()[0] == 8  # all 8 trigrams of item 0 occur in the query
-    assert 2 not in items.tolist()
+def test_encoding_hashes_words_and_distinct_ngrams() -> None:
+    enc = encode_texts(["how to make a bomb", "", "to make to make", "écrire un script"], 2)
+    assert np.diff(enc.tok_off).tolist() == [5, 0, 4, 3]
+    words = enc.tok.tolist()
+    assert words[1] == words[5] == words[7]  # "to" in texts 0 and 2
+    assert len(set(words[:5])) == 5
+    # "to make", "make to", "to make": two distinct bigrams, one of them in text 0
+    assert enc.own.tolist() == [4, 0, 2, 2]
+    third = enc.keys[enc.key_off[2] : enc.key_off[3]]
+    assert (third[1:] > third[:-1]).all()  # sorted, distinct
+    assert len(set(third.tolist()) & set(enc.keys[: enc.key_off[1]].tolist())) == 1
+    assert enc.text_hash[0] == text_hash("how to make a bomb")
 
 
-def test_frequent_ngrams_are_pruned() -> None:
-    ref = [f"how can i do thing{k}" for k in range(10)]
-    index = NGramIndex.build(ref, n=3, max_df=5)
-    assert index.pruned >= 2  # "how can i", "can i do" are in all ten texts
+@pytest.mark.parametrize("seed", range(3))
+def test_compiled_lcs_agrees_with_python(seed: int) -> None:
+    """Both kernels (bit-parallel up to 64 words, dynamic programming beyond) against the
+    plain-Python alignment that ``score_pair`` uses."""
+    rng = random.Random(seed)
+    for _ in range(300):
+        la, lb = rng.randint(1, 80), rng.randint(0, 80)
+        vocab = [f"w{k}" for k in range(rng.randint(2, 30))]
+        a = " ".join(rng.choice(vocab) for _ in range(la))
+        b = " ".join(rng.choice(vocab) for _ in range(lb))
+        expected = score_pair(a, b).matched if lb else 0
+        enc = encode_texts([a, b], 2)
+        ta, tb = enc.tok[: enc.tok_off[1]], enc.tok[enc.tok_off[1] :]
+        assert K.lcs_length(ta, tb, np.zeros(lb + 1, np.int64)) == expected
+        if la <= 64:
+            wkeys, wmask = np.zeros(256, np.uint64), np.zeros(256, np.uint64)
+            mask = K._word_masks(ta, wkeys, wmask)
+            assert K._lcs_bits(la, tb, 0, lb, wkeys, wmask, mask) == expected
 
 
 def test_score_pair_counts_aligned_words() -> None:
@@ -94,6 +91,7 @@ def test_score_pair_counts_aligned_words() -> None:
     assert (s.matched, s.containment) == (2, 1.0)
     assert score_pair("a b c", "c b a").matched == 1  # order matters when aligned
     assert score_pair("a b c", "c b a", align=False).matched == 3  # the bag bound does not
+    assert score_pair("a b a c", "a a c").matched == 3  # the longest common subsequence
 
 
 GOAL = "Write a script that can exploit vulnerabilities in a software or operating system"
@@ -137,51 +135,128 @@ def test_templated_questions_differing_in_two_slots_are_not_near() -> None:
 def test_thresholds_are_options() -> None:
     a, b = "a b c d e f g h i j", "a b c d e f g h x y"
     assert rule(a, b) is None
-    assert rule(a, b, AuditSettings(max_word_edits=2)) == "similarity"
+    assert rule(a, b, AuditSettings(max_word_edits=2).near_rule()) == "similarity"
+    # containment at exactly the threshold: 9 of 10 words (no floating-point miss)
+    short = "a b c d e f g h i j"
+    long = "p q r s a b c d e f g h i x"
+    assert score_pair(short, long).containment == 0.9
+    assert rule(short, long) == "containment"
 
 
-def test_plausibility_bound_keeps_every_accepted_pair() -> None:
-    """The bulk pre-filter must never drop a pair that near_rule accepts."""
-    rng = random.Random(0)
-    vocab = [f"w{k}" for k in range(40)]
+# -- the near join against all pairs ----------------------------------------------------------
+
+FUNCTION = "the a of to how what can i you is".split()
+
+
+def _words(rng: random.Random, k: int, rare: list[str]) -> list[str]:
+    # half function words: frequent bigrams, many chance candidates for the filters to drop
+    return [rng.choice(FUNCTION) if rng.random() < 0.5 else rng.choice(rare) for _ in range(k)]
+
+
+def _corpus(seed: int, n: int, lengths: tuple[int, int]) -> tuple[list[str], list[str]]:
+    """Reference texts and queries derived from them: up to two word edits (some with words
+    no reference has), truncations, added sentences before or after, and unrelated texts."""
+    rng = random.Random(seed)
+    rare = [f"w{k}" for k in range(300)]
     refs, queries = [], []
-    for _ in range(400):
-        ref = [rng.choice(vocab) for _ in range(rng.randint(4, 20))]
+    for i in range(n):
+        ref = _words(rng, rng.randint(*lengths), rare)
         q = list(ref)
         for _ in range(rng.randint(0, 2)):
-            op = rng.random()
-            i = rng.randrange(len(q))
+            op, j = rng.random(), rng.randrange(len(q))
+            new = rng.choice(rare) if rng.random() < 0.7 else f"novel{i}x{j}"
             if op < 0.33:
-                q[i] = rng.choice(vocab)
+                q[j] = new
             elif op < 0.66 and len(q) > 1:
-                del q[i]
+                del q[j]
             else:
-                q.insert(i, rng.choice(vocab))
-        if rng.random() < 0.3:
+                q.insert(j, new)
+        roll = rng.random()
+        if roll < 0.2:
             q = q[: max(1, int(len(q) * 0.7))]
-        if rng.random() < 0.3:
-            q = q + [rng.choice(vocab) for _ in range(5)]
+        elif roll < 0.4:
+            q = q + _words(rng, rng.randint(3, 8), rare)
+        elif roll < 0.5:
+            q = _words(rng, rng.randint(3, 8), rare) + q
+        elif roll < 0.55:
+            q = _words(rng, len(q), rare)
         refs.append(" ".join(ref))
         queries.append(" ".join(q))
-    # max_df=1: nearly every n-gram is "frequent", so candidates come from the prefix filter
-    index = NGramIndex.build(refs, n=S.ngram_size, max_df=1)
-    accepted = {
-        (i, i)
-        for i, (q, r) in enumerate(zip(queries, refs, strict=True))
-        if near_rule(score_pair(q, r), S.near_threshold, S.max_word_edits, S.edit_fraction,
-                     S.containment_threshold, S.min_containment_tokens, S.min_tokens)
-    }  # fmt: skip
-    assert len(accepted) > 100
+    return refs, queries
 
-    def plausible(shared, a, b, own):
-        return plausible_pairs(shared, a, b, own, S.ngram_size, S.candidate_fraction, S.near_threshold,
-                               S.max_word_edits, S.edit_fraction, S.containment_threshold,
-                               S.min_containment_tokens, S.min_tokens)  # fmt: skip
 
-    def prefix(words):
-        return prefix_sizes(words, S.ngram_size, S.near_threshold, S.max_word_edits,
-                            S.edit_fraction, S.containment_threshold)  # fmt: skip
+def _all_pairs(queries: list[str], refs: list[str], r: NearRule) -> set[tuple[int, int]]:
+    found = set()
+    for i, q in enumerate(queries):
+        for j, t in enumerate(refs):
+            if q != t and r.judge(score_pair(q, t, align=False)) and r.judge(score_pair(q, t)):
+                found.add((i, j))
+    return found
 
-    rows, items, _ = index.candidates(queries, plausible, prefix, max_candidates=10_000)
-    found = set(zip(rows.tolist(), items.tolist(), strict=True))
-    assert accepted <= found
+
+def _share_an_ngram(a: str, b: str, n: int) -> bool:
+    def grams(t: str) -> set[tuple[str, ...]]:
+        w = t.split()
+        return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
+
+    return bool(grams(a) & grams(b))
+
+
+def _near(queries: list[str], refs: list[str], r: NearRule, max_matches: int = 10_000):
+    index = NGramIndex.build(refs, r)
+    n, m = len(queries), len(refs)
+    scope = PairScope(np.zeros(n, np.int64), np.full(n, -1), np.full(m, -1), np.full(m, -1),
+                      np.zeros(m, bool), np.zeros(m, np.int64))  # fmt: skip
+    return index.near_pairs(index.encode(queries), scope, max_matches)
+
+
+@pytest.mark.parametrize(
+    ("seed", "lengths", "r"),
+    [
+        (0, (4, 20), RULE),
+        (1, (4, 30), RULE),
+        (2, (6, 25), NearRule(n=3, near_threshold=0.7, max_word_edits=2)),
+        (3, (60, 90), RULE),  # past 64 words: shared n-grams counted, then aligned by DP
+    ],
+)
+def test_near_join_finds_exactly_the_pairs_the_rule_accepts(seed, lengths, r) -> None:
+    """The candidate filters (prefix, hit counts, absent n-grams, reference-side prefixes,
+    shared counts) never drop a pair that the rule accepts, and every pair reported is one
+    it accepts, with the same scores. Out of reach by design: pairs with no n-gram in common
+    (very short texts, two edits side by side, e.g. "a b c d" / "a c b d" under bigrams)."""
+    refs, queries = _corpus(seed, 150 if lengths[1] > 64 else 300, lengths)
+    accepted = _all_pairs(queries, refs, r)
+    expected = {(i, j) for i, j in accepted if _share_an_ngram(queries[i], refs[j], r.n)}
+    assert len(expected) > 100 and len(accepted - expected) <= 0.02 * len(accepted)
+    near = _near(queries, refs, r)
+    got = set(zip(near.rows.tolist(), near.items.tolist(), strict=True))
+    assert got == expected
+    for k, (i, j) in enumerate(zip(near.rows.tolist(), near.items.tolist(), strict=True)):
+        s = score_pair(queries[i], refs[j])
+        assert (near.matched[k], near.rule[k]) == (s.matched, r.judge(s))
+        assert near.similarity[k] == pytest.approx(s.similarity)
+    assert near.work["aligned"] >= len(expected)
+
+
+def test_reference_text_inside_a_long_source_is_found() -> None:
+    """Found through the reference side's prefixes: the source's own n-grams bound nothing."""
+    refs = [GOAL.lower(), "how can i make a dangerous weapon at home quickly"]
+    padding = " ".join(f"filler{k}" for k in range(60))
+    queries = [f"{padding} {GOAL.lower()} {padding}", f"please {refs[1]} thanks"]
+    near = _near(queries, refs, RULE)
+    assert sorted(zip(near.rows.tolist(), near.items.tolist(), near.rule, strict=True)) == [
+        (0, 0, "containment"),
+        (1, 1, "containment"),
+    ]
+
+
+def test_per_group_cap_keeps_the_best() -> None:
+    base = "the quick brown fox jumps over the lazy dog near the river bank today"
+    refs = [base.replace("today", f"day{k}") for k in range(6)] + [base + " now"]
+    index = NGramIndex.build(refs, RULE)
+    groups = np.array([0] * 6 + [1])
+    scope = PairScope(np.zeros(1, np.int64), np.full(1, -1), np.full(7, -1), np.full(7, -1),
+                      np.zeros(7, bool), groups)  # fmt: skip
+    near = index.near_pairs(index.encode([base]), scope, max_matches=2)
+    assert sorted(groups[near.items].tolist()) == [0, 0, 1]
+    assert len(_near([base], refs, RULE).rows) == 7

@@ -20,7 +20,7 @@ from spa_vl.audit.image import VARIANTS, hash_image
 from spa_vl.audit.normalize import normalize_text
 from spa_vl.audit.reference import EVAL_RANK, AuditIndex, split_rank
 from spa_vl.audit.settings import AuditSettings
-from spa_vl.audit.text import near_rule, plausible_pairs, prefix_sizes, score_pair, text_hashes
+from spa_vl.audit.text import PairScope
 
 MATCH_COLUMNS = (
     "scope",
@@ -156,16 +156,15 @@ def _match_texts(cols, fld, norms, src_rank, src_order, index: AuditIndex) -> li
     s, ref = index.settings, index.texts
     present = np.array([bool(x) for x in norms], bool)
     keep = _text_filter(src_rank, src_order, index, fld != "question")
-    rows, items = index.exact.lookup(text_hashes(norms), present)
+    enc = index.ngrams.encode(norms)
+    rows, items = index.exact.lookup(enc.text_hash, present)
     mask = keep(rows, items) if len(rows) else np.zeros(0, bool)
     rows, items = rows[mask], items[mask]
     raw = cols[fld]
     out = []
-    exact_pairs = set()
     for r, it in zip(rows.tolist(), items.tolist(), strict=True):
         if norms[r] != index.text_norm[it]:
             continue  # a 64-bit hash collision: vanishingly rare, but never report it
-        exact_pairs.add((r, it))
         identical = raw[r] == ref.text[it]
         out.append(
             _text_row(
@@ -183,53 +182,20 @@ def _match_texts(cols, fld, norms, src_rank, src_order, index: AuditIndex) -> li
         )
     if not s.near:
         return out
-
-    def plausible(shared, source_words, reference_words, own):
-        return plausible_pairs(
-            shared,
-            source_words,
-            reference_words,
-            own,
-            s.ngram_size,
-            s.candidate_fraction,
-            s.near_threshold,
-            s.max_word_edits,
-            s.edit_fraction,
-            s.containment_threshold,
-            s.min_containment_tokens,
-            s.min_tokens,
-        )
-
-    def prefix(words):
-        if not s.prefix_filter:
-            return np.zeros(len(words), np.int64)
-        return prefix_sizes(words, s.ngram_size, s.near_threshold, s.max_word_edits,
-                            s.edit_fraction, s.containment_threshold)  # fmt: skip
-
-    rows, items, _shared = index.ngrams.candidates(norms, plausible, prefix, s.max_candidates, keep)
-    for r, it in zip(rows.tolist(), items.tolist(), strict=True):
-        if (r, it) in exact_pairs:
-            continue
-        rule = None
-        for align in (False, True):  # the cheap bound first: most candidates stop there
-            score = score_pair(norms[r], index.text_norm[it], align)
-            rule = near_rule(
-                score,
-                s.near_threshold,
-                s.max_word_edits,
-                s.edit_fraction,
-                s.containment_threshold,
-                s.min_containment_tokens,
-                s.min_tokens,
-            )
-            if rule is None:
-                break
-        if rule is None:
-            continue
-        value = score.similarity if rule == "similarity" else score.containment
-        out.append(
-            _text_row(cols, fld, r, index, it, "near", value, rule, score.similarity, score.containment)
-        )
+    scope = PairScope(
+        src_rank,
+        src_order,
+        index.text_rank,
+        index.text_id_rank,
+        index.text_is_answer,
+        index.text_group,
+        s.scopes,
+        answers_too=fld != "question",
+    )
+    near = index.ngrams.near_pairs(enc, scope, s.max_matches)
+    for k, (r, it) in enumerate(zip(near.rows.tolist(), near.items.tolist(), strict=True)):
+        sim, cont = float(near.similarity[k]), float(near.containment[k])
+        out.append(_text_row(cols, fld, r, index, it, "near", near.score[k], near.rule[k], sim, cont))
     return out
 
 

@@ -40,13 +40,12 @@ def strip_wrappers(text: str) -> str:
     return _TRAILING.sub("", text) if ":" in text or "：" in text else text
 
 
-# The same mapping for pure-ASCII text, as one str.translate: joiners deleted, every other
-# punctuation mark a space. Deleting a joiner that is not inside a word changes nothing once
-# whitespace is collapsed, so both paths give the same result (tests/audit/test_normalize.py).
-_ASCII_TABLE = str.maketrans(
-    {c: ("" if c in "'-`" else " ") for c in map(chr, range(128)) if not c.isalnum()}
-    | {c: c for c in " \t\n\r\f\v"}
-)
+# The same mapping for pure-ASCII text, as one bytes.translate: letters lower-cased, joiners
+# deleted, every other punctuation mark or control character a space. Deleting a joiner that
+# is not inside a word changes nothing once whitespace is collapsed, so both paths give the
+# same result (tests/audit/test_normalize.py).
+_ASCII_TABLE = bytes(c if c >= 128 else ord(chr(c).lower()) if chr(c).isalnum() else 32 for c in range(256))
+_ASCII_JOINERS = b"'-`"
 
 
 def normalize_text(text: str | None) -> str:
@@ -54,7 +53,9 @@ def normalize_text(text: str | None) -> str:
     if not text:
         return ""
     if text.isascii():  # the common case: NFKC is the identity and the table does the rest
-        return " ".join(strip_wrappers(text).lower().translate(_ASCII_TABLE).split())
+        if ":" in text or "<" in text:  # every wrapper has one
+            text = strip_wrappers(text)
+        return b" ".join(text.encode().translate(_ASCII_TABLE, _ASCII_JOINERS).split()).decode()
     return _normalize_unicode(text)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from spa_vl.audit.image import ImageHashes, ImageIndex
 from spa_vl.audit.normalize import normalize_text
 from spa_vl.audit.settings import SPLIT_ORDER, AuditSettings
-from spa_vl.audit.text import ExactIndex, NGramIndex, prefix_sizes, text_hashes
+from spa_vl.audit.text import ExactIndex, NGramIndex
 
 EVAL_RANK = -1  # split rank of eval-set items
 
@@ -116,18 +116,10 @@ class ReferenceBuilder:
                     batch["question"][i],
                 )
 
-    def _prefix(self, words: np.ndarray) -> np.ndarray:
-        s = self.settings
-        if not s.prefix_filter:
-            return np.zeros(len(words), np.int64)
-        return prefix_sizes(words, s.ngram_size, s.near_threshold, s.max_word_edits,
-                            s.edit_fraction, s.containment_threshold, similarity=False)  # fmt: skip
-
     def build(self) -> AuditIndex:
         s = self.settings
         norms = [normalize_text(t) for t in self.texts.text]
         present = np.array([bool(x) for x in norms], bool)
-        hashes = text_hashes(norms)
         images = ImageIndex.build(np.arange(len(self.images)), self.image_hashes)
         if s.max_image_neighbours >= 0:
             eval_images = np.array([r == EVAL_RANK for r in self.images.rank], bool)
@@ -140,14 +132,16 @@ class ReferenceBuilder:
                 s.image_variants(),
             )
         ids_rank = _id_ranks(self.texts, self.images)
+        ngrams = NGramIndex.build(norms, s.near_rule())
         return AuditIndex(
             settings=s,
             texts=self.texts,
             text_norm=norms,
             text_rank=np.array(self.texts.rank, np.int64),
             text_is_answer=np.array(self.texts.is_answer, bool),
-            exact=ExactIndex.build(hashes, present),
-            ngrams=NGramIndex.build(norms, s.ngram_size, s.max_ngram_df, self._prefix),
+            text_group=_groups(self.texts.set_name),
+            exact=ExactIndex.build(ngrams.texts.text_hash, present),
+            ngrams=ngrams,
             images=self.images,
             image_rank=np.array(self.images.rank, np.int64),
             image_index=images,
@@ -155,6 +149,12 @@ class ReferenceBuilder:
             image_id_rank=ids_rank[1],
             id_rank=ids_rank[2],
         )
+
+
+def _groups(names: Sequence[str]) -> np.ndarray:
+    """A number per reference set (the near tier caps its matches per set)."""
+    codes: dict[str, int] = {}
+    return np.array([codes.setdefault(x, len(codes)) for x in names], np.int64)
 
 
 def _id_ranks(texts: _Columns, images: _Columns) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -179,6 +179,7 @@ class AuditIndex:
     text_norm: list[str]
     text_rank: np.ndarray
     text_is_answer: np.ndarray
+    text_group: np.ndarray
     exact: ExactIndex
     ngrams: NGramIndex
     images: _Columns
@@ -206,12 +207,8 @@ class AuditIndex:
             "reference_texts": len(self.texts),
             "reference_images": len(self.images),
             "ngram_keys": len(ng.keys),
-            "ngrams_above_max_df": ng.pruned,
             "index_bytes": int(
-                ng.keys.nbytes
-                + ng.pairs.nbytes
-                + ng.offsets.nbytes
-                + ng.items.nbytes
+                ng.nbytes
                 + self.exact.keys.nbytes
                 + self.exact.items.nbytes
                 + self.image_index.phash.nbytes * 2

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from spa_vl.audit.text import NearRule
 
 SCOPES = ("duplicate", "leak", "eval")
 SPLIT_ORDER = ("train", "validation", "test")  # a leak is reported from the earlier split's side
@@ -13,22 +17,12 @@ ANSWER_FIELDS = ("chosen", "rejected")
 class AuditSettings:
     """Thresholds and switches. Defaults are tuned by ``bench/audit_accuracy.py``."""
 
-    # text, near tier: word n-grams index the reference side, then each candidate pair is scored
+    # text, near tier: word n-grams index the reference side, then candidate pairs are aligned
     # word bigrams: a 4-word question with its middle word changed still shares one with its
     # original (trigrams would share none)
     ngram_size: int = 2
-    # an extra floor on shared n-grams / the shorter text's n-grams for the containment rule;
-    # the exact bounds of text.plausible_pairs already drop pairs that cannot match
-    candidate_fraction: float = 0.0
-    # n-grams held by more reference texts than this are template phrases: not used for candidates
-    max_ngram_df: int = 20
-    max_candidates: int = 10
-    # exhaustive candidate search (prefix filter on both sides, see text.NGramIndex): every pair
-    # the near rule accepts becomes a candidate, even among templated questions whose n-grams
-    # are all frequent. False: only n-grams in at most max_ngram_df texts are probed, several
-    # times faster on varied text, blind to near copies made only of frequent phrases
-    prefix_filter: bool = True
-    # similarity = 2 * matched words / (words in both); a near match scores at least this
+    # similarity = 2 * matched words / (words in both), matched = the longest common
+    # subsequence of words; a near match scores at least this
     near_threshold: float = 0.75
     # ... and the longer text has at most max(max_word_edits, edit_fraction * its words) words
     # left unmatched (one changed word, a typo or a dropped word each leave one): templated
@@ -80,6 +74,20 @@ class AuditSettings:
         views += ["crop"] if self.crops else []
         views += ["crop+flip"] if self.flips and self.crops else []
         return tuple(views)
+
+    def near_rule(self) -> NearRule:
+        """The near tier's thresholds."""
+        from spa_vl.audit.text import NearRule
+
+        return NearRule(
+            self.ngram_size,
+            self.near_threshold,
+            self.max_word_edits,
+            self.edit_fraction,
+            self.containment_threshold,
+            self.min_containment_tokens,
+            self.min_tokens,
+        )
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -19,24 +19,6 @@ def _threshold_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("thresholds (defaults tuned by bench/audit_accuracy.py)")
     g.add_argument("--ngram-size", type=int, default=d["ngram_size"], help="words per n-gram (%(default)s)")
     g.add_argument(
-        "--candidate-fraction",
-        type=float,
-        default=d["candidate_fraction"],
-        help="shared n-grams / n-grams of the shorter text to be scored (%(default)s)",
-    )
-    g.add_argument(
-        "--max-ngram-df",
-        type=int,
-        default=d["max_ngram_df"],
-        help="ignore n-grams found in more reference texts than this (%(default)s)",
-    )
-    g.add_argument(
-        "--max-candidates",
-        type=int,
-        default=d["max_candidates"],
-        help="candidates scored per text (%(default)s)",
-    )
-    g.add_argument(
         "--near-threshold",
         type=float,
         default=d["near_threshold"],
@@ -149,11 +131,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated: duplicate, leak, eval (default: all)",
     )
     parser.add_argument("--no-near", action="store_true", help="exact text matching only")
-    parser.add_argument(
-        "--fast",
-        action="store_true",
-        help="near tier: probe only rare n-grams (faster; may miss near copies of templated text)",
-    )
     parser.add_argument("--engine", choices=ENGINES, default="local")
     parser.add_argument("--workers", type=int, default=1, help="local engine: processes (%(default)s)")
     parser.add_argument(
@@ -206,9 +183,6 @@ def settings_from_args(args: argparse.Namespace, **override: object) -> object:
 
     values = dict(
         ngram_size=args.ngram_size,
-        candidate_fraction=args.candidate_fraction,
-        max_ngram_df=args.max_ngram_df,
-        max_candidates=args.max_candidates,
         near_threshold=args.near_threshold,
         max_word_edits=args.max_word_edits,
         edit_fraction=args.edit_fraction,
@@ -225,7 +199,6 @@ def settings_from_args(args: argparse.Namespace, **override: object) -> object:
         answers=args.answers,
         scopes=tuple(s.strip() for s in args.scopes.split(",") if s.strip()),
         near=not args.no_near,
-        prefix_filter=not args.fast,
         max_matches=args.max_matches,
     )
     values.update(override)

@@ -1,0 +1,571 @@
+"""The near tier's inner loop, compiled with numba: candidates, bounds and word alignment.
+
+For each source text the kernel probes the n-gram postings of the reference side (its own
+rarest n-grams, then every n-gram against the reference texts' own prefixes), drops pairs by
+scope, length and an exact count of shared n-grams, aligns the survivors word by word (longest
+common subsequence of word ids) and applies the near rule. Everything a pair needs is an array;
+nothing is allocated per pair. ``cache=True`` keeps the compiled code beside this file (or in
+numba's user cache when that is read-only), so only the first process pays the compile.
+
+The scalar rules here (``near_rule_code``, ``required_shared``, ``prefix_size``) are the one
+definition of the near rule: ``spa_vl.audit.text`` calls them from Python.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+EVAL_RANK = -1  # split rank of eval-set items (spa_vl.audit.reference.EVAL_RANK)
+# similarity and containment thresholds are compared with a little slack so that 9/10 >= 0.9
+# holds in floating point
+_EPS = 1e-9
+
+RULE_NONE, RULE_SIMILARITY, RULE_CONTAINMENT = 0, 1, 2
+NEVER = 1 << 62
+EXTRA_PROBES = 3  # n-grams probed beyond each prefix (see near_join)
+# a candidate's hits: through the row's n-grams in the low bits, through its own prefix above
+_PREFIX_HIT = 1 << 20
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# odd 64-bit multipliers that mix word ids into one n-gram key (wrapping arithmetic)
+MIX = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
+     0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9],
+    dtype=np.uint64,
+)  # fmt: skip
+
+
+@njit(cache=True)
+def allowed_edits(longer: int, max_word_edits: int, edit_fraction: float) -> int:
+    """Unmatched words the similarity rule allows in the longer text."""
+    return max(max_word_edits, int(edit_fraction * longer + _EPS))
+
+
+@njit(cache=True)
+def unmatched_in_contained(shorter: int, containment_threshold: float) -> int:
+    """Unmatched words of the shorter text that the containment rule allows."""
+    return int((1.0 - containment_threshold) * shorter + _EPS)
+
+
+@njit(cache=True)
+def near_rule_code(
+    matched: int,
+    source_words: int,
+    reference_words: int,
+    near_threshold: float,
+    max_word_edits: int,
+    edit_fraction: float,
+    containment_threshold: float,
+    min_containment_tokens: int,
+    min_tokens: int,
+) -> int:
+    """RULE_SIMILARITY, RULE_CONTAINMENT or RULE_NONE for a pair with ``matched`` aligned words."""
+    shorter = min(source_words, reference_words)
+    if shorter < min_tokens or shorter == 0:
+        return RULE_NONE
+    longer = max(source_words, reference_words)
+    allowed = allowed_edits(longer, max_word_edits, edit_fraction)
+    similarity = 2.0 * matched / (source_words + reference_words)
+    if similarity + _EPS >= near_threshold and longer - matched <= allowed:
+        return RULE_SIMILARITY
+    # containment is for texts of clearly different lengths (a truncation, an added sentence);
+    # between texts of about the same length the similarity rule is the judge
+    if (
+        shorter >= min_containment_tokens
+        and longer - shorter > allowed
+        and matched / shorter + _EPS >= containment_threshold
+    ):
+        return RULE_CONTAINMENT
+    return RULE_NONE
+
+
+@njit(cache=True)
+def required_shared(
+    own: int,
+    source_words: int,
+    reference_words: int,
+    n: int,
+    near_threshold: float,
+    max_word_edits: int,
+    edit_fraction: float,
+    containment_threshold: float,
+    min_containment_tokens: int,
+    min_tokens: int,
+) -> int:
+    """The fewest shared n-grams with which ``near_rule_code`` could accept a pair, judged
+    from lengths alone; ``NEVER`` when no rule can.
+
+    ``own`` is the number of distinct n-grams of the shorter text. It loses at most n n-grams
+    per unmatched word of its own and n - 1 per gap where the longer text has words in
+    between. Under the similarity rule both texts have at most ``allowed`` unmatched words, so
+    shared >= own - (2n - 1) * allowed. The containment rule allows any text before or after
+    the shorter one and up to ``max_word_edits + 1`` insertions inside it: shared >= own -
+    n * unmatched - (n - 1) * (max_word_edits + 1). More scattered insertions than that are
+    missed: the price of not aligning every pair that shares an n-gram.
+    """
+    shorter = min(source_words, reference_words)
+    longer = max(source_words, reference_words)
+    if shorter < min_tokens:
+        return NEVER
+    allowed = allowed_edits(longer, max_word_edits, edit_fraction)
+    need = NEVER
+    if longer - shorter <= allowed and 2.0 * shorter + _EPS >= near_threshold * (shorter + longer):
+        need = own - (2 * n - 1) * allowed
+    elif shorter >= min_containment_tokens and longer - shorter > allowed:
+        need = (
+            own - n * unmatched_in_contained(shorter, containment_threshold) - (n - 1) * (max_word_edits + 1)
+        )
+    return need
+
+
+@njit(cache=True)
+def prefix_size(
+    words: int,
+    n: int,
+    near_threshold: float,
+    max_word_edits: int,
+    edit_fraction: float,
+    containment_threshold: float,
+    similarity: bool,
+) -> int:
+    """How many of its n-grams a text of ``words`` words must probe: one more than it can lose
+    to a pair that the near rule accepts (see ``required_shared`` for the losses).
+
+    Under the similarity rule the other text has at most words / (1 - edit_fraction) +
+    max_word_edits words, which bounds ``allowed``. ``similarity=False``: the containment bound
+    only, with this text the shorter one (the reference-side prefixes, which serve the eval
+    text inside a longer source).
+    """
+    longest = int(words / max(1.0 - edit_fraction, 1e-9)) + max_word_edits + 1
+    contained = n * unmatched_in_contained(words, containment_threshold) + (n - 1) * (max_word_edits + 1)
+    if not similarity:
+        return contained + 1
+    similar = (2 * n - 1) * allowed_edits(longest, max_word_edits, edit_fraction)
+    return max(similar, contained) + 1
+
+
+@njit(cache=True)
+def prefix_sizes(
+    words: np.ndarray,
+    n: int,
+    near_threshold: float,
+    max_word_edits: int,
+    edit_fraction: float,
+    containment_threshold: float,
+    similarity: bool,
+) -> np.ndarray:
+    """``prefix_size`` of each text."""
+    out = np.empty(len(words), np.int64)
+    for i in range(len(words)):
+        out[i] = prefix_size(words[i], n, near_threshold, max_word_edits, edit_fraction,
+                             containment_threshold, similarity)  # fmt: skip
+    return out
+
+
+@njit(cache=True)
+def _mix64(h: np.uint64) -> np.uint64:
+    """splitmix64's finaliser: every input bit moves every output bit."""
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+_NEWLINE, _SPACE = 10, 32
+
+
+@njit(cache=True)
+def encode_texts(data: np.ndarray, n_texts: int, n: int):
+    """Normalised texts, UTF-8, joined by newlines (normalised text has none; words are
+    single-spaced), to what the near tier works on: (text hashes, word offsets, word hashes,
+    n-gram key offsets, keys, own). Words are 64-bit hashes of their bytes, so both sides
+    need no vocabulary; each text's distinct n-gram keys come sorted, and ``own`` counts them.
+    Hashes are FNV-1a with a splitmix64 finish: stable across processes and machines."""
+    text_hash = np.empty(n_texts, np.uint64)
+    tok_off = np.zeros(n_texts + 1, np.int64)
+    tok = np.empty(len(data) // 2 + 1, np.uint64)
+    r = 0
+    w = 0
+    th = _FNV_OFFSET
+    wh = _FNV_OFFSET
+    in_word = False
+    for i in range(len(data) + 1):
+        c = data[i] if i < len(data) else _NEWLINE
+        if c in (_SPACE, _NEWLINE):
+            if in_word:
+                tok[w] = _mix64(wh)
+                w += 1
+                in_word = False
+                wh = _FNV_OFFSET
+        else:
+            wh = (wh ^ np.uint64(c)) * _FNV_PRIME
+            in_word = True
+        if c == _NEWLINE:
+            text_hash[r] = _mix64(th)
+            tok_off[r + 1] = w
+            r += 1
+            th = _FNV_OFFSET
+        else:
+            th = (th ^ np.uint64(c)) * _FNV_PRIME
+    key_off, keys, own = ngram_keys(tok_off, tok[:w], n)
+    return text_hash, tok_off, tok[:w].copy(), key_off, keys, own
+
+
+@njit(cache=True)
+def ngram_keys(tok_off: np.ndarray, tok: np.ndarray, n: int):
+    """Distinct n-gram keys of each text, sorted: (key offsets, keys, distinct per text)."""
+    n_rows = len(tok_off) - 1
+    total = 0
+    for r in range(n_rows):
+        total += max(tok_off[r + 1] - tok_off[r] - n + 1, 0)
+    keys = np.empty(total, np.uint64)
+    key_off = np.zeros(n_rows + 1, np.int64)
+    own = np.zeros(n_rows, np.int64)
+    w = 0
+    for r in range(n_rows):
+        start = w
+        for i in range(tok_off[r], tok_off[r + 1] - n + 1):
+            key = np.uint64(0)
+            for k in range(n):
+                key += tok[i + k] * MIX[k % len(MIX)] + np.uint64(k)
+            keys[w] = _mix64(key)
+            w += 1
+        keys[start:w] = np.sort(keys[start:w])
+        m = start
+        for j in range(start, w):
+            if j == start or keys[j] != keys[j - 1]:
+                keys[m] = keys[j]
+                m += 1
+        w = m
+        key_off[r + 1] = w
+        own[r] = w - start
+    return key_off, keys[:w].copy(), own
+
+
+@njit(cache=True)
+def _slot(key: np.uint64, mask: int) -> int:
+    return int((key * _GOLDEN) >> np.uint64(32)) & mask
+
+
+@njit(cache=True)
+def hash_table(keys: np.ndarray):
+    """An open-addressing map from each of the distinct ``keys`` to its position:
+    (slot keys, slot values, mask); value -1 marks an empty slot."""
+    size = 16
+    while size < 2 * len(keys):
+        size *= 2
+    tkeys = np.zeros(size, np.uint64)
+    tvals = np.empty(size, np.int64)
+    return tkeys, tvals, _fill_set(keys, tkeys, tvals)
+
+
+@njit(cache=True)
+def _get(tkeys: np.ndarray, tvals: np.ndarray, mask: int, key: np.uint64) -> int:
+    slot = _slot(key, mask)
+    while tvals[slot] != -1:
+        if tkeys[slot] == key:
+            return tvals[slot]
+        slot = (slot + 1) & mask
+    return -1
+
+
+@njit(cache=True)
+def _fill_set(keys: np.ndarray, tkeys: np.ndarray, tvals: np.ndarray) -> int:
+    """Map distinct keys to their positions in an open-addressing table (value -1: empty);
+    returns its mask. The table holds at least twice as many slots as keys."""
+    size = 16
+    while size < 2 * len(keys):
+        size *= 2
+    mask = size - 1
+    tvals[:size] = -1
+    for k in range(len(keys)):
+        slot = _slot(keys[k], mask)
+        while tvals[slot] != -1:
+            slot = (slot + 1) & mask
+        tkeys[slot] = keys[k]
+        tvals[slot] = k
+    return mask
+
+
+@njit(cache=True)
+def _shared_count(tkeys, tvals, mask: int, keys: np.ndarray, start: int, end: int, need: int) -> int:
+    """How many of ``keys[start:end]`` (distinct) the set holds; stops once ``need`` is out of
+    reach. (Index ranges, not slices: a slice costs reference counting in the inner loop.)"""
+    shared = 0
+    left = end - start
+    for k in range(start, end):
+        left -= 1
+        if _get(tkeys, tvals, mask, keys[k]) >= 0:
+            shared += 1
+        elif shared + left < need:
+            break
+    return shared
+
+
+@njit(cache=True)
+def lcs_length(a: np.ndarray, b: np.ndarray, work: np.ndarray) -> int:
+    """Longest common subsequence of two word-hash arrays by dynamic programming. ``work``
+    holds at least len(b) + 1 ints."""
+    m = len(b)
+    for j in range(m + 1):
+        work[j] = 0
+    for i in range(len(a)):
+        ai = a[i]
+        diag = 0
+        left = 0
+        for j in range(m):
+            up = work[j + 1]
+            if ai == b[j]:
+                cur = diag + 1
+            elif left > up:
+                cur = left
+            else:
+                cur = up
+            work[j + 1] = cur
+            diag = up
+            left = cur
+    return work[m]
+
+
+@njit(cache=True)
+def _word_masks(tok: np.ndarray, wkeys: np.ndarray, wmask: np.ndarray) -> int:
+    """For a text of at most 64 words: a map from word hash to the bit mask of its positions
+    (the bit-parallel LCS's match vectors; mask 0 marks an empty slot); returns the table mask."""
+    size = 16
+    while size < 2 * len(tok):
+        size *= 2
+    mask = size - 1
+    wmask[:size] = 0
+    for i in range(len(tok)):
+        t = tok[i]
+        slot = _slot(t, mask)
+        while wmask[slot] != 0 and wkeys[slot] != t:
+            slot = (slot + 1) & mask
+        wkeys[slot] = t
+        wmask[slot] |= np.uint64(1) << np.uint64(i)
+    return mask
+
+
+@njit(cache=True)
+def _lcs_bits(la: int, b: np.ndarray, start: int, end: int, wkeys, wmask, mask: int) -> int:
+    """Bit-parallel LCS length (Hyyro 2004) of a text of la <= 64 words, given as its word
+    masks, and the words ``b[start:end]``: one word per step."""
+    v = ~np.uint64(0)
+    for k in range(start, end):
+        t = b[k]
+        slot = _slot(t, mask)
+        while wmask[slot] != 0 and wkeys[slot] != t:
+            slot = (slot + 1) & mask
+        u = v & wmask[slot]  # 0 for a word the text lacks
+        v = (v + u) | (v - u)
+    count = 0
+    for i in range(la):
+        if not (v >> np.uint64(i)) & np.uint64(1):
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def _scope(src_rank: int, src_order: int, ref_rank: int, ref_order: int, allow: np.ndarray) -> int:
+    """0 duplicate, 1 leak, 2 eval, -1 not reported (as ``spa_vl.audit.core._scopes``)."""
+    if ref_rank == EVAL_RANK:
+        return 2 if allow[2] else -1
+    if allow[0] and ref_rank == src_rank and 0 <= ref_order < src_order:
+        return 0
+    if allow[1] and src_rank < ref_rank:
+        return 1
+    return -1
+
+
+@njit(cache=True)
+def _grow(a: np.ndarray, size: int) -> np.ndarray:
+    out = np.empty(max(size, 2 * len(a)), a.dtype)
+    out[: len(a)] = a
+    return out
+
+
+@njit(cache=True)
+def near_join(src, ref, scope, rule, max_matches: int):
+    """Every near pair of a batch: (rows, items, rule codes, matched words, scores, and the
+    work done: candidates, pairs past the hit count and scope, pairs aligned).
+
+    ``src`` = (text offsets, word hashes, key offsets, sorted distinct keys, own, split rank,
+    order): the source rows, CSR. ``ref`` = the arrays of ``text.NGramIndex`` (key table,
+    postings, prefix postings and hits needed, the texts' words and keys). ``scope`` = (item
+    rank, item order, item is an answer, item group, allowed scopes, answers too). ``rule`` =
+    the thresholds of ``NearRule``. Identical texts are left to the exact tier. Per row and
+    item group (reference set) at most ``max_matches`` pairs are kept, the best first.
+    """
+    tok_off, tok, key_off, skeys, own, src_rank, src_order = src
+    (tkeys, tvals, tmask, offsets, post_items, key_prefix, prefix_offsets, prefix_items, prefix_need,
+     item_tok_off, item_tok, item_key_off, item_keys) = ref  # fmt: skip
+    item_rank, item_order, item_answer, item_group, allow, answers_too = scope
+    n, near_threshold, max_word_edits, edit_fraction, containment_threshold, min_cont, min_tokens = rule
+    n_rows = len(tok_off) - 1
+    hits = np.zeros(len(item_tok_off) - 1, np.int64)  # of the current row's candidates only
+    cand = np.empty(1024, np.int64)
+    longest = max(np.max(np.diff(item_tok_off)), np.max(np.diff(tok_off)), 1)
+    work = np.zeros(longest + 1, np.int64)
+    row_keys = np.zeros(4 * (longest + 16), np.uint64)
+    row_vals = np.zeros(4 * (longest + 16), np.int64)
+    wkeys = np.zeros(256, np.uint64)
+    wmask = np.zeros(256, np.uint64)
+    pos = np.empty(longest + 1, np.int64)
+    df = np.empty(longest + 1, np.int64)
+    out_rows = np.empty(256, np.int64)
+    out_items = np.empty(256, np.int64)
+    out_rule = np.empty(256, np.int8)
+    out_matched = np.empty(256, np.int64)
+    out_score = np.empty(256, np.float64)
+    n_out = 0
+    stats = np.zeros(3, np.int64)
+    for r in range(n_rows):
+        words = tok[tok_off[r] : tok_off[r + 1]]
+        la = len(words)
+        rkeys = skeys[key_off[r] : key_off[r + 1]]
+        if la < min_tokens or len(rkeys) == 0:
+            continue
+        # postings of the row's n-grams, the rarest first; absent ones cannot be shared
+        m = 0
+        for k in range(len(rkeys)):
+            i = _get(tkeys, tvals, tmask, rkeys[k])
+            if i >= 0:
+                pos[m] = i
+                df[m] = offsets[i + 1] - offsets[i]
+                m += 1
+        order = np.argsort(df[:m], kind="mergesort")
+        # 1. A pair that the rule can accept, other than a shorter reference text inside the
+        # row, misses at most k of the row's n-grams (k + 1 = prefix_size): it holds one of
+        # any k + 1 of them, and at least t of any k + t. Probing EXTRA_PROBES more postings
+        # lets the hit count drop most chance candidates before a reference text is read; the
+        # row's n-grams that no reference text has are misses too, and raise the count needed.
+        k_loss = prefix_size(la, n, near_threshold, max_word_edits, edit_fraction,
+                             containment_threshold, True) - 1  # fmt: skip
+        absent = own[r] - m
+        probed = min(m, max(0, k_loss - absent) + EXTRA_PROBES)
+        min_hits = max(1, probed - k_loss + absent)
+        if min_hits > probed:
+            probed = 0
+        n_cand = 0
+        for o in range(probed):
+            i = pos[order[o]]
+            if n_cand + offsets[i + 1] - offsets[i] > len(cand):
+                cand = _grow(cand, n_cand + offsets[i + 1] - offsets[i])
+            for q in range(offsets[i], offsets[i + 1]):
+                it = post_items[q]
+                if hits[it] == 0:
+                    cand[n_cand] = it
+                    n_cand += 1
+                hits[it] += 1
+        # 2. Reference texts shorter than the row, through their own rarest n-grams (an eval
+        # text inside a longer source, which the row's losses do not bound); the same count
+        # applies with the text's own k (``prefix_need``). Postings are by length.
+        for o in range(m):
+            p = key_prefix[pos[o]]
+            if p < 0:
+                continue
+            if n_cand + prefix_offsets[p + 1] - prefix_offsets[p] > len(cand):
+                cand = _grow(cand, n_cand + prefix_offsets[p + 1] - prefix_offsets[p])
+            for q in range(prefix_offsets[p], prefix_offsets[p + 1]):
+                it = prefix_items[q]
+                if item_tok_off[it + 1] - item_tok_off[it] >= la:
+                    break
+                if hits[it] == 0:
+                    cand[n_cand] = it
+                    n_cand += 1
+                hits[it] += _PREFIX_HIT
+        stats[0] += n_cand
+        # 3. Align what survives: bit-parallel for rows of up to 64 words (as cheap as
+        # counting shared n-grams); longer rows first count them against ``required_shared``
+        bits = la <= 64
+        wm = _word_masks(words, wkeys, wmask) if bits else _fill_set(rkeys, row_keys, row_vals)
+        row_start = n_out
+        for c in range(n_cand):
+            it = cand[c]
+            h = hits[it]
+            hits[it] = 0
+            if h % _PREFIX_HIT < min_hits and h // _PREFIX_HIT < prefix_need[it]:
+                continue
+            if not answers_too and item_answer[it]:
+                continue
+            if _scope(src_rank[r], src_order[r], item_rank[it], item_order[it], allow) < 0:
+                continue
+            lb = item_tok_off[it + 1] - item_tok_off[it]
+            k0, k1 = item_key_off[it], item_key_off[it + 1]
+            need = required_shared(own[r] if la <= lb else k1 - k0, la, lb, n, near_threshold,
+                                   max_word_edits, edit_fraction, containment_threshold, min_cont,
+                                   min_tokens)  # fmt: skip
+            if need == NEVER:
+                continue
+            stats[1] += 1
+            if (
+                not bits
+                and need > 0
+                and _shared_count(row_keys, row_vals, wm, item_keys, k0, k1, need) < need
+            ):
+                continue
+            stats[2] += 1
+            t0, t1 = item_tok_off[it], item_tok_off[it + 1]
+            if bits:
+                matched = _lcs_bits(la, item_tok, t0, t1, wkeys, wmask, wm)
+            else:
+                matched = lcs_length(words, item_tok[t0:t1], work)
+            if matched == la and matched == lb:
+                continue  # identical: the exact tier's
+            code = near_rule_code(matched, la, lb, near_threshold, max_word_edits, edit_fraction,
+                                  containment_threshold, min_cont, min_tokens)  # fmt: skip
+            if code == RULE_NONE:
+                continue
+            if n_out == len(out_rows):
+                out_rows = _grow(out_rows, n_out + 1)
+                out_items = _grow(out_items, n_out + 1)
+                out_rule = _grow(out_rule, n_out + 1)
+                out_matched = _grow(out_matched, n_out + 1)
+                out_score = _grow(out_score, n_out + 1)
+            out_rows[n_out] = r
+            out_items[n_out] = it
+            out_rule[n_out] = code
+            out_matched[n_out] = matched
+            out_score[n_out] = 2.0 * matched / (la + lb) if code == RULE_SIMILARITY else matched / min(la, lb)
+            n_out += 1
+        if n_out - row_start > max_matches:
+            n_out = row_start + _keep_best(
+                out_items[row_start:n_out],
+                out_rule[row_start:n_out],
+                out_matched[row_start:n_out],
+                out_score[row_start:n_out],
+                item_group,
+                max_matches,
+            )
+    return (
+        out_rows[:n_out],
+        out_items[:n_out],
+        out_rule[:n_out],
+        out_matched[:n_out],
+        out_score[:n_out],
+        stats,
+    )
+
+
+@njit(cache=True)
+def _keep_best(items, rule, matched, score, item_group, max_matches) -> int:
+    """Keep the ``max_matches`` best pairs of each reference group, in place; returns how many
+    remain. Ties keep the order in which the pairs were found."""
+    m = len(items)
+    key = np.empty(m, np.float64)
+    for k in range(m):
+        # group first, then best score (scores lie in [0, 1]); the stable sort keeps probe order
+        key[k] = item_group[items[k]] * 4.0 + (2.0 - score[k])
+    order = np.argsort(key, kind="mergesort")
+    it, ru, ma, sc = items[order], rule[order], matched[order], score[order]
+    kept = 0
+    run = 0
+    for k in range(m):
+        run = run + 1 if k > 0 and item_group[it[k]] == item_group[it[k - 1]] else 1
+        if run <= max_matches:
+            items[kept], rule[kept], matched[kept], score[kept] = it[k], ru[k], ma[k], sc[k]
+            kept += 1
+    return kept
