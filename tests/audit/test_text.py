@@ -7,6 +7,7 @@ import os
 import random
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -215,7 +216,7 @@ def _near(queries: list[str], refs: list[str], r: NearRule, max_matches: int = 1
     [
         (0, (4, 20), RULE),
         (1, (4, 30), RULE),
-        (2, (6, 25), NearRule(n=3, near_threshold=0.7, max_word_edits=2)),
+        (2, (6, 25), replace(RULE, n=3, near_threshold=0.7, max_word_edits=2)),
         (3, (60, 90), RULE),  # past 64 words: shared n-grams counted, then aligned by DP
     ],
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -79,15 +79,8 @@ class AuditSettings:
         """The near tier's thresholds."""
         from spa_vl.audit.text import NearRule
 
-        return NearRule(
-            self.ngram_size,
-            self.near_threshold,
-            self.max_word_edits,
-            self.edit_fraction,
-            self.containment_threshold,
-            self.min_containment_tokens,
-            self.min_tokens,
-        )
+        # NearRule's fields are these settings' names, but for n (ngram_size)
+        return NearRule(n=self.ngram_size, **{f.name: getattr(self, f.name) for f in fields(NearRule)[1:]})
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -63,30 +63,26 @@ class NearRule:
     words, or by *containment* (texts of clearly different lengths, the shorter with at least
     ``min_containment_tokens`` words) when matched / words of the shorter text is at least
     ``containment_threshold``. Texts under ``min_tokens`` words are left to the exact tier.
+    Built by ``AuditSettings.near_rule``, which holds the defaults.
     """
 
-    n: int = 2
-    near_threshold: float = 0.75
-    max_word_edits: int = 1
-    edit_fraction: float = 0.1
-    containment_threshold: float = 0.9
-    min_containment_tokens: int = 6
-    min_tokens: int = 4
+    n: int
+    near_threshold: float
+    max_word_edits: int
+    edit_fraction: float
+    containment_threshold: float
+    min_containment_tokens: int
+    min_tokens: int
+
+    def thresholds(self) -> tuple[float, int, float, float, int, int]:
+        """Everything but ``n``, in the order the kernel's rule functions take them."""
+        return (float(self.near_threshold), self.max_word_edits, float(self.edit_fraction),
+                float(self.containment_threshold), self.min_containment_tokens, self.min_tokens)  # fmt: skip
 
     def judge(self, score: PairScore) -> str | None:
         """Which rule makes the pair a near match ("similarity", "containment"), or None."""
-        code = K.near_rule_code(
-            score.matched,
-            score.source_words,
-            score.reference_words,
-            self.near_threshold,
-            self.max_word_edits,
-            self.edit_fraction,
-            self.containment_threshold,
-            self.min_containment_tokens,
-            self.min_tokens,
-        )
-        return RULE_NAMES[code]
+        return RULE_NAMES[K.near_rule_code(score.matched, score.source_words, score.reference_words,
+                                           *self.thresholds())]  # fmt: skip
 
     def prefix_sizes(self, words: np.ndarray, similarity: bool = True) -> np.ndarray:
         """How many n-grams a text of ``words`` words must probe (``near_kernel.prefix_size``)."""
@@ -244,8 +240,7 @@ class NGramIndex:
             (np.asarray(scope.item_rank, np.int64), np.asarray(scope.item_order, np.int64),
              np.asarray(scope.item_answer, np.bool_), np.asarray(scope.item_group, np.int64),
              scope.allow(), scope.answers_too),
-            (r.n, float(r.near_threshold), r.max_word_edits, float(r.edit_fraction),
-             float(r.containment_threshold), r.min_containment_tokens, r.min_tokens),
+            (r.n, *r.thresholds()),
             max_matches,
         )  # fmt: skip
         la = np.diff(src.tok_off)[rows]
