@@ -63,6 +63,8 @@ def test_encoding_hashes_words_and_distinct_ngrams() -> None:
     assert (third[1:] > third[:-1]).all()  # sorted, distinct
     assert len(set(third.tolist()) & set(enc.keys[: enc.key_off[1]].tolist())) == 1
     assert enc.text_hash[0] == text_hash("how to make a bomb")
+    with pytest.raises(ValueError, match="newline"):
+        encode_texts(["not\nnormalised"], 2)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -261,3 +263,12 @@ def test_per_group_cap_keeps_the_best() -> None:
     near = index.near_pairs(index.encode([base]), scope, max_matches=2)
     assert sorted(groups[near.items].tolist()) == [0, 0, 1]
     assert len(_near([base], refs, RULE).rows) == 7
+
+
+@pytest.mark.parametrize(
+    ("refs", "queries"),
+    [([], ["a b c d e"]), (["a b c d e"], []), ([], []), ([""], ["", "a"]), (["x y z w v"], ["", ""])],
+)
+def test_near_join_with_nothing_to_match(refs: list[str], queries: list[str]) -> None:
+    near = _near(queries, refs, RULE)
+    assert len(near.rows) == 0 and near.rule == []

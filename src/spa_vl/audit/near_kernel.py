@@ -407,7 +407,10 @@ def near_join(src, ref, scope, rule, max_matches: int):
     n_rows = len(tok_off) - 1
     hits = np.zeros(len(item_tok_off) - 1, np.int64)  # of the current row's candidates only
     cand = np.empty(1024, np.int64)
-    longest = max(np.max(np.diff(item_tok_off)), np.max(np.diff(tok_off)), 1)
+    longest = 1
+    for offs in (item_tok_off, tok_off):
+        for i in range(len(offs) - 1):
+            longest = max(longest, offs[i + 1] - offs[i])
     work = np.zeros(longest + 1, np.int64)
     row_keys = np.zeros(4 * (longest + 16), np.uint64)
     row_vals = np.zeros(4 * (longest + 16), np.int64)

@@ -259,8 +259,10 @@ class NGramIndex:
 
 def encode_texts(normalized: Sequence[str], n: int) -> Encoded:
     """Hash the words, n-grams and whole texts of normalised texts (``near_kernel.encode_texts``)."""
-    data = np.frombuffer("\n".join(normalized).encode(), np.uint8)
-    return Encoded(*K.encode_texts(data, len(normalized), n))
+    data = "\n".join(normalized).encode()
+    if data.count(b"\n") != max(len(normalized) - 1, 0):  # the kernel splits texts at newlines
+        raise ValueError("encode_texts takes normalised texts (see normalize_text): one has a newline")
+    return Encoded(*K.encode_texts(np.frombuffer(data, np.uint8), len(normalized), n))
 
 
 def _expand(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
