@@ -24,6 +24,7 @@ from spa_vl.audit.text import (
     score_pair,
     text_hash,
     text_hashes,
+    warm_up,
 )
 
 RULE = AuditSettings().near_rule()
@@ -272,3 +273,9 @@ def test_per_group_cap_keeps_the_best() -> None:
 def test_near_join_with_nothing_to_match(refs: list[str], queries: list[str]) -> None:
     near = _near(queries, refs, RULE)
     assert len(near.rows) == 0 and near.rule == []
+
+
+def test_warm_up_leaves_the_kernels_ready() -> None:
+    assert warm_up() >= 0
+    assert K.near_join.signatures and K.encode_texts.signatures  # compiled or loaded from cache
+    assert warm_up() < 1  # the second time there is nothing to compile or load

@@ -161,6 +161,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _threshold_options(parser)
 
 
+def _warm_up(quiet: bool) -> None:
+    from spa_vl.audit.text import warm_up
+
+    seconds = warm_up()
+    if seconds > 3 and not quiet:
+        print(
+            f"compiled the near-duplicate kernels in {seconds:.0f} s "
+            "(the first audit on this machine; cached for the next ones)",
+            file=sys.stderr,
+        )
+
+
 def parse_eval(spec: str) -> tuple[str, str, str]:
     """``NAME=PATH[:FORMAT]`` (or just ``PATH``) to (name, path, format)."""
     from spa_vl.audit.evalsets import FORMATS
@@ -263,6 +275,8 @@ def _finish(report: dict, args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.no_near:
+        _warm_up(args.quiet)
     if args.against:
         return _run_scan(args)
     from spa_vl.audit.engine import run_local
