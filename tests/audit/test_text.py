@@ -3,6 +3,7 @@ checked against an all-pairs search in plain Python."""
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import subprocess
@@ -279,3 +280,32 @@ def test_warm_up_leaves_the_kernels_ready() -> None:
     assert warm_up() >= 0
     assert K.near_join.signatures and K.encode_texts.signatures  # compiled or loaded from cache
     assert warm_up() < 1  # the second time there is nothing to compile or load
+
+
+def test_read_only_index_as_ray_shares_it() -> None:
+    """Ray's object store hands the index back with read-only arrays: same pairs, and the
+    same compiled signature as in-process (no compile per worker)."""
+    refs, queries = _corpus(5, 200, (4, 20))
+    index = NGramIndex.build(refs, RULE)
+    n, m = len(queries), len(refs)
+    scope = PairScope(np.zeros(n, np.int64), np.full(n, -1), np.full(m, -1), np.full(m, -1),
+                      np.zeros(m, bool), np.zeros(m, np.int64))  # fmt: skip
+    before = index.near_pairs(index.encode(queries), scope, 10_000)
+    signatures = len(K.near_join.signatures)
+    frozen = copy.deepcopy(index)
+    for obj in (frozen, frozen.texts, scope):
+        for value in vars(obj).values():
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+    frozen.table[0].flags.writeable = frozen.table[1].flags.writeable = False
+    after = frozen.near_pairs(frozen.encode(queries), scope, 10_000)
+    assert len(before.rows) > 50
+    assert after.rows.tolist() == before.rows.tolist() and after.items.tolist() == before.items.tolist()
+    assert len(K.near_join.signatures) == signatures
+
+
+def test_eval_sets_and_splits_of_one_name_are_capped_apart() -> None:
+    from spa_vl.audit.reference import EVAL_RANK, _groups
+
+    groups = _groups(["test", "test", "advbench", "test"], [2, EVAL_RANK, EVAL_RANK, 2]).tolist()
+    assert groups[0] == groups[3] and len(set(groups)) == 3

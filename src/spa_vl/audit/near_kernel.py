@@ -24,8 +24,9 @@ _EPS = 1e-9
 RULE_NONE, RULE_SIMILARITY, RULE_CONTAINMENT = 0, 1, 2
 NEVER = 1 << 62
 EXTRA_PROBES = 3  # n-grams probed beyond each prefix (see near_join)
-# a candidate's hits: through the row's n-grams in the low bits, through its own prefix above
-_PREFIX_HIT = 1 << 20
+# a candidate's hits: through the row's n-grams in the low 32 bits, through its own prefix
+# above (either count is at most the row's n-grams, far below 2 ** 31)
+_PREFIX_HIT = 1 << 32
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # odd 64-bit multipliers that mix word ids into one n-gram key (wrapping arithmetic)
 MIX = np.array(
@@ -192,7 +193,8 @@ def encode_texts(data: np.ndarray, n_texts: int, n: int):
     th = _FNV_OFFSET
     wh = _FNV_OFFSET
     in_word = False
-    for i in range(len(data) + 1):
+    # one newline past the end closes the last text (none when there is no text)
+    for i in range(len(data) + (n_texts > 0)):
         c = data[i] if i < len(data) else _NEWLINE
         if c in (_SPACE, _NEWLINE):
             if in_word:
@@ -408,9 +410,10 @@ def near_join(src, ref, scope, rule, max_matches: int):
     hits = np.zeros(len(item_tok_off) - 1, np.int64)  # of the current row's candidates only
     cand = np.empty(1024, np.int64)
     longest = 1
-    for offs in (item_tok_off, tok_off):
-        for i in range(len(offs) - 1):
-            longest = max(longest, offs[i + 1] - offs[i])
+    for i in range(len(item_tok_off) - 1):
+        longest = max(longest, item_tok_off[i + 1] - item_tok_off[i])
+    for i in range(len(tok_off) - 1):
+        longest = max(longest, tok_off[i + 1] - tok_off[i])
     work = np.zeros(longest + 1, np.int64)
     row_keys = np.zeros(4 * (longest + 16), np.uint64)
     row_vals = np.zeros(4 * (longest + 16), np.int64)
@@ -556,7 +559,9 @@ def near_join(src, ref, scope, rule, max_matches: int):
 @njit(cache=True)
 def _keep_best(items, rule, matched, score, item_group, max_matches) -> int:
     """Keep the ``max_matches`` best pairs of each reference group, in place; returns how many
-    remain. Ties keep the order in which the pairs were found."""
+    remain. Ties keep the order in which the pairs were found, so where more than
+    ``max_matches`` pairs tie at the cut, which of them are reported is that order's choice
+    (``core._best`` then orders what is kept by eval id)."""
     m = len(items)
     key = np.empty(m, np.float64)
     for k in range(m):

@@ -139,7 +139,7 @@ class ReferenceBuilder:
             text_norm=norms,
             text_rank=np.array(self.texts.rank, np.int64),
             text_is_answer=np.array(self.texts.is_answer, bool),
-            text_group=_groups(self.texts.set_name),
+            text_group=_groups(self.texts.set_name, self.texts.rank),
             exact=ExactIndex.build(ngrams.texts.text_hash, present),
             ngrams=ngrams,
             images=self.images,
@@ -151,10 +151,12 @@ class ReferenceBuilder:
         )
 
 
-def _groups(names: Sequence[str]) -> np.ndarray:
-    """A number per reference set (the near tier caps its matches per set)."""
-    codes: dict[str, int] = {}
-    return np.array([codes.setdefault(x, len(codes)) for x in names], np.int64)
+def _groups(names: Sequence[str], ranks: Sequence[int]) -> np.ndarray:
+    """A number per reference set, eval sets apart from splits of the same name (the near
+    tier caps its matches per group, as ``core._best`` does per scope and set)."""
+    codes: dict[tuple[bool, str], int] = {}
+    keys = [(r == EVAL_RANK, x) for x, r in zip(names, ranks, strict=True)]
+    return np.array([codes.setdefault(k, len(codes)) for k in keys], np.int64)
 
 
 def _id_ranks(texts: _Columns, images: _Columns) -> tuple[np.ndarray, np.ndarray, dict]:

@@ -5,9 +5,9 @@ questions, with the prefix filter of set-similarity joins: word n-grams of the r
 (eval sets, other splits) go into an inverted index; each source text probes only as many of
 its rarest n-grams as a near copy could lose, plus the reference texts' own rarest n-grams (an
 eval text inside a longer source). Candidates are then cut by an exact count of shared n-grams
-and aligned word by word, in compiled code (``near_kernel``). Hashes are stable (blake2b, fixed
-multipliers), never Python's salted ``hash``, so an index built in one process answers queries
-from another.
+and aligned word by word, in compiled code (``near_kernel``). Hashes are stable (FNV-1a with a
+splitmix64 finish), never Python's salted ``hash``, so an index built in one process answers
+queries from another.
 """
 
 from __future__ import annotations
@@ -94,8 +94,8 @@ RULE_NAMES = (None, "similarity", "containment")
 
 
 def _prefix_sizes(words: np.ndarray, rule: NearRule, similarity: bool) -> np.ndarray:
-    return K.prefix_sizes(words, rule.n, rule.near_threshold, rule.max_word_edits, rule.edit_fraction,
-                          rule.containment_threshold, similarity)  # fmt: skip
+    near, edits, fraction, contained, _, _ = rule.thresholds()
+    return K.prefix_sizes(words, rule.n, near, edits, fraction, contained, similarity)
 
 
 @dataclass
@@ -201,9 +201,12 @@ class NGramIndex:
         p_idx, p_owners = key_idx[order], owners[order]
         rank = np.arange(len(p_owners)) - np.searchsorted(p_owners, p_owners, side="left")
         # k + 1 rarest plus EXTRA_PROBES - 1 more: a text inside a longer source misses at
-        # most k of them, so holds at least (kept - k) (near_kernel.near_join)
+        # most k of them, so holds at least (kept - k) (near_kernel.near_join). Only texts
+        # long enough for the containment rule: shorter ones would be scanned by every longer
+        # source that shares a common phrase, and dropped by length each time.
         k_loss = rule.prefix_sizes(words, similarity=False) - 1
-        keep = rank < (k_loss + K.EXTRA_PROBES)[p_owners]
+        containable = words >= max(rule.min_containment_tokens, rule.min_tokens)
+        keep = (rank < (k_loss + K.EXTRA_PROBES)[p_owners]) & containable[p_owners]
         p_idx, p_owners = p_idx[keep], p_owners[keep]
         kept = np.bincount(p_owners, minlength=len(words))
         prefix_need = np.maximum(1, kept - k_loss)
@@ -233,13 +236,17 @@ class NGramIndex:
         """Every near pair of the encoded texts with the reference side, within ``scope``; at
         most ``max_matches`` per text and reference group, the best first."""
         ref, r = self.texts, self.rule
+        # The reference side goes in read-only, the batch writable, wherever they come from
+        # (Ray hands out the shared index read-only): one compiled signature for every engine.
         rows, items, codes, matched, score, work = K.near_join(
             (src.tok_off, src.tok, src.key_off, src.keys, src.own,
-             np.asarray(scope.src_rank, np.int64), np.asarray(scope.src_order, np.int64)),
-            (*self.table, self.offsets, self.items, self.key_prefix, self.prefix_offsets, self.prefix_items,
-             self.prefix_need, ref.tok_off, ref.tok, ref.key_off, ref.keys),
-            (np.asarray(scope.item_rank, np.int64), np.asarray(scope.item_order, np.int64),
-             np.asarray(scope.item_answer, np.bool_), np.asarray(scope.item_group, np.int64),
+             np.array(scope.src_rank, np.int64), np.array(scope.src_order, np.int64)),
+            (*map(_frozen, self.table[:2]), self.table[2],
+             *map(_frozen, (self.offsets, self.items, self.key_prefix, self.prefix_offsets,
+                            self.prefix_items, self.prefix_need, ref.tok_off, ref.tok, ref.key_off,
+                            ref.keys))),
+            (_frozen(scope.item_rank, np.int64), _frozen(scope.item_order, np.int64),
+             _frozen(scope.item_answer, np.bool_), _frozen(scope.item_group, np.int64),
              scope.allow(), scope.answers_too),
             (r.n, *r.thresholds()),
             max_matches,
@@ -258,8 +265,20 @@ class NGramIndex:
         )
 
 
+def _frozen(a: np.ndarray, dtype: type | None = None) -> np.ndarray:
+    """A read-only view (no copy when ``a`` has the dtype already)."""
+    view = np.asarray(a, dtype).view()
+    view.flags.writeable = False
+    return view
+
+
 def encode_texts(normalized: Sequence[str], n: int) -> Encoded:
     """Hash the words, n-grams and whole texts of normalised texts (``near_kernel.encode_texts``)."""
+    if not len(normalized):
+        empty = np.zeros(0, np.uint64)
+        return Encoded(
+            empty, np.zeros(1, np.int64), empty, np.zeros(1, np.int64), empty, np.zeros(0, np.int64)
+        )
     data = "\n".join(normalized).encode()
     if data.count(b"\n") != max(len(normalized) - 1, 0):  # the kernel splits texts at newlines
         raise ValueError("encode_texts takes normalised texts (see normalize_text): one has a newline")
