@@ -436,3 +436,44 @@ def load_eval_set(
     except (KeyError, TypeError, AttributeError) as exc:
         raise EvalSetError(f"{path}: not a {format} file ({EXPECTED[format]}): {exc!r}") from None
     return EvalSet(name, format, path, items, opts.missing_images)
+
+
+def parse_eval_spec(spec: str) -> tuple[str, str, str]:
+    """``NAME=PATH[:FORMAT]`` (or just ``PATH``) to (name, path, format)."""
+    name, sep, rest = spec.partition("=")
+    if not sep:
+        name, rest = "", spec
+    path, fmt = rest, "auto"
+    head, colon, tail = rest.rpartition(":")
+    if colon and tail in FORMATS:
+        path, fmt = head, tail
+    if not path:
+        raise EvalSetError(f"--eval {spec!r}: expected NAME=PATH[:FORMAT]")
+    return name, path, fmt
+
+
+def load_eval_spec(
+    spec: str,
+    *,
+    text_fields: Iterable[str] = (),
+    image_field: str | None = None,
+    id_field: str | None = None,
+    image_roots: dict[str, str] | None = None,
+    load_images: bool = True,
+) -> EvalSet:
+    """The eval set of one ``--eval NAME=PATH[:FORMAT]`` option; without a NAME it is named
+    after its format. ``image_roots`` maps set names to their image folders."""
+    name, path, fmt = parse_eval_spec(spec)
+    es = load_eval_set(
+        name or fmt,
+        path,
+        fmt,
+        text_fields=text_fields,
+        image_field=image_field,
+        id_field=id_field,
+        image_root=(image_roots or {}).get(name),
+        load_images=load_images,
+    )
+    if not name:
+        es.name = es.format
+    return es

@@ -26,7 +26,7 @@ from typing import Any
 
 from spa_vl.audit.core import MATCH_COLUMNS, fingerprint_batch, match_batch
 from spa_vl.audit.engine import AuditRun, build_index
-from spa_vl.audit.evalsets import EvalItem, EvalSet, EvalSetError, load_eval_set
+from spa_vl.audit.evalsets import EvalItem, EvalSet, EvalSetError, load_eval_spec
 from spa_vl.audit.reference import AuditIndex
 from spa_vl.audit.settings import AuditSettings
 
@@ -98,8 +98,6 @@ def load_spa_vl(path: str | Path, images: bool, splits: tuple[str, ...] = SPA_VL
 def load_against(spec: str, args: Any, images: bool) -> EvalSet:
     """``--against`` value: ``spa_vl=PATH[:CONFIG]`` (test + validation), or any eval adapter
     spec ``NAME=PATH[:FORMAT]``."""
-    from spa_vl.commands.audit import parse_eval
-
     name, sep, rest = spec.partition("=")
     if name in ("spa_vl", "spa-vl") and sep:
         return load_spa_vl(rest, images)
@@ -108,12 +106,9 @@ def load_against(spec: str, args: Any, images: bool) -> EvalSet:
             "--against spa_vl needs a local copy: spa_vl=PATH (a release folder from `spa-vl "
             "build`, or a Hub-layout folder such as a `huggingface-cli download` of SPA-VL)"
         )
-    name, path, fmt = parse_eval(spec)
     try:
-        es = load_eval_set(
-            name or fmt,
-            path,
-            fmt,
+        return load_eval_spec(
+            spec,
             text_fields=getattr(args, "text_field", ()),
             image_field=getattr(args, "image_field", None),
             id_field=getattr(args, "id_field", None),
@@ -121,9 +116,6 @@ def load_against(spec: str, args: Any, images: bool) -> EvalSet:
         )
     except EvalSetError as exc:
         raise ScanError(str(exc)) from None
-    if not name:
-        es.name = es.format
-    return es
 
 
 # ---------------------------------------------------------------- corpus side

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spa_vl.audit import near_kernel as K
+from spa_vl.audit.settings import SCOPES, AuditSettings
 
 
 def text_hash(normalized: str) -> int:
@@ -87,15 +88,13 @@ class NearRule:
 
     def prefix_sizes(self, words: np.ndarray, similarity: bool = True) -> np.ndarray:
         """How many n-grams a text of ``words`` words must probe (``near_kernel.prefix_size``)."""
-        return _prefix_sizes(np.asarray(words, np.int64), self, similarity)
+        near, edits, fraction, contained, _, _ = self.thresholds()
+        return K.prefix_sizes(
+            np.asarray(words, np.int64), self.n, near, edits, fraction, contained, similarity
+        )
 
 
 RULE_NAMES = (None, "similarity", "containment")
-
-
-def _prefix_sizes(words: np.ndarray, rule: NearRule, similarity: bool) -> np.ndarray:
-    near, edits, fraction, contained, _, _ = rule.thresholds()
-    return K.prefix_sizes(words, rule.n, near, edits, fraction, contained, similarity)
 
 
 @dataclass
@@ -142,11 +141,11 @@ class PairScope:
     item_order: np.ndarray
     item_answer: np.ndarray
     item_group: np.ndarray
-    scopes: Sequence[str] = ("duplicate", "leak", "eval")
+    scopes: Sequence[str] = SCOPES
     answers_too: bool = False
 
     def allow(self) -> np.ndarray:
-        return np.array([s in self.scopes for s in ("duplicate", "leak", "eval")], np.bool_)
+        return np.array([s in self.scopes for s in SCOPES], np.bool_)  # near_kernel._scope's order
 
 
 @dataclass
@@ -290,8 +289,7 @@ def warm_up() -> float:
     (~30 s, then cached); returns the seconds it took. The CLI calls it before its progress
     bars, so that a first-run compile is not read as a slow audit."""
     t0 = time.perf_counter()
-    rule = NearRule(2, 0.75, 1, 0.1, 0.9, 6, 4)
-    index = NGramIndex.build(["a b c d e"], rule)
+    index = NGramIndex.build(["a b c d e"], AuditSettings().near_rule())
     scope = PairScope(np.zeros(1, np.int64), np.full(1, -1), np.full(1, -1), np.full(1, -1),
                       np.zeros(1, bool), np.zeros(1, np.int64))  # fmt: skip
     index.near_pairs(index.encode(["a b c d e f"]), scope, 1)

@@ -173,22 +173,6 @@ def _warm_up(quiet: bool) -> None:
         )
 
 
-def parse_eval(spec: str) -> tuple[str, str, str]:
-    """``NAME=PATH[:FORMAT]`` (or just ``PATH``) to (name, path, format)."""
-    from spa_vl.audit.evalsets import FORMATS
-
-    name, sep, rest = spec.partition("=")
-    if not sep:
-        name, rest = "", spec
-    path, fmt = rest, "auto"
-    head, colon, tail = rest.rpartition(":")
-    if colon and tail in FORMATS:
-        path, fmt = head, tail
-    if not path:
-        raise UsageError(f"--eval {spec!r}: expected NAME=PATH[:FORMAT]")
-    return name, path, fmt
-
-
 def settings_from_args(args: argparse.Namespace, **override: object) -> object:
     """``AuditSettings`` from the options (``override`` wins)."""
     from spa_vl.audit.settings import AuditSettings
@@ -280,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
     if args.against:
         return _run_scan(args)
     from spa_vl.audit.engine import run_local
-    from spa_vl.audit.evalsets import EvalSetError, load_eval_set
+    from spa_vl.audit.evalsets import EvalSetError, load_eval_spec
     from spa_vl.audit.inputs import SourceBatches
     from spa_vl.audit.report import build_report
     from spa_vl.problems import SourceError
@@ -289,25 +273,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be at least 1")
     settings = settings_from_args(args)
     roots = dict(r.split("=", 1) for r in args.eval_image_root if "=" in r)
-    eval_sets = []
-    for spec in args.evals:
-        name, path, fmt = parse_eval(spec)
-        try:
-            es = load_eval_set(
-                name or fmt,
-                path,
-                fmt,
-                text_fields=args.text_field,
-                image_field=args.image_field,
-                id_field=args.id_field,
-                image_root=roots.get(name),
-                load_images=args.images,
-            )
-        except EvalSetError as exc:
-            raise UsageError(str(exc)) from None
-        if not name:
-            es.name = es.format
-        eval_sets.append(es)
+    try:
+        eval_sets = [
+            load_eval_spec(spec, text_fields=args.text_field, image_field=args.image_field,
+                           id_field=args.id_field, image_roots=roots, load_images=args.images)
+            for spec in args.evals
+        ]  # fmt: skip
+    except EvalSetError as exc:
+        raise UsageError(str(exc)) from None
     names = [es.name for es in eval_sets]
     if len(set(names)) != len(names):
         raise UsageError(f"eval-set names must differ: {', '.join(names)}")
