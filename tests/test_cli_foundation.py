@@ -49,18 +49,21 @@ def test_validate_bad_data_exit_1(sample_copy, tmp_path: Path, capsys) -> None:
     assert json.loads(line)["id"] == "train/000001"
 
 
-def test_default_quarantine_lies_beside_the_source(sample_copy) -> None:
+def test_validate_writes_nothing_beside_its_input_unless_asked(sample_copy, capsys) -> None:
+    # Issue 12: no quarantine file without --quarantine; the summary says how to keep the rows.
     src = sample_copy("jsonl")
     _break_one_record(src)
-    assert main(["validate", str(src), "--quiet"]) == 1
-    assert (src.parent / "jsonl.quarantine.jsonl").read_text(encoding="utf-8").count("\n") == 1
+    before = sorted(p.name for p in src.parent.iterdir())
+    assert main(["validate", str(src)]) == 1
+    assert sorted(p.name for p in src.parent.iterdir()) == before
+    assert "add --quarantine FILE to keep them (1)" in capsys.readouterr().err
 
 
 def test_validate_current_folder(sample_copy, monkeypatch) -> None:
     src = sample_copy("hub")
     monkeypatch.chdir(src)
     assert main(["validate", ".", "--quiet"]) == 0
-    assert (src.parent / "hub.quarantine.jsonl").exists()
+    assert not (src.parent / "hub.quarantine.jsonl").exists()
 
 
 def test_quiet_prints_nothing(sample_dirs, tmp_path: Path, capsys) -> None:

@@ -15,8 +15,27 @@ import sys
 from pathlib import Path
 
 from spa_vl.cli import main as cli
+from spa_vl.errors import UsageError
+from spa_vl.outputs import check_output_dir
+from spa_vl.release.build import check_build_paths
+from spa_vl.sample import is_sample_folder
 
 EVALSETS = Path(__file__).resolve().parents[3] / "shared" / "evalsets"
+
+
+# Everything the demo writes in its working folder: a folder holding only these is an earlier
+# demo's, which the next one may clear.
+DEMO_FILES = ("validation.json", "quarantine.jsonl", "build.quarantine.jsonl", "audit.md")
+
+
+def is_demo_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds only what an earlier demo wrote there."""
+    for p in folder.iterdir():
+        if p.name == "raw_hub" and p.is_dir() and not p.is_symlink() and is_sample_folder(p):
+            continue
+        if p.name not in DEMO_FILES or not p.is_file():
+            return False
+    return True
 
 
 def step(title: str, argv: list[str]) -> int:
@@ -53,8 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     out, release = Path(args.out), Path(args.release)
+    try:
+        # The same output rules as every command: the working folder is new, empty or an
+        # earlier demo's (only then is it cleared); the release folder is checked by `build`,
+        # which replaces an earlier release whole and refuses anything else.
+        check_output_dir(out, option="--out", accept=is_demo_folder, what="spa-vl demo folder")
+        check_build_paths(out / "raw_hub", release, out / "build.quarantine.jsonl")
+    except UsageError as exc:
+        print(f"spa-vl demo: error: {exc}", file=sys.stderr)
+        return 2
     shutil.rmtree(out, ignore_errors=True)
-    shutil.rmtree(release, ignore_errors=True)
     raw = out / "raw_hub"
     if step("sample", ["sample", str(raw), "--layout", "hub", "--quiet"]):
         return 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -231,6 +232,9 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, row_group_size=100, compression="snappy")
 
 
+# The first line of every sample's README.md: how `spa-vl sample` knows a folder it may replace.
+SAMPLE_MARKER = "Written by `spa-vl sample`; not the real data."
+
 _HUB_README = """---
 license: cc-by-4.0
 configs:
@@ -250,6 +254,10 @@ configs:
     path: test/help-*
 ---
 # SPA-VL (synthetic sample in the Hub layout)
+
+Written by `spa-vl sample`; not the real data.
+"""
+_README = """# SPA-VL (synthetic sample in the {layout} layout)
 
 Written by `spa-vl sample`; not the real data.
 """
@@ -338,12 +346,48 @@ def write_jsonl(rows: Iterator[SampleRow], out: Path) -> None:
             h.close()
 
 
+# Every name a sample writes, in any layout: a folder holding only these (and the marker) is
+# one `spa-vl sample` may replace.
+_SAMPLE_FILES = re.compile(
+    r"README\.md|data/train-\d{5}-of-\d{5}\.parquet|validation/validation-\d{5}-of-\d{5}\.parquet"
+    r"|test/(harm|help)-\d{5}-of-\d{5}\.parquet|images\.zip|(train|validation|harm|help)\.json"
+    r"|(train|validation|test)\.jsonl|images/.+"
+)
+
+
+def is_sample_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a sample this tool wrote: its README.md carries the marker and
+    every file in it is one the sample writes."""
+    readme = folder / "README.md"
+    try:
+        if SAMPLE_MARKER not in readme.read_text(encoding="utf-8", errors="replace"):
+            return False
+    except OSError:
+        return False
+    return all(
+        _SAMPLE_FILES.fullmatch(p.relative_to(folder).as_posix())
+        for p in folder.rglob("*")
+        if not p.is_dir() or p.is_symlink()
+    )
+
+
 def write_sample(out: str | Path, layout: str = "hub", spec: SampleSpec = SampleSpec()) -> Path:
-    """Write the sample to ``out`` in ``layout`` (hub, rlhf-json or jsonl); return ``out``."""
+    """Write the sample to ``out`` in ``layout`` (hub, rlhf-json or jsonl); return ``out``.
+
+    ``out`` must be new, empty or an earlier sample (UsageError otherwise). The sample is
+    written beside it and swapped in whole, so an interrupted run leaves ``out`` as it was."""
+    from spa_vl.outputs import check_output_dir
+    from spa_vl.release.staging import StagedFolder
+
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; layouts: {', '.join(LAYOUTS)}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    target = check_output_dir(
+        out, option="OUT", accept=is_sample_folder, what="sample written by spa-vl sample"
+    )
     writer = {"hub": write_hub, "rlhf-json": write_rlhf_json, "jsonl": write_jsonl}[layout]
-    writer(generate(spec), out)
-    return out
+    with StagedFolder(target, "sample", "OUT") as stage:
+        writer(generate(spec), stage.path)
+        if layout != "hub":  # the Hub layout's README (with the marker) is part of the layout
+            (stage.path / "README.md").write_text(_README.format(layout=layout), encoding="utf-8")
+        stage.commit()
+    return Path(out)

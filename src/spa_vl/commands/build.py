@@ -1,4 +1,7 @@
-"""``spa-vl build SRC``: validate a raw source and write the release folder."""
+"""``spa-vl build SRC``: validate a raw source and write the release folder.
+
+Every output is checked before the source is read; the release is written beside ``--out``
+and swapped in whole (``spa_vl.release.build.build_release``)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-shard-size", default="500MB", help="cut parquet shards at this size (default 500MB)"
     )
-    p.add_argument("--quarantine", metavar="FILE", help="rejected rows (default OUT.quarantine.jsonl)")
+    p.add_argument(
+        "--quarantine", metavar="FILE", help="rejected rows (default: OUT.quarantine.jsonl beside OUT)"
+    )
     p.add_argument("--previous", metavar="OLD", help="previous release: write CHANGELOG.md from the diff")
     p.add_argument("--deep", action="store_true", help="decode every image fully while validating")
     p.add_argument("--quiet", action="store_true")
@@ -28,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
     import re
 
     from spa_vl.cli import UsageError
+    from spa_vl.outputs import resolved
     from spa_vl.release.build import build_release
+    from spa_vl.release.staging import terminate_as_interrupt
     from spa_vl.release.writer import parse_size
     from spa_vl.validate import ValidationOptions
 
@@ -39,19 +46,21 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise UsageError(f"--max-shard-size: cannot read {args.max_shard_size!r} (try 500MB)") from None
     out = Path(args.out)
-    quarantine = args.quarantine or str(out.with_name(out.name + ".quarantine.jsonl"))
+    # Beside the release, never inside it (the build replaces that folder whole).
+    quarantine = args.quarantine or str(resolved(out).with_name(resolved(out).name + ".quarantine.jsonl"))
     try:
-        result = build_release(
-            args.src,
-            out,
-            version=args.version,
-            format=args.format,
-            max_shard_size=max_shard,
-            quarantine=quarantine,
-            previous=args.previous,
-            options=ValidationOptions(deep=args.deep),
-            progress=not args.quiet,
-        )
+        with terminate_as_interrupt():
+            result = build_release(
+                args.src,
+                out,
+                version=args.version,
+                format=args.format,
+                max_shard_size=max_shard,
+                quarantine=quarantine,
+                previous=args.previous,
+                options=ValidationOptions(deep=args.deep),
+                progress=not args.quiet,
+            )
     except SourceError as exc:
         raise UsageError(str(exc)) from None
     if not args.quiet:

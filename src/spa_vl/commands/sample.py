@@ -1,4 +1,4 @@
-"""``spa-vl sample OUT``: write the synthetic mini SPA-VL."""
+"""``spa-vl sample OUT``: write the synthetic mini SPA-VL (aside, then swapped in whole)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from spa_vl.sample import DEFAULT_TRAIN, LAYOUTS, SampleSpec, write_sample
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("out", help="output folder")
+    p.add_argument("out", help="output folder: new, empty, or an earlier sample (replaced whole)")
     p.add_argument("--layout", choices=LAYOUTS, default="hub", help="raw layout to write (default: hub)")
     p.add_argument("--train", type=int, default=DEFAULT_TRAIN, help=f"train rows (default {DEFAULT_TRAIN})")
     p.add_argument("--seed", type=int, default=0)
@@ -25,7 +25,10 @@ def run(args: argparse.Namespace) -> int:
     spec = SampleSpec(
         train=args.train, seed=args.seed, image_size=args.image_size, image_format=args.image_format
     )
-    out = write_sample(args.out, args.layout, spec)
+    from spa_vl.release.staging import terminate_as_interrupt
+
+    with terminate_as_interrupt():
+        out = write_sample(args.out, args.layout, spec)
     if not args.quiet:
         print(f"wrote the synthetic SPA-VL sample ({args.layout} layout, {args.train:,} train rows) to {out}")
     return 0

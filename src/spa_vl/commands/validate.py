@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
 from spa_vl.sources import FORMATS, SourceError
 from spa_vl.validate import ValidationOptions, validate_source
@@ -16,7 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", help="raw source: Hub-layout folder, RLHF JSON, or JSONL")
     p.add_argument("--format", choices=FORMATS, default="auto")
     p.add_argument("--report", metavar="FILE", help="write the report as JSON")
-    p.add_argument("--quarantine", metavar="FILE", help="write rejected records here (JSONL)")
+    p.add_argument(
+        "--quarantine", metavar="FILE", help="write rejected records here (JSONL); none written without it"
+    )
     p.add_argument("--deep", action="store_true", help="decode every image fully (slower)")
     p.add_argument(
         "--workers",
@@ -31,29 +32,52 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spa_vl.cli import UsageError
+    from spa_vl.outputs import check_output_file, write_text_atomic
+    from spa_vl.release.staging import aside_file, terminate_as_interrupt
 
     if args.workers < 0:
         raise UsageError("--workers must be >= 0")
     workers = args.workers or min(os.cpu_count() or 1, 4)
 
-    # Beside the source, named after it; resolve first so that "." has a name.
-    src = Path(args.src).resolve()
-    quarantine = args.quarantine or str(src.with_name(src.name + ".quarantine.jsonl"))
+    # Outputs first, before anything is read: a file, not an input, not inside the source.
+    # Nothing is written beside the source unless asked: no --quarantine, no quarantine file.
+    report_path = quarantine = None
+    if args.report:
+        report_path = check_output_file(args.report, option="--report", inputs=[args.src])
+    if args.quarantine:
+        quarantine = check_output_file(args.quarantine, option="--quarantine", inputs=[args.src])
+        if quarantine == report_path:
+            raise UsageError(f"--quarantine {args.quarantine}: is also the --report file; give two names")
+    aside = aside_file(quarantine) if quarantine else None
     try:
-        report = validate_source(
-            args.src,
-            args.format,
-            ValidationOptions(deep=args.deep),
-            quarantine=quarantine,
-            progress=not args.quiet,
-            workers=workers,
-        )
+        with terminate_as_interrupt():
+            report = validate_source(
+                args.src,
+                args.format,
+                ValidationOptions(deep=args.deep),
+                quarantine=aside,
+                progress=not args.quiet,
+                workers=workers,
+            )
+            if quarantine is not None and aside is not None:
+                # Written aside, renamed into place once complete: a failed run leaves the old one.
+                os.replace(aside, quarantine)
+                report.quarantine = args.quarantine
     except SourceError as exc:
         raise UsageError(str(exc)) from None
-    if args.report:
-        Path(args.report).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    finally:
+        if aside is not None:
+            aside.unlink(missing_ok=True)
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(report_path, json.dumps(report.to_dict(), indent=2) + "\n")
     if not args.quiet:
         print(report.summary(), file=sys.stderr if report.quarantined else sys.stdout)
+        if report.quarantined and quarantine is None:
+            print(
+                f"rejected records not written: add --quarantine FILE to keep them ({report.quarantined:,})",
+                file=sys.stderr,
+            )
     if report.read == 0:
         # Nothing to check is not a pass: most likely the wrong --format or folder.
         print(f"spa-vl validate: no records found in {args.src} ({report.format})", file=sys.stderr)

@@ -2,13 +2,13 @@
 
 Each accepted row goes to ``default`` and to its domain's config; every (config, split) has
 its own stream of parquet shards, cut at ``max_shard_size`` bytes. Shards are written under
-temporary names and renamed once their count is known. Nothing time-dependent is written, so
+temporary names and renamed once their count is known. ``out`` is a new folder (the
+build's staging folder): nothing in it is ever deleted. Nothing time-dependent is written, so
 the same input gives byte-identical files.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -198,8 +198,10 @@ def write_data(
     ``records`` may mix accepted rows and accepted column batches (``spa_vl.fastpath``); the
     files are the same whichever way a row comes."""
     data_dir = out / "data"
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
+    # Never empty a folder here: the build writes into a new staging folder, and whatever is
+    # already under data/ was not written by this call (it could be the user's, or the source).
+    if data_dir.exists() and any(data_dir.iterdir()):
+        raise FileExistsError(f"{data_dir}: already holds files; the release is written into a new folder")
     schema = spa_vl_features().arrow_schema
     tax = load_taxonomy()
     domain_configs = [tax.config_of_domain(d) for d in tax.names("domain")]
