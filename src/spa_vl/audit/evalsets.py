@@ -10,7 +10,9 @@ not fatal, so a text-only copy of a set can still be audited.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,22 +71,74 @@ class _Options:
 # ---------------------------------------------------------------- readers of raw files
 
 
+def _read_text(path: Path) -> str:
+    """The file as text: UTF-8 (a BOM dropped), not empty, or ``EvalSetError`` saying where."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise EvalSetError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise EvalSetError(
+            f"{path}: not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line} "
+            f"(offset {exc.start}); re-save the file as UTF-8"
+        ) from None
+    if not text.strip():
+        raise EvalSetError(f"{path}: the file is empty")
+    return text
+
+
 def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
-    # utf-8-sig drops a BOM; newline="" lets csv accept CRLF files
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
+    # newline="" lets csv accept CRLF files
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    try:
         rows = list(reader)
-        return [c.strip() for c in reader.fieldnames or []], rows
+    except csv.Error as exc:
+        raise EvalSetError(f"{path}: malformed CSV at line {reader.line_num}: {exc}") from None
+    return [c.strip() for c in reader.fieldnames or []], rows
 
 
 def _read_json(path: Path) -> object:
+    text = _read_text(path)
+    if path.suffix.lower() == ".jsonl":
+        records = []
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise EvalSetError(f"{path}: malformed JSON at line {lineno}: {exc.msg}") from None
+        return records
     try:
-        if path.suffix.lower() == ".jsonl":
-            with open(path, encoding="utf-8") as fh:
-                return [json.loads(line) for line in fh if line.strip()]
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise EvalSetError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
+    except RecursionError:
+        raise EvalSetError(f"{path}: JSON nested too deeply to read") from None
+
+
+def _text(path: Path, where: str, value: object) -> str | None:
+    """A text field's value: a string or null; anything else names its place."""
+    if value is None or isinstance(value, str):
+        return value
+    raise EvalSetError(f"{path}: {where}: expected text, found {type(value).__name__} {value!r:.40}")
+
+
+def _objects(path: Path, fmt: str, data: object, needed: str) -> list[dict]:
+    """``data`` as a list of objects, or ``EvalSetError`` naming the first record that is not."""
+    if not isinstance(data, list):
+        raise EvalSetError(
+            f"{path}: not a {fmt} file: expected a JSON list of objects{needed}, "
+            f"found a JSON {type(data).__name__}"
+        )
+    for i, x in enumerate(data):
+        if not isinstance(x, dict):
+            raise EvalSetError(
+                f"{path}: record {i + 1}: expected an object{needed}, found {type(x).__name__}"
+            )
+    return data
 
 
 def _require(
@@ -100,11 +154,7 @@ def _require(
 
 
 def _list_of_objects(path: Path, fmt: str, needed: list[str]) -> list[dict]:
-    data = _read_json(path)
-    if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
-        raise EvalSetError(
-            f"{path}: not a {fmt} file: expected a JSON list of objects with fields {', '.join(needed)}"
-        )
+    data = _objects(path, fmt, _read_json(path), f" with fields {', '.join(needed)}")
     if data:
         _require(path, fmt, data[0].keys(), needed, "fields")
     return data
@@ -185,15 +235,25 @@ def read_mm_safetybench(path: Path, opts: _Options) -> list[EvalItem]:
     items = []
     for file in files:
         data = _read_json(file)
-        if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        bad = (
+            next((k for k, v in data.items() if not isinstance(v, dict)), None)
+            if isinstance(data, dict)
+            else None
+        )
+        if not isinstance(data, dict) or bad is not None:
+            where = f"record {bad!r}: " if bad is not None else ""
             raise EvalSetError(
-                f"{file}: not a mm-safetybench file: expected an object keyed by id "
+                f"{file}: {where}not a mm-safetybench file: expected an object keyed by id "
                 f"whose values have {', '.join(MMSB_VARIANTS)}"
             )
         for key, value in data.items():
             _require(file, "mm-safetybench", value.keys(), ["Question"], "fields")
             id_ = f"{file.stem}/{key}"
-            items += [EvalItem(id_, v, value[v]) for v in MMSB_VARIANTS if value.get(v)]
+            items += [
+                EvalItem(id_, v, _text(file, f"record {key!r} field {v!r}", value[v]))
+                for v in MMSB_VARIANTS
+                if value.get(v)
+            ]
             for kind in ("SD", "SD_TYPO", "TYPO"):
                 rel = f"{file.stem}/{kind}/{key}.jpg"
                 # images are optional in this layout: a text-only copy is not "missing" anything
@@ -215,10 +275,15 @@ def read_vlguard(path: Path, opts: _Options) -> list[EvalItem]:
     data = _list_of_objects(path, "vlguard", ["id", "image", "instr-resp"])
     images = _Images(_image_roots(path, opts, ("test",)), opts)
     items = []
-    for obj in data:
+    for i, obj in enumerate(data, 1):
         id_ = str(obj["id"])
         first = None
-        for j, pair in enumerate(obj.get("instr-resp") or []):
+        pairs = obj.get("instr-resp") or []
+        if not isinstance(pairs, list) or not all(isinstance(p, dict) for p in pairs):
+            raise EvalSetError(f"{path}: record {i} (id {id_}): instr-resp: expected a list of objects")
+        for j, pair in enumerate(pairs):
+            for key in ("safe_instruction", "unsafe_instruction", "instruction", "response"):
+                _text(path, f"record {i} (id {id_}) field instr-resp[{j}].{key}", pair.get(key))
             for key in ("safe_instruction", "unsafe_instruction", "instruction"):
                 if pair.get(key):
                     items.append(EvalItem(id_, f"instr-resp[{j}].{key}", pair[key]))
@@ -233,8 +298,10 @@ def read_siuo(path: Path, opts: _Options) -> list[EvalItem]:
     data = _list_of_objects(path, "siuo", ["question_id", "image", "question"])
     images = _Images(_image_roots(path, opts), opts)
     items = []
-    for obj in data:
+    for i, obj in enumerate(data, 1):
         id_ = str(obj["question_id"])
+        for key in ("question", "reference_answer"):
+            _text(path, f"record {i} (question_id {id_}) field {key!r}", obj.get(key))
         items.append(EvalItem(id_, "question", obj["question"]))
         if obj.get("reference_answer"):
             items.append(EvalItem(id_, "reference_answer", obj["reference_answer"], True))
@@ -246,8 +313,9 @@ def read_vlsbench(path: Path, opts: _Options) -> list[EvalItem]:
     data = _list_of_objects(path, "vlsbench", ["instruction_id", "instruction", "image_path"])
     images = _Images(_image_roots(path, opts), opts)
     items = []
-    for obj in data:
+    for i, obj in enumerate(data, 1):
         id_ = str(obj["instruction_id"])
+        _text(path, f"record {i} (instruction_id {id_}) field 'instruction'", obj["instruction"])
         items.append(EvalItem(id_, "instruction", obj["instruction"]))
         _add_image(items, images, id_, obj.get("image_path"), obj["instruction"])
     return items
@@ -307,17 +375,17 @@ def read_generic(path: Path, opts: _Options, fmt: str) -> list[EvalItem]:
     if fmt == "csv":
         cols, rows = _read_csv(path)
     else:
-        data = _read_json(path)
-        if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
-            raise EvalSetError(f"{path}: not a {fmt} eval file: expected a list of objects")
+        data = _objects(path, fmt, _read_json(path), "")
         rows, cols = data, list(data[0]) if data else []
     fields = list(opts.text_fields) or [next((c for c in GENERIC_TEXT_FIELDS if c in cols), "question")]
     _require(path, fmt, cols, fields + [f for f in (opts.image_field, opts.id_field) if f])
     images = _Images(_image_roots(path, opts), opts)
     items = []
     for i, r in enumerate(rows, 1):
+        if opts.id_field and r.get(opts.id_field) in (None, ""):
+            raise EvalSetError(f"{path}: record {i}: no id in field {opts.id_field!r}")
         id_ = str(r[opts.id_field]) if opts.id_field else f"{path.name}:{i}"
-        items += [EvalItem(id_, f, str(r[f])) for f in fields if r.get(f)]
+        items += [EvalItem(id_, f, _text(path, f"record {i} field {f!r}", r[f])) for f in fields if r.get(f)]
         if opts.image_field:
             _add_image(items, images, id_, r.get(opts.image_field), r.get(fields[0]))
     return items
@@ -420,6 +488,8 @@ def load_eval_set(
     path = Path(path)
     if not path.exists():
         raise EvalSetError(f"{path}: no such file or folder (eval set {name!r})")
+    if not path.is_dir() and not path.is_file():  # a FIFO or a device would block or never end
+        raise EvalSetError(f"{path}: not a regular file or folder (eval set {name!r})")
     if format == "auto":
         format = detect_format(path)
     if format not in ADAPTERS:
@@ -438,17 +508,31 @@ def load_eval_set(
     return EvalSet(name, format, path, items, opts.missing_images)
 
 
+# what a ":FORMAT" suffix looks like, as opposed to a colon inside a path
+_FORMAT_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
 def parse_eval_spec(spec: str) -> tuple[str, str, str]:
-    """``NAME=PATH[:FORMAT]`` (or just ``PATH``) to (name, path, format)."""
+    """``NAME=PATH[:FORMAT]`` (or just ``PATH``, if it exists) to (name, path, format).
+
+    A bare word that is no file (``--eval advbench``) and a ``:FORMAT`` that names no adapter
+    are refused with what was expected, rather than read as a path that does not exist."""
+    expected = f"expected NAME=PATH[:FORMAT] (formats: {', '.join(FORMATS)})"
     name, sep, rest = spec.partition("=")
     if not sep:
+        if not Path(spec).exists():
+            raise EvalSetError(f"--eval {spec!r}: {expected}; {spec!r} is no file or folder either")
         name, rest = "", spec
+    if not name.strip() and sep:
+        raise EvalSetError(f"--eval {spec!r}: the NAME before '=' is empty; {expected}")
     path, fmt = rest, "auto"
     head, colon, tail = rest.rpartition(":")
     if colon and tail in FORMATS:
         path, fmt = head, tail
+    elif colon and head and _FORMAT_LIKE.fullmatch(tail) and not Path(rest).exists():
+        raise EvalSetError(f"--eval {spec!r}: unknown format {tail!r}; formats: {', '.join(FORMATS)}")
     if not path:
-        raise EvalSetError(f"--eval {spec!r}: expected NAME=PATH[:FORMAT]")
+        raise EvalSetError(f"--eval {spec!r}: no PATH after '='; {expected}")
     return name, path, fmt
 
 

@@ -104,7 +104,10 @@ def validate_report(report: dict) -> list[str]:
 
 
 def write_json(report: dict, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    """Write the report atomically: an interrupted write leaves an earlier report whole."""
+    from spa_vl.outputs import write_text_atomic
+
+    write_text_atomic(path, json.dumps(report, ensure_ascii=False, indent=1) + "\n")
 
 
 def _cell(text: object, width: int = 90) -> str:
@@ -154,22 +157,24 @@ def to_markdown(report: dict, examples: int = 5) -> str:
         f"{g['source_rows']} | {g['eval_items']} |"
         for g in s["groups"]
     ] or ["| (none) | | | | | |"]
-    seen: Counter = Counter()
-    shown: list[str] = []
+    # one heading per (scope, reference set), its examples under it: the report's rows are in
+    # match order, which interleaves the sets, so they are grouped first
+    by_key: dict[tuple[str, str], list[dict]] = {}
     for m in report["matches"]:
-        key = (m["scope"], m["eval_set"])
-        if seen[key] >= examples:
-            continue
-        if not seen[key]:
-            shown += ["", f"### {m['scope']}: {m['eval_set']}", ""]
-            shown += ["| source | field | reference | method | score | source text | reference text |"]
-            shown += ["|---|---|---|---|---:|---|---|"]
-        seen[key] += 1
-        shown.append(
+        kept = by_key.setdefault((m["scope"], m["eval_set"]), [])
+        if len(kept) < examples:
+            kept.append(m)
+    shown: list[str] = []
+    for (scope, eval_set), kept in sorted(by_key.items()):
+        shown += ["", f"### {scope}: {eval_set}", ""]
+        shown += ["| source | field | reference | method | score | source text | reference text |"]
+        shown += ["|---|---|---|---|---:|---|---|"]
+        shown += [
             f"| {m['source_id']} | {m['field']} | {m['eval_id']} ({m['eval_field']}) | "
             f"{m['method']} | {m['score']:.2f} | {_cell(m['source_text'])} | "
             f"{_cell(m['eval_text'])} |"
-        )
+            for m in kept
+        ]
     if shown:
         out += ["", "## Examples", *shown]
     settings = ", ".join(f"{k}={v}" for k, v in s["settings"].items())

@@ -143,14 +143,21 @@ def list_shards(corpus: str) -> list[str]:
 
 
 def open_shard(shard: str) -> Any:
-    """A ``pyarrow.parquet.ParquetFile`` for a local or ``hf://`` shard."""
+    """A ``pyarrow.parquet.ParquetFile`` for a local or ``hf://`` shard; ``ScanError`` naming
+    the shard when it is not a readable parquet file."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    if shard.startswith("hf://"):
-        from huggingface_hub import HfFileSystem
+    try:
+        if shard.startswith("hf://"):
+            from huggingface_hub import HfFileSystem
 
-        return pq.ParquetFile(HfFileSystem().open(shard[len("hf://") :], "rb"))
-    return pq.ParquetFile(shard)
+            return pq.ParquetFile(HfFileSystem().open(shard[len("hf://") :], "rb"))
+        if not Path(shard).is_file():
+            raise ScanError(f"{shard}: not a regular file")
+        return pq.ParquetFile(shard)
+    except (OSError, pa.ArrowException) as exc:
+        raise ScanError(f"{shard}: not a readable parquet file ({exc})") from None
 
 
 def check_columns(shard: str, names: list[str], cols: Columns) -> None:
@@ -175,14 +182,19 @@ def scan_shard(
     on_rows: Callable[[int], None] | None = None,
 ) -> dict:
     """Stream one shard through fingerprint and match; returns its part (rows, matches)."""
+    import pyarrow as pa
+
     pf = open_shard(shard)
     check_columns(shard, pf.schema_arrow.names, cols)
+    kind = pf.schema_arrow.field(cols.text).type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)):
+        raise ScanError(f"{shard}: --text-column {cols.text!r} holds {kind}, not text")
     read = [c for c in (cols.text, cols.image, cols.id) if c]
     name = shard.rsplit("/", 1)[-1]
     settings = index.settings
     matches: dict[str, list] = {c: [] for c in MATCH_COLUMNS}
     rows = hashed = 0
-    for part in pf.iter_batches(batch_size=batch_size, columns=list(dict.fromkeys(read))):
+    for part in _batches(shard, pf, batch_size, list(dict.fromkeys(read))):
         data = part.to_pydict()
         n = len(data[cols.text])
         ids = [str(x) for x in data[cols.id]] if cols.id else [f"{name}:{rows + i}" for i in range(n)]
@@ -198,6 +210,21 @@ def scan_shard(
         if on_rows is not None:
             on_rows(n)
     return {"shard": shard, "rows": rows, "images_hashed": hashed, "matches": matches}
+
+
+def _batches(shard: str, pf: Any, batch_size: int, columns: list[str]) -> Iterator[Any]:
+    """``pf.iter_batches``, with a damaged page reported against its shard."""
+    import pyarrow as pa
+
+    batches = pf.iter_batches(batch_size=batch_size, columns=columns)
+    while True:
+        try:
+            part = next(batches)
+        except StopIteration:
+            return
+        except (OSError, pa.ArrowException) as exc:
+            raise ScanError(f"{shard}: cannot read the parquet data ({exc})") from None
+        yield part
 
 
 # ---------------------------------------------------------------- engines
@@ -310,6 +337,22 @@ def _scan_todo(
     return scanned
 
 
+def _read_part(path: Path) -> dict | None:
+    """A shard's part, or None when absent or damaged (the shard is then scanned again)."""
+    try:
+        part = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # absent, unreadable, not UTF-8 or not JSON
+        return None
+    ok = (
+        isinstance(part, dict)
+        and isinstance(part.get("rows"), int)
+        and isinstance(part.get("images_hashed"), int)
+        and isinstance(part.get("matches"), dict)
+        and all(isinstance(part["matches"].get(c), list) for c in MATCH_COLUMNS)
+    )
+    return part if ok else None
+
+
 def scan_corpus(
     corpus: str,
     eval_sets: list[EvalSet],
@@ -337,7 +380,7 @@ def scan_corpus(
     config = _config(settings, cols, eval_sets)
     keys = {s: shard_key(s, config) for s in shards}
     work_dir.mkdir(parents=True, exist_ok=True)
-    done = {s for s in shards if (work_dir / f"{keys[s]}.json").is_file()}
+    done = {s for s in shards if _read_part(work_dir / f"{keys[s]}.json") is not None}
     todo = [s for s in shards if s not in done]
     total = sum(open_shard(s).metadata.num_rows for s in todo)
     t_start = time.perf_counter()
@@ -353,10 +396,9 @@ def scan_corpus(
     matches: dict[str, list] = {c: [] for c in MATCH_COLUMNS}
     rows = hashed = complete = 0
     for s in shards:
-        path = work_dir / f"{keys[s]}.json"
-        if not path.is_file():
+        part = _read_part(work_dir / f"{keys[s]}.json")
+        if part is None:
             continue
-        part = json.loads(path.read_text(encoding="utf-8"))
         complete += 1
         rows += part["rows"]
         hashed += part["images_hashed"]

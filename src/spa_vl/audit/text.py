@@ -12,9 +12,10 @@ queries from another.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -284,15 +285,28 @@ def encode_texts(normalized: Sequence[str], n: int) -> Encoded:
     return Encoded(*K.encode_texts(np.frombuffer(data, np.uint8), len(normalized), n))
 
 
-def warm_up() -> float:
+def warm_up(on_slow: Callable[[], None] | None = None, after: float = 1.0) -> float:
     """Load the near tier's compiled kernels, or compile them on a machine's first audit
     (~30 s, then cached); returns the seconds it took. The CLI calls it before its progress
-    bars, so that a first-run compile is not read as a slow audit."""
+    bars, so that a first-run compile is not read as a slow audit.
+
+    ``on_slow`` is called (from a timer thread) once ``after`` seconds have passed and the
+    kernels are not ready: loading cached ones takes well under a second, so the caller can
+    say that a compile is under way while it runs, not once it is over."""
     t0 = time.perf_counter()
-    index = NGramIndex.build(["a b c d e"], AuditSettings().near_rule())
-    scope = PairScope(np.zeros(1, np.int64), np.full(1, -1), np.full(1, -1), np.full(1, -1),
-                      np.zeros(1, bool), np.zeros(1, np.int64))  # fmt: skip
-    index.near_pairs(index.encode(["a b c d e f"]), scope, 1)
+    timer = None
+    if on_slow is not None:
+        timer = threading.Timer(after, on_slow)
+        timer.daemon = True
+        timer.start()
+    try:
+        index = NGramIndex.build(["a b c d e"], AuditSettings().near_rule())
+        scope = PairScope(np.zeros(1, np.int64), np.full(1, -1), np.full(1, -1), np.full(1, -1),
+                          np.zeros(1, bool), np.zeros(1, np.int64))  # fmt: skip
+        index.near_pairs(index.encode(["a b c d e f"]), scope, 1)
+    finally:
+        if timer is not None:
+            timer.cancel()
     return time.perf_counter() - t0
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from spa_vl.cli import EXIT_DATA, EXIT_OK, UsageError
 
 ENGINES = ("local", "ray")  # "ray" needs the distributed extra (ray[data])
+# cached kernels load in well under this many seconds; past it, they are being compiled
+COMPILE_NOTICE_AFTER = 3.0
 
 
 def _threshold_options(parser: argparse.ArgumentParser) -> None:
@@ -155,7 +157,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="the JSON report")
     parser.add_argument("--markdown", help="also write a markdown summary here")
     parser.add_argument(
-        "--fail-on", type=int, metavar="N", help="exit 1 when more than N matches are reported"
+        "--fail-on",
+        type=int,
+        metavar="N",
+        help="exit 1 when more than N source rows match (summary.source_rows_matched; any scope): "
+        "for CI, --fail-on 0 fails on any match",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     _threshold_options(parser)
@@ -164,12 +170,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _warm_up(quiet: bool) -> None:
     from spa_vl.audit.text import warm_up
 
-    seconds = warm_up()
-    if seconds > 3 and not quiet:
+    def say() -> None:  # said during the wait, not after it
         print(
-            f"compiled the near-duplicate kernels in {seconds:.0f} s "
-            "(the first audit on this machine; cached for the next ones)",
+            "compiling the near-duplicate kernels (the first audit on this machine, ~30 s; "
+            "cached for the next ones)...",
             file=sys.stderr,
+            flush=True,
+        )
+
+    seconds = warm_up(None if quiet else say, after=COMPILE_NOTICE_AFTER)
+    if seconds > COMPILE_NOTICE_AFTER and not quiet:
+        print(f"compiled the near-duplicate kernels in {seconds:.0f} s", file=sys.stderr)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse unusable output paths before any long work: a folder, an input (or a file inside
+    an input folder), an unwritable place, or --out and --markdown naming one file."""
+    from spa_vl.audit.evalsets import EvalSetError, parse_eval_spec
+    from spa_vl.audit.inputs import is_release
+    from spa_vl.outputs import check_output_dir, check_output_file
+
+    src = Path(args.src)
+    # a release is read from data/ alone, so <release>/audit/report.json (where `spa-vl card`
+    # looks for it) is allowed; any other source is an input as a whole
+    inputs: list[str | Path] = [src / "data" if is_release(src) else src]
+    if any(c in args.src for c in "*?[") or args.src.startswith("hf://"):
+        inputs = []  # a glob or a Hub path: no local folder to protect
+    for spec in [*args.evals, *args.against]:
+        name, sep, rest = spec.partition("=")
+        if spec in ("spa_vl", "spa-vl") or spec.startswith(("spa_vl:", "spa-vl:")):
+            continue  # --against spa_vl without a path: load_against says what it needs
+        if name in ("spa_vl", "spa-vl") and sep:  # spa_vl=RELEASE[:CONFIG]
+            inputs.append(rest if Path(rest).exists() else rest.rpartition(":")[0] or rest)
+            continue
+        try:
+            inputs.append(parse_eval_spec(spec)[1])
+        except EvalSetError as exc:
+            raise UsageError(str(exc)) from None
+    out = check_output_file(args.out, option="--out", inputs=inputs)
+    if args.markdown:
+        md = check_output_file(args.markdown, option="--markdown", inputs=inputs)
+        if md == out:
+            raise UsageError(f"--markdown {args.markdown}: is the --out file too; give another name")
+    if args.against:
+        work = Path(args.work_dir) if args.work_dir else out.with_name(out.name + ".parts")
+        check_output_dir(
+            work,
+            option="--work-dir",
+            inputs=[*inputs, out],
+            accept=lambda d: all(p.suffix in (".json", ".tmp") and p.is_file() for p in d.iterdir()),
+            what="folder of scan parts (<key>.json)",
         )
 
 
@@ -243,15 +293,21 @@ def _finish(report: dict, args: argparse.Namespace) -> int:
     errors = validate_report(report)
     if errors:  # a bug in this package, not in the data: say so loudly
         raise RuntimeError("the audit report does not match its schema:\n" + "\n".join(errors[:10]))
+    from spa_vl.outputs import write_text_atomic
+
     write_json(report, args.out)
     if args.markdown:
-        Path(args.markdown).write_text(to_markdown(report), encoding="utf-8")
+        write_text_atomic(args.markdown, to_markdown(report))
     if not args.quiet:
         print(summary_text(report), file=sys.stderr)
-    if args.fail_on is not None and report["summary"]["matches"] > args.fail_on:
+    # rows, not matches: one row can match several items and sets (up to --max-matches each),
+    # so a budget of rows does not move when an eval set is added
+    rows = report["summary"]["source_rows_matched"]
+    if args.fail_on is not None and rows > args.fail_on:
         if not args.quiet:
             print(
-                f"spa-vl audit: {report['summary']['matches']} matches > --fail-on {args.fail_on}",
+                f"spa-vl audit: {rows} rows matched ({report['summary']['matches']} matches) "
+                f"> --fail-on {args.fail_on}",
                 file=sys.stderr,
             )
         return EXIT_DATA
@@ -259,6 +315,7 @@ def _finish(report: dict, args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    _check_outputs(args)
     if not args.no_near:
         _warm_up(args.quiet)
     if args.against:
@@ -272,7 +329,10 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     settings = settings_from_args(args)
-    roots = dict(r.split("=", 1) for r in args.eval_image_root if "=" in r)
+    bad = [r for r in args.eval_image_root if "=" not in r or not r.split("=", 1)[1]]
+    if bad:
+        raise UsageError(f"--eval-image-root {bad[0]!r}: expected NAME=DIR")
+    roots = dict(r.split("=", 1) for r in args.eval_image_root)
     try:
         eval_sets = [
             load_eval_spec(spec, text_fields=args.text_field, image_field=args.image_field,
