@@ -13,6 +13,7 @@ import difflib
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from spa_vl.card.content import DEFAULT_REPO_ID, card_context, existing_repo_id
 from spa_vl.card.croissant import CROISSANT_NAME, croissant_text
 from spa_vl.card.stats import ReleaseStats, read_stats, size_category
 from spa_vl.features import spa_vl_features
+from spa_vl.problems import Issue
+from spa_vl.release.manifest import MANIFEST_NAME, ManifestError, ReleaseManifest, path_problem
 from spa_vl.release.metadata import data_files, metadata_problems, read_front_matter
 from spa_vl.sources import SPLITS
 from spa_vl.taxonomy import CONFIGS
@@ -33,6 +36,7 @@ from spa_vl.taxonomy import CONFIGS
 SCHEMA_NAME = "card_metadata.schema.json"
 _IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+_PLACE = re.compile(r"^[^\s:]+$")  # `configs[misinformation].data_files`, `license`: one token
 
 
 @cache
@@ -40,32 +44,86 @@ def card_schema() -> dict:
     return json.loads(schema_path(SCHEMA_NAME).read_text(encoding="utf-8"))
 
 
+@dataclass(frozen=True)
+class CardProblem(Issue):
+    """One problem of the card: ``where`` is the file and, when there is one, the place in it
+    (``README.md: configs[misinformation].data_files``); ``code`` the check that found it."""
+
+    where: str
+    code: str
+    message: str
+
+    @classmethod
+    def from_text(cls, text: str, code: str, folder: Path) -> CardProblem:
+        """Split ``FILE: PLACE: message`` (or ``FILE: message``) so that ``str()`` gives
+        ``text`` back: the place joins ``where`` only when it is one token (no spaces)."""
+        start = len(str(folder)) if text.startswith(str(folder)) else 0
+        cut = text.find(": ", start)
+        if cut < 0:
+            return cls(str(folder), code, text)
+        where, message = text[:cut], text[cut + 2 :]
+        place, sep, rest = message.partition(": ")
+        if sep and rest and _PLACE.match(place):
+            where, message = f"{where}: {place}", rest
+        return cls(where, code, message)
+
+
 def check_release(folder: str | Path) -> list[str]:
+    """Every problem of the card of release ``folder`` as ``FILE: PLACE: message`` lines
+    (empty when the card is right); ``card_problems`` gives the same as ``CardProblem``s."""
+    return [str(p) for p in card_problems(folder)]
+
+
+def card_problems(folder: str | Path) -> list[CardProblem]:
     """Every problem of the card of release ``folder`` (empty when the card is right)."""
     folder = Path(folder)
     readme = folder / "README.md"
+
+    def found(code: str, texts: list[str]) -> list[CardProblem]:
+        return [CardProblem.from_text(t, code, folder) for t in texts]
+
+    special = _special_data_files(folder)
+    if special:
+        return found("data-files", special)  # reading them would block or fail
     try:
         meta, body = read_front_matter(readme)
     except (OSError, ValueError) as exc:
-        return [str(exc)]
-    stats = read_stats(folder)
-    problems: list[str] = []
-    checks: list[tuple[str, Callable[[], list[str]]]] = [
-        ("metadata schema", lambda: schema_problems(meta, readme)),
-        ("configs", lambda: config_problems(meta, folder)),
-        ("data files", lambda: metadata_problems(folder)),
-        ("manifest data files", lambda: manifest_problems(folder)),
-        ("dataset_info features", lambda: feature_problems(meta, folder)),
-        ("dataset_info sizes", lambda: size_problems(meta, folder, stats)),
-        ("body", lambda: body_problems(folder, readme, body, stats)),
-        ("plots and croissant", lambda: asset_problems(folder, body, stats)),
+        return found("front-matter", [str(exc)])
+    try:
+        stats = read_stats(folder)
+    except (OSError, ValueError) as exc:  # pyarrow's errors are ValueErrors and OSErrors
+        return [CardProblem(str(folder / "data"), "data-files", f"a parquet file cannot be read: {exc}")]
+    problems: list[CardProblem] = []
+    checks: list[tuple[str, str, Callable[[], list[str]]]] = [
+        ("metadata-schema", "metadata schema", lambda: schema_problems(meta, readme)),
+        ("configs", "configs", lambda: config_problems(meta, folder)),
+        ("data-files", "data files", lambda: metadata_problems(folder)),
+        ("manifest", "manifest data files", lambda: manifest_problems(folder)),
+        ("features", "dataset_info features", lambda: feature_problems(meta, folder)),
+        ("sizes", "dataset_info sizes", lambda: size_problems(meta, folder, stats)),
+        ("body", "body", lambda: body_problems(folder, readme, body, stats)),
+        ("assets", "plots and croissant", lambda: asset_problems(folder, body, stats)),
     ]
-    for name, check in checks:
+    for code, name, check in checks:
         try:
-            problems += check()
+            problems += found(code, check())
         except Exception as exc:  # a broken card must give a message, not a traceback
-            problems.append(f"{readme}: could not check {name}: {type(exc).__name__}: {exc}")
-    return list(dict.fromkeys(problems))  # same problem found twice: say it once
+            problems.append(
+                CardProblem(str(readme), code, f"could not check {name}: {type(exc).__name__}: {exc}")
+            )
+    unique: dict[str, CardProblem] = {}
+    for problem in problems:  # the same problem found by two checks: say it once
+        unique.setdefault(str(problem), problem)
+    return list(unique.values())
+
+
+def _special_data_files(folder: Path) -> list[str]:
+    """``data/*/*.parquet`` entries that are not regular files (a FIFO would block a reader)."""
+    return [
+        f"{path}: not a regular file; a release holds regular parquet files only"
+        for path in sorted(folder.glob("data/*/*.parquet"))
+        if path.is_symlink() or not path.is_file()
+    ]
 
 
 # -- metadata -------------------------------------------------------------------------------
@@ -144,16 +202,20 @@ def config_problems(meta: dict, folder: Path) -> list[str]:
 
 
 def manifest_problems(folder: Path) -> list[str]:
-    """Parquet files that MANIFEST.json lists but the folder lacks."""
-    path = folder / "MANIFEST.json"
-    if not path.is_file():
+    """Parquet files that MANIFEST.json lists but the folder lacks (paths that would leave the
+    folder are `spa-vl verify`'s to report, and are not looked at here)."""
+    path = folder / MANIFEST_NAME
+    if not path.exists():
         return [f"{path}: missing (it lists the data files the card describes)"]
-    files = json.loads(path.read_text(encoding="utf-8")).get("files") or []
+    try:
+        manifest = ReleaseManifest.load(folder)
+    except ManifestError as exc:
+        return [str(exc)]
     return [
-        f"{folder / f['path']}: data file of config {f.get('config')!r} split {f.get('split')!r} "
+        f"{folder / f.path}: data file of config {f.config!r} split {f.split!r} "
         "is listed in MANIFEST.json but missing"
-        for f in files
-        if f.get("rows") is not None and not (folder / f["path"]).is_file()
+        for f in manifest.data_files()
+        if path_problem(f.path) is None and not (folder / f.path).is_file()
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="only check the card against the data; exit 1 listing every problem",
     )
+    p.add_argument("--json", action="store_true", help="with --check: print the problems as JSON")
     p.add_argument(
         "--repo-id",
         metavar="ORG/NAME",
@@ -23,20 +25,68 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true")
 
 
-def run(args: argparse.Namespace) -> int:
-    from spa_vl.cli import UsageError
+# What rendering rewrites; each must be writable (or absent in a writable folder) before work.
+_WRITTEN = ("README.md", "croissant.json", "MANIFEST.json", "images")
 
-    folder = Path(args.dir)
+
+def check_release_folder(folder: Path, *, writable: bool) -> None:
+    """Refuse (UsageError, exit 2) a DIR that is not an existing release folder, or, when the
+    card is to be written, one where the card's files cannot be written."""
+    from spa_vl.cli import UsageError
+    from spa_vl.release.manifest import MANIFEST_NAME
+
+    if not folder.exists():
+        raise UsageError(f"{folder}: no such folder")
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a folder")
-    if not any(folder.glob("data/*/*.parquet")):
-        raise UsageError(f"{folder}: no data/<config>/*.parquet files; is it a release folder?")
+    if not (folder / MANIFEST_NAME).exists() or not any(folder.glob("data/*/*.parquet")):
+        raise UsageError(
+            f"{folder}: no {MANIFEST_NAME} and data/<config>/*.parquet files; "
+            "is it a release folder (written by `spa-vl build`)?"
+        )
+    if not writable:
+        return
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{folder}: cannot write in this folder (permission denied)")
+    for name in _WRITTEN:
+        path = folder / name
+        if name == "images" and path.exists() and not path.is_dir():
+            raise UsageError(f"{path}: is not a folder; the card's plots go there")
+        if name != "images" and path.is_dir():
+            raise UsageError(f"{path}: is a folder; the card writes a file there")
+        if path.exists() and not os.access(path, os.W_OK):
+            raise UsageError(f"{path}: cannot write (permission denied)")
+
+
+def _altered_data_files(folder: Path) -> list[str]:
+    """Data files that differ from MANIFEST.json: the card must not describe tampered data."""
+    from spa_vl.release.verify import verify_release
+
+    return [
+        str(p)
+        for p in verify_release(folder)
+        if p.path == "MANIFEST.json" or (p.path.startswith("data/") and p.kind != "extra")
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    from spa_vl.cli import UsageError
+    from spa_vl.errors import DataError
+
+    folder = Path(args.dir)
+    if args.json and not args.check:
+        raise UsageError("--json goes with --check")
     if args.repo_id and not re.fullmatch(r"[\w.-]+/[\w.-]+", args.repo_id):
         raise UsageError(f"--repo-id must look like ORG/NAME, got {args.repo_id!r}")
+    check_release_folder(folder, writable=not args.check)
     if args.check:
-        from spa_vl.card.check import check_release
+        from spa_vl.card.check import card_problems
+        from spa_vl.problems import issues_json
 
-        problems = check_release(folder)
+        problems = card_problems(folder)
+        if args.json:
+            print(issues_json(problems))
+            return 1 if problems else 0
         for problem in problems:
             print(problem, file=sys.stderr)
         if problems:
@@ -45,6 +95,14 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"card check: {folder}/README.md agrees with the data")
         return 0
+    altered = _altered_data_files(folder)
+    if altered:
+        raise DataError(
+            f"{folder}: the data does not match MANIFEST.json, so no card is written "
+            f"(run `spa-vl verify {folder}`): "
+            + "; ".join(altered[:3])
+            + (f"; and {len(altered) - 3} more" if len(altered) > 3 else "")
+        )
     from spa_vl.card.render import render_card
 
     written = render_card(folder, repo_id=args.repo_id)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from spa_vl.cli import EXIT_OK, UsageError
+from spa_vl.cli import EXIT_OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,15 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spa_vl.release.hub import ReleaseError, plan_release, push_release, token_source
+    # A ReleaseError is a SpaVLError: cli.main prints it (one line, then its problems) and
+    # returns its exit code: 1 when the folder or the tag fails a check, 2 for the Hub.
+    from spa_vl.release.hub import plan_release, push_release, token_source
 
-    try:
-        plan = plan_release(args.dir, args.repo_id, private=args.private, message=args.message)
-    except ReleaseError as exc:
-        if exc.exit_code == 2:
-            raise UsageError(str(exc)) from None
-        print(f"spa-vl release: {exc}", file=sys.stderr)
-        return exc.exit_code
+    plan = plan_release(args.dir, args.repo_id, private=args.private, message=args.message)
     if args.dry_run:
         from huggingface_hub import constants
 
@@ -40,9 +35,5 @@ def run(args: argparse.Namespace) -> int:
         from huggingface_hub.utils import disable_progress_bars
 
         disable_progress_bars()
-    try:
-        push_release(plan)
-    except ReleaseError as exc:
-        print(f"spa-vl release: {exc}", file=sys.stderr)
-        return exc.exit_code
+    push_release(plan)
     return EXIT_OK

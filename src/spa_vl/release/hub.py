@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from spa_vl.errors import HUB_UNREACHABLE, SpaVLError, is_network_failure
 from spa_vl.release.manifest import MANIFEST_NAME, ReleaseManifest, release_files, sha256_file
 from spa_vl.release.verify import verify_release
 
@@ -44,8 +45,9 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 _TRANSPORT_NAMES = frozenset({"TransportError", "ConnectionError", "Timeout", "ChunkedEncodingError"})
 
 
-class ReleaseError(Exception):
-    """A push that did not complete; ``exit_code`` follows the CLI convention."""
+class ReleaseError(SpaVLError):
+    """A push that did not complete; ``exit_code`` follows the CLI convention (the CLI's error
+    boundary prints it as one line, then the problems one per line)."""
 
     exit_code = 2
 
@@ -372,13 +374,20 @@ class _Pusher:
             except ReleaseError:
                 raise
             except Exception as exc:
+                if _offline(exc):  # retrying cannot help: huggingface_hub refuses to connect
+                    raise HubFailure(
+                        f"Could not {what} on {self.plan.repo_id}: {HUB_UNREACHABLE} "
+                        "(HF_HUB_OFFLINE is set); unset it to push."
+                    ) from None
                 if not _transient(exc):
                     raise self.failure(what, exc) from None
                 if attempt == self.retry.attempts:
+                    unreachable = f"{HUB_UNREACHABLE}; " if is_network_failure(exc) else ""
                     raise HubFailure(
-                        f"The Hub did not complete '{what}' after {attempt} attempts "
-                        f"(last: {_reason(exc)}); run the same command again to resume: it "
-                        "reuses what already landed and never commits or tags twice."
+                        f"The Hub did not complete '{what}' on {self.plan.repo_id} after {attempt} "
+                        f"attempts ({unreachable}last: {_scrub(_reason(exc), self.token)}); run the "
+                        "same command again to resume: it reuses what already landed and never "
+                        "commits or tags twice."
                     ) from None
                 delay = self.retry.delay(attempt, _retry_after(exc))
                 self.echo(
@@ -423,6 +432,10 @@ def _status(exc: BaseException) -> int | None:
         if isinstance(code, int):
             return code
     return None
+
+
+def _offline(exc: BaseException) -> bool:
+    return any(any(c.__name__ == "OfflineModeIsEnabled" for c in type(e).__mro__) for e in _chain(exc))
 
 
 def _transient(exc: BaseException) -> bool:
