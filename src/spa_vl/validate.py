@@ -38,6 +38,9 @@ class ValidationOptions:
     deep: bool = False  # decode every image fully instead of reading headers
     check_images: bool = True
     limits: ImageLimits = field(default_factory=ImageLimits)
+    # Read an incomplete source (a shard missing, stray files) instead of refusing it; the
+    # report's ``partial`` then lists what is missing or was not read.
+    allow_partial: bool = False
 
 
 @dataclass
@@ -59,6 +62,10 @@ class ValidationReport:
     problems: Counter = field(default_factory=Counter)  # code -> number of problems
     examples: list[str] = field(default_factory=list)  # the first problems, as text
     quarantine: str | None = None
+    # An allow_partial run: [{file, problem}] for each missing shard, stray or special file.
+    partial: list[dict] = field(default_factory=list)
+    ignored: list[dict] = field(default_factory=list)  # files left out on purpose, and why
+    notes: list[str] = field(default_factory=list)  # how the counts were made, where unusual
 
     @property
     def ok(self) -> bool:
@@ -89,6 +96,12 @@ class ValidationReport:
         if self.problems:
             lines.append("problems " + ", ".join(f"{c} x{n}" for c, n in sorted(self.problems.items())))
             lines += [f"  {e}" for e in self.examples]
+        if self.partial:
+            lines.append("partial source (allowed): what is missing or was not read:")
+            lines += [f"  {p['file']}: {p['problem']}" for p in self.partial]
+        if self.ignored:
+            lines.append("not read: " + "; ".join(f"{p['file']} ({p['problem']})" for p in self.ignored))
+        lines += [f"note     {n}" for n in self.notes]
         if self.quarantine:
             lines.append(f"quarantine {self.quarantine}")
         return "\n".join(lines)
@@ -172,11 +185,15 @@ def _fast_schema_ok(r: dict) -> bool:
 
 def _unicode_problems(row: SourceRow, record: dict) -> list[Problem]:
     """Lone surrogates (from JSON escapes such as ``\\ud800``) pass the schema but are not
-    Unicode: no UTF-8 writer (parquet, JSON) accepts them."""
+    Unicode: no UTF-8 writer (parquet, JSON) accepts them. ``image.path`` is text too."""
+    image = record.get("image")
+    values = [(key, record.get(key)) for key in _TEXT_FIELDS]
+    if isinstance(image, dict):
+        values.append(("image.path", image.get("path")))
     return [
         row.problem(key, "bad-unicode", "holds a lone surrogate (U+D800..U+DFFF): not valid text")
-        for key in _TEXT_FIELDS
-        if isinstance(v := record.get(key), str) and not v.isascii() and _SURROGATE.search(v)
+        for key, v in values
+        if isinstance(v, str) and not v.isascii() and _SURROGATE.search(v)
     ]
 
 
@@ -296,13 +313,14 @@ class RecordValidator:
             problems += _schema_problems(row, record)
         problems += _unicode_problems(row, record)
         labels = (record.get("class1"), record.get("class2"), record.get("class3"))
-        if labels not in self._paths:
+        if not all(isinstance(x, (str, type(None))) for x in labels) or labels not in self._paths:
             problems += self._label_problems(row, record)
         chosen, rejected = record.get("chosen"), record.get("rejected")
         if _text_ok(chosen) and _text_ok(rejected) and chosen.strip() == rejected.strip():
             problems.append(row.problem("rejected", "identical-answers", "chosen and rejected are identical"))
         rid = record.get("id")
-        if isinstance(rid, str):
+        # A reader's placeholder for an unusable id (its problem is on `id`) is no id to keep.
+        if isinstance(rid, str) and not any(p.field == "id" for p in row.problems):
             here = f"{row.file}:{row.row}"
             first = self._seen.setdefault(rid, here)
             if first != here:
@@ -433,6 +451,9 @@ def tally(
     counts = report.splits.setdefault(split if split in SPLITS else "unknown", SplitCounts())
     report.read += 1
     counts.read += 1
+    unreadable = row.record is None and any(p.field == "<file>" for p in problems)
+    if unreadable and UNREADABLE_NOTE not in report.notes:
+        report.notes.append(UNREADABLE_NOTE)
     if problems:
         report.quarantined += 1
         counts.quarantined += 1
@@ -450,6 +471,12 @@ def tally(
     return True
 
 
+# Said in the report whenever a file (or its rest) could not be read: its problem is on <file>.
+UNREADABLE_NOTE = (
+    "rows that cannot be read (an unreadable file, or the unreadable rest of a file) cannot be "
+    "counted: each such file or rest counts as one read and quarantined record, at the row "
+    "where reading stopped (row 0: the file could not be opened)"
+)
 PARALLEL_MIN_ROWS = 20_000  # below this, starting worker processes costs more than it saves
 
 
@@ -472,13 +499,19 @@ def validate_source(
 
     ``fast``: a source with ``batches()`` (Hub layout, release folder) is checked column batch
     by column batch (``spa_vl.fastpath``), with the same report and quarantine as row by row.
+
+    An incomplete source raises ``spa_vl.errors.DataError`` unless ``options.allow_partial``;
+    then ``report.partial`` lists what is missing or was not read.
     """
-    source = open_source(path, format)
+    options = options or ValidationOptions()
+    source = open_source(path, format, allow_partial=options.allow_partial)
     report = ValidationReport(
         source=str(path), format=source.format, quarantine=str(quarantine) if quarantine else None
     )
+    report.partial = [p.to_dict() for p in source.partial]
+    report.ignored = [p.to_dict() for p in source.ignored()]
     parts = source.parts() if workers > 1 and isinstance(source, HubParquetReader) else []
-    if len(parts) > 1 and sum(p.rows for p in parts) >= PARALLEL_MIN_ROWS:
+    if len(parts) > 1 and sum(p.rows or 0 for p in parts) >= PARALLEL_MIN_ROWS:
         workers = min(workers, len(parts))
         from spa_vl.validate_parallel import validate_parts
 

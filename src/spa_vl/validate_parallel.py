@@ -55,7 +55,7 @@ def validate_parts(
         report.splits.setdefault(split, SplitCounts())
     # spawn: a forked child would inherit pyarrow's thread pools in an undefined state
     ctx = multiprocessing.get_context("spawn")
-    bar = tqdm(total=sum(p.rows for p in parts), desc="validate", unit=" rows", disable=not progress)
+    bar = tqdm(total=sum(p.rows or 0 for p in parts), desc="validate", unit=" rows", disable=not progress)
     with (
         ProcessPoolExecutor(workers, mp_context=ctx) as pool,
         Quarantine(quarantine) as q,
@@ -82,3 +82,4 @@ def _merge(into: ValidationReport, part: ValidationReport) -> None:
         total.unlabeled += counts.unlabeled
     into.problems.update(part.problems)
     into.examples += part.examples[: MAX_EXAMPLES - len(into.examples)]
+    into.notes += [n for n in part.notes if n not in into.notes]

@@ -1,14 +1,28 @@
 """Source readers: one per raw shape of SPA-VL, each yielding ``SourceRow``s with provenance.
 
-``open_source(path)`` picks the reader from the layout it finds, or from ``format``.
+``open_source(path)`` picks the reader from the layout it finds, or from ``format``, and refuses
+a source that is incomplete or inconsistent (a shard set with a shard missing, an index past its
+count or two counts; a file in a layout folder that matches no name of the layout; a FIFO,
+device or folder where a data file belongs) with a ``DataError`` naming the files, unless
+``allow_partial``: then the reader reads what there is and keeps the list in ``.partial``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from spa_vl.errors import DataError
 from spa_vl.problems import SourceError
-from spa_vl.sources.base import RECORD_FIELDS, SPLITS, Source, SourceRow
+from spa_vl.sources.base import (
+    RECORD_FIELDS,
+    SPLITS,
+    LayoutProblem,
+    Source,
+    SourceRow,
+    display_path,
+    incomplete_source_message,
+    not_a_file,
+)
 from spa_vl.sources.hub_parquet import HubParquetReader
 from spa_vl.sources.images import ImageLoadError
 from spa_vl.sources.jsonl import JsonlReader
@@ -29,6 +43,7 @@ __all__ = [
     "RECORD_FIELDS",
     "SPLITS",
     "ImageLoadError",
+    "LayoutProblem",
     "Source",
     "SourceError",
     "SourceRow",
@@ -55,13 +70,24 @@ def detect_format(path: str | Path) -> str:
     )
 
 
-def open_source(path: str | Path, format: str = "auto", **options) -> Source:
-    """Open a raw source; ``format`` is ``auto`` or one of ``READERS``."""
+def open_source(path: str | Path, format: str = "auto", *, allow_partial: bool = False, **options) -> Source:
+    """Open a raw source; ``format`` is ``auto`` or one of ``READERS``.
+
+    An incomplete or inconsistent source raises ``DataError`` naming every file concerned;
+    with ``allow_partial`` it is read as it is and the reader's ``.partial`` lists them."""
     path = Path(path)
+    if path.exists() and not path.is_dir() and (what := not_a_file(path)):
+        # stat, never open: a FIFO would block the reader until something writes to it
+        raise DataError(f"{display_path(path)}: is {what}, not a data file or a folder")
     if format == "auto":
         format = detect_format(path)
     elif format not in READERS:
         raise SourceError(f"unknown format {format!r}; formats: {', '.join(FORMATS)}")
     elif not path.exists():
         raise SourceError(f"{path}: no such file or folder")
-    return READERS[format](path, **options)
+    source = READERS[format](path, **options)
+    problems = source.layout_problems()
+    if problems and not allow_partial:
+        raise DataError(incomplete_source_message(path, problems))
+    source.partial = problems
+    return source

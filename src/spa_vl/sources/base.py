@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import stat
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,13 +68,40 @@ class SourceRow:
         raise ImageLoadError("missing-image", "the record has no image")
 
 
+class HugeNumber:
+    """A JSON number literal too long for ``int()`` (Python refuses more than 4,300 digits):
+    kept as a marker, so that the record is rejected with its place (the schema wants a string
+    or an integer there) instead of the whole file failing with a ValueError."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, literal: str):
+        self.digits = len(literal.lstrip("-"))
+
+    def __repr__(self) -> str:
+        return f"<a number of {self.digits:,} digits>"
+
+
+def parse_int(literal: str) -> int | HugeNumber:
+    """``json``'s ``parse_int`` hook: ``int()``, or a ``HugeNumber`` past Python's limit."""
+    try:
+        return int(literal)
+    except ValueError:
+        return HugeNumber(literal)
+
+
 class Source(Protocol):
     format: str
     path: Path
+    partial: list[LayoutProblem]  # what an allow_partial open accepted (see open_source)
 
     def rows(self, splits: tuple[str, ...] | None = None) -> Iterator[SourceRow]: ...
 
     def files(self) -> list[Path]: ...
+
+    def layout_problems(self) -> list[LayoutProblem]: ...
+
+    def ignored(self) -> list[LayoutProblem]: ...
 
 
 def recover_labels(record: dict) -> None:
@@ -89,6 +120,9 @@ def fingerprint_files(root: Path, files: Iterable[Path]) -> str:
     for f in sorted(files):
         rel = f.relative_to(root).as_posix() if f != root else f.name
         h.update(rel.encode() + b"\0")
+        if not_a_file(f):  # never open a FIFO or a device: it could block or never end
+            h.update(b"<not a regular file>\0")
+            continue
         with open(f, "rb") as fh:
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
@@ -102,3 +136,101 @@ def display_path(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+# -- the layout's files: complete, consistent, nothing skipped in silence ---------------------------
+
+# ``train-00003-of-00008``: the shard numbering of the Hub and of our releases.
+SHARD_STEM = re.compile(r"^(?P<name>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})$")
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def not_a_file(path: Path) -> str | None:
+    """What ``path`` is when it is not a regular file ("a FIFO (named pipe)", "a folder", ...),
+    or None. ``stat`` never blocks, where ``open`` on a FIFO waits for a writer forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    return next((what for test, what in _KINDS if test(mode)), "not a regular file")
+
+
+@dataclass(frozen=True)
+class LayoutProblem:
+    """A file (or a missing one) that makes the source incomplete or inconsistent."""
+
+    file: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.problem}"
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "problem": self.problem}
+
+
+def shard_index(file: Path) -> tuple[str, int, int] | None:
+    """(set name, index, count) of a file named ``NAME-NNNNN-of-MMMMM.EXT``, else None."""
+    m = SHARD_STEM.match(file.name[: -len(file.suffix)] if file.suffix else file.name)
+    return (m["name"], int(m["index"]), int(m["count"])) if m else None
+
+
+def shard_set_problems(files: Iterable[Path]) -> list[LayoutProblem]:
+    """Every numbered set among ``files`` must be whole: one count, each index below it, no
+    index missing. A missing shard is named by the file name it would have."""
+    sets: dict[tuple[Path, str, str], list[tuple[int, int, Path]]] = defaultdict(list)
+    for f in files:
+        if (found := shard_index(f)) is not None:
+            name, index, count = found
+            sets[(f.parent, name, f.suffix)].append((index, count, f))
+    problems = []
+    for (folder, name, suffix), members in sorted(sets.items()):
+        counts = sorted({c for _, c, _ in members})
+        pattern = display_path(folder / f"{name}-NNNNN-of-MMMMM{suffix}")
+        if len(counts) > 1:
+            files_by_count = "; ".join(
+                f"{c}: " + ", ".join(display_path(f) for _, k, f in sorted(members) if k == c) for c in counts
+            )
+            problems.append(
+                LayoutProblem(pattern, f"the set has {len(counts)} different shard counts ({files_by_count})")
+            )
+        for index, count, f in sorted(members):
+            if index >= count:
+                problems.append(
+                    LayoutProblem(display_path(f), f"shard index {index} is at or past the count {count}")
+                )
+        present = {i for i, _, _ in members}
+        for count in counts:
+            for i in range(count):
+                if i not in present:
+                    missing = folder / f"{name}-{i:05d}-of-{count:05d}{suffix}"
+                    problems.append(
+                        LayoutProblem(display_path(missing), f"missing: shard {i} of {count} of {pattern}")
+                    )
+    return problems
+
+
+def special_file_problems(files: Iterable[Path]) -> list[LayoutProblem]:
+    """Names the layout would read that are not regular files (FIFOs, devices, folders)."""
+    return [
+        LayoutProblem(display_path(f), f"is {what}, not a regular file; it is not read")
+        for f in files
+        if (what := not_a_file(f))
+    ]
+
+
+def incomplete_source_message(path: Path, problems: list[LayoutProblem]) -> str:
+    """The one-line error for an incomplete source, naming every file."""
+    return (
+        f"{display_path(path)}: the source is incomplete or inconsistent: "
+        + "; ".join(map(str, problems))
+        + ". Fix the files, or accept a partial source explicitly (allow_partial, --allow-partial)"
+    )

@@ -10,7 +10,7 @@ and quarantined by the row path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +64,104 @@ def recover_label_columns(names: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array
     # folder + "/x" has exactly this folder for recover_from_path (and shares its cache).
     found = [tax.recover_from_path(f + "/x") for f in enc.dictionary.to_pylist()]
     return tuple(pc.take(string_array([t[k] if t else None for t in found]), enc.indices) for k in range(3))
+
+
+# -- text that is not UTF-8 ----------------------------------------------------------------------
+# Parquet writers do not check that a string column holds UTF-8 (pyarrow writes whatever bytes a
+# string array holds), and ``to_pylist`` then raises UnicodeDecodeError. The row path reads such
+# a column as bytes instead, and names each bad value with its row and field.
+
+
+def _bytes_type(t: pa.DataType) -> pa.DataType:
+    """``t`` with every string (nested ones included) as binary: a cast that never decodes."""
+    if pa.types.is_string(t):
+        return pa.binary()
+    if pa.types.is_large_string(t):
+        return pa.large_binary()
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _bytes_type(f.type), f.nullable) for f in t])
+    return t
+
+
+def _decode(value: object, t: pa.DataType, where: str, bad: list[tuple[str, str]]) -> object:
+    if value is None:
+        return None
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad.append((where, f"is not valid UTF-8 (byte 0x{value[exc.start]:02x} at offset {exc.start})"))
+            return value.decode("utf-8", errors="backslashreplace")
+    if pa.types.is_struct(t):
+        return {f.name: _decode(value[f.name], f.type, f"{where}.{f.name}", bad) for f in t}
+    return value
+
+
+def checked_pylist(col: pa.Array, name: str) -> tuple[list, dict[int, list[tuple[str, str]]]]:
+    """``col.to_pylist()``, and the values that are not valid UTF-8 as {position: [(field,
+    message)]}; those values are decoded with backslash escapes, for the quarantine."""
+    try:
+        col.validate(full=True)  # UTF-8 of every string, nested struct fields included
+    except pa.ArrowInvalid:
+        pass
+    else:
+        return col.to_pylist(), {}
+    values, bad = [], {}
+    for k, value in enumerate(col.cast(_bytes_type(col.type)).to_pylist()):
+        found: list[tuple[str, str]] = []
+        values.append(_decode(value, col.type, name, found))
+        if found:
+            bad[k] = found
+    return values, bad
+
+
+def checked_columns(batch: pa.RecordBatch) -> tuple[dict[str, list], dict[int, list[tuple[str, str]]]]:
+    """Every column of ``batch`` as a Python list (``checked_pylist``), and the bad values."""
+    cols, bad = {}, {}
+    for name, col in zip(batch.schema.names, batch.columns, strict=True):
+        cols[name], found = checked_pylist(col, name)
+        for k, problems in found.items():
+            bad.setdefault(k, []).extend(problems)
+    return cols, bad
+
+
+def validate_utf8(batch: pa.RecordBatch) -> None:
+    """Raise ``pa.ArrowInvalid`` when any string of ``batch`` (struct fields included, so
+    ``image.path``) is not valid UTF-8: the fast path then leaves the batch to the row path."""
+    for col in batch.columns:
+        if pa.types.is_struct(col.type):
+            for i, f in enumerate(col.type):
+                if not (pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)):
+                    col.field(i).validate(full=True)  # image bytes need no UTF-8 check
+        else:
+            col.validate(full=True)
+
+
+# -- reading parquet without a traceback ----------------------------------------------------------
+
+
+def safe_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch | str]:
+    """The batches of a parquet reader; a batch that cannot be read (a page that fails to
+    decompress, a cut file) ends the stream with the error's text instead of raising."""
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as exc:  # pyarrow raises OSError, ArrowInvalid, ... for damaged data
+            yield f"{type(exc).__name__}: {exc}".strip()
+            return
+        yield batch
+
+
+def unreadable_rest(name: str, k: int, total: int, error: str) -> SourceRow:
+    """The row standing for rows ``k`` (from 0) to the end of a file that fails there."""
+    return SourceRow(name, k + 1, None).with_problem(
+        "<file>",
+        "unreadable-rows",
+        f"rows {k + 1:,} to {total:,} (as the footer counts them) cannot be read: {error}; "
+        "they count as this one quarantined record",
+    )
 
 
 # -- arrays without pandas ------------------------------------------------------------------------

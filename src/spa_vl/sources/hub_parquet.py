@@ -6,29 +6,60 @@
     test/help-00000-of-00001.parquet        image, question, class1..3   (HelpEval)
 
 The columns differ per split; the reader absorbs that into the canonical record.
+
+Completeness: each set (``data/train-*``, ...) must be whole (every ``NNNNN`` below ``MMMMM``,
+one ``MMMMM``), and ``data/``, ``validation/`` and ``test/`` hold nothing else but hidden files
+(``layout_problems()``; ``open_source`` refuses such a source unless ``allow_partial``).
+
+Ids: ``train/000123`` numbers a split's rows across its shards, in shard order, so a row's id
+depends on the row counts of the shards before it. Those counts come from the parquet footers.
+When an earlier shard of the set is missing, or its footer is unreadable, the count is unknown
+and a positional id would be a guess that gives the row another row's id; such rows get ids
+qualified by their file instead: ``train/train-00005-of-00008/000017`` (row 17, from 0, of that
+file). They never collide with positional ids, and a complete source never has them.
+
+Unreadable data: a file whose footer cannot be read yields one row without a record (its rows
+cannot be counted: the file counts as one quarantined record); a file that fails in the middle
+(a page that fails to decompress) yields the rows before the failure, then one such row for
+the rest. The column-batch path then goes back to the row path's batches, so both paths give
+the same rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from spa_vl.sources.base import SourceRow, display_path, fingerprint_files, recover_labels
+from spa_vl.sources.base import (
+    LayoutProblem,
+    SourceRow,
+    display_path,
+    fingerprint_files,
+    not_a_file,
+    recover_labels,
+    shard_index,
+    shard_set_problems,
+    special_file_problems,
+)
 from spa_vl.sources.columns import (
     BATCH_COLUMNS,
     IMAGE_TYPES,
     ColumnBatch,
+    checked_columns,
     int_array,
     is_text,
     nulls,
     recover_label_columns,
     repeat_string,
+    safe_batches,
     string_array,
+    unreadable_rest,
+    validate_utf8,
 )
 
 LABELS = ("class1", "class2", "class3")
@@ -51,6 +82,7 @@ LAYOUT = (
     ("test/harm-*.parquet", "test", "harm", "harm", ("image", "question", *LABELS)),
     ("test/help-*.parquet", "test", "help", "help", ("image", "question", *LABELS)),
 )
+FOLDERS = ("data", "validation", "test")  # the layout's folders: nothing else belongs in them
 _FIELDS = ("image", "image_name", "question", "chosen", "rejected", *LABELS)
 BATCH_ROWS = 256  # rows per Arrow batch: bounded memory whatever the shard size
 # Column batches are larger: each compute call has a fixed cost (RE2 compiles its pattern on
@@ -67,8 +99,16 @@ class FilePart:
     eval_set: str | None
     prefix: str
     expected: tuple[str, ...]
-    start: int  # number of the file's first row within the split (its first id)
-    rows: int  # rows in the file's metadata (0 when unreadable)
+    # Number of the file's first row within the split (its first id); None when it cannot be
+    # known (an earlier shard of the set is missing or unreadable; see the module docstring).
+    start: int | None
+    rows: int | None  # rows in the file's footer; None when the footer is unreadable
+
+    def row_id(self, k: int) -> str:
+        """The id of the file's row ``k`` (from 0)."""
+        if self.start is not None:
+            return f"{self.prefix}/{self.start + k:06d}"
+        return f"{self.prefix}/{self.file.name.removesuffix('.parquet')}/{k:06d}"
 
 
 @dataclass
@@ -76,13 +116,54 @@ class HubParquetReader:
     path: Path
     allow_extra_columns: bool = False
     format: str = "hub"
+    partial: list[LayoutProblem] = field(default_factory=list)  # accepted by allow_partial
 
     @staticmethod
     def detect(path: Path) -> bool:
         return path.is_dir() and any(any(path.glob(g)) for g, *_ in LAYOUT)
 
+    def _named(self) -> list[tuple[Path, tuple]]:
+        """Every entry with a layout name (``NAME-NNNNN-of-MMMMM.parquet``), regular or not."""
+        found = []
+        for entry in LAYOUT:
+            pattern = entry[0]
+            stem = pattern.split("/")[1].split("-")[0]
+            for f in sorted(self.path.glob(pattern)):
+                named = shard_index(f)
+                if named is not None and named[0] == stem and f.suffix == ".parquet":
+                    found.append((f, entry))
+        return found
+
     def files(self) -> list[Path]:
-        return [f for g, *_ in LAYOUT for f in sorted(self.path.glob(g))]
+        return [f for f, _ in self._named() if not not_a_file(f)]
+
+    def layout_problems(self) -> list[LayoutProblem]:
+        """What makes the source incomplete: incomplete shard sets, files in the layout's
+        folders that match no name of the layout, named entries that are not regular files."""
+        named = self._named()
+        known = {f for f, _ in named}
+        stray = [
+            LayoutProblem(display_path(f), "matches no file name of the Hub layout; it is not read")
+            for folder in FOLDERS
+            if (self.path / folder).is_dir()
+            for f in sorted((self.path / folder).iterdir())
+            if f not in known and not f.name.startswith(".")
+        ]
+        return [
+            *special_file_problems(f for f, _ in named),
+            *shard_set_problems(f for f, _ in named),
+            *stray,
+        ]
+
+    def ignored(self) -> list[LayoutProblem]:
+        """Hidden files in the layout's folders (``.DS_Store``, ``.gitattributes``): not data."""
+        return [
+            LayoutProblem(display_path(f), "hidden; not read")
+            for folder in FOLDERS
+            if (self.path / folder).is_dir()
+            for f in sorted((self.path / folder).iterdir())
+            if f.name.startswith(".")
+        ]
 
     def fingerprint(self) -> str:
         return fingerprint_files(self.path, self.files())
@@ -95,27 +176,39 @@ class HubParquetReader:
         """One entry per file, in reading order, with the number of its first id: files can
         then be read independently (e.g. by several processes) and give the same rows."""
         parts = []
-        for pattern, split, eval_set, prefix, expected in LAYOUT:
+        named = [(f, e) for f, e in self._named() if not not_a_file(f)]
+        for entry in LAYOUT:
+            _, split, eval_set, prefix, expected = entry
             if splits is not None and split not in splits:
                 continue
-            n = 0  # ids number rows across shards, in shard order
-            for file in sorted(self.path.glob(pattern)):
+            members = sorted((shard_index(f)[1], f) for f, e in named if e is entry)
+            n: int | None = 0  # ids number rows across shards, in shard order
+            expect = 0
+            for index, file in members:
+                if index != expect:  # a shard before this one is missing: its rows are unknown
+                    n = None
                 rows = _num_rows(file)
                 parts.append(FilePart(file, split, eval_set, prefix, expected, n, rows))
-                n += rows
+                n = None if n is None or rows is None else n + rows
+                expect = index + 1
         return parts
 
-    def part_rows(self, part: FilePart) -> Iterator[SourceRow]:
+    def part_rows(self, part: FilePart, skip: int = 0) -> Iterator[SourceRow]:
+        """The file's rows; ``skip``: from its row ``skip`` (from 0) on."""
         name = display_path(part.file)
         opened = self._open(part, name)
         if isinstance(opened, SourceRow):
             yield opened
             return
         pf, read_cols, file_problems = opened
-        first = part.start
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=read_cols):
-            yield from self._batch_rows(batch, name, part, first, file_problems)
-            first += batch.num_rows
+        k = 0
+        for batch in safe_batches(pf.iter_batches(batch_size=BATCH_ROWS, columns=read_cols)):
+            if isinstance(batch, str):
+                yield unreadable_rest(name, max(k, skip), pf.metadata.num_rows, batch)
+                return
+            if k >= skip:
+                yield from self._batch_rows(batch, name, part, k, file_problems)
+            k += batch.num_rows
 
     def batches(self, splits: tuple[str, ...] | None = None) -> Iterator[ColumnBatch | SourceRow]:
         """The rows of ``rows()`` as column batches where the file allows (see sources.columns)."""
@@ -129,13 +222,18 @@ class HubParquetReader:
             yield from self.part_rows(part)  # file-level problems: the row path words them
             return
         pf, read_cols, _ = opened
-        first = part.start
-        for batch in pf.iter_batches(batch_size=FAST_BATCH_ROWS, columns=read_cols):
+        k = 0
+        for batch in safe_batches(pf.iter_batches(batch_size=FAST_BATCH_ROWS, columns=read_cols)):
+            if isinstance(batch, str):
+                # The row path's batches are smaller: it may still read rows of this batch
+                # before failing. It decides, so that both paths give the same rows.
+                yield from self.part_rows(part, skip=k)
+                return
             try:
-                yield self._column_batch(batch, name, part, first)
+                yield self._column_batch(batch, name, part, k)
             except pa.ArrowInvalid:  # e.g. text that is not valid UTF-8: the row path decides
-                yield from self._batch_rows(batch, name, part, first, [])
-            first += batch.num_rows
+                yield from self._batch_rows(batch, name, part, k, [])
+            k += batch.num_rows
 
     def _open(self, part: FilePart, name: str) -> SourceRow | tuple[pq.ParquetFile, list[str], list]:
         """The open file, the columns to read and the file's problems; or the row saying why
@@ -146,7 +244,10 @@ class HubParquetReader:
             pf = pq.ParquetFile(part.file, pre_buffer=False)
         except Exception as exc:  # pyarrow raises several types for a damaged file
             return SourceRow(name, 0, None, raw=None).with_problem(
-                "<file>", "unreadable-file", f"not a readable parquet file: {exc}"
+                "<file>",
+                "unreadable-file",
+                f"not a readable parquet file: {exc} (its rows cannot be counted: the file counts "
+                "as one quarantined record)",
             )
         expected = part.expected
         columns = pf.schema_arrow.names
@@ -173,24 +274,23 @@ class HubParquetReader:
         file_problems: list,
         positions: Sequence[int] | None = None,
     ) -> Iterator[SourceRow]:
-        """SourceRows of ``batch`` (whose first row has id number ``first``), or of the rows at
-        ``positions`` only."""
+        """SourceRows of ``batch`` (whose first row is the file's row ``first``, from 0), or of
+        the rows at ``positions`` only."""
         if positions is None:
             positions = range(batch.num_rows)
         else:
             batch = batch.take(int_array(positions))
-        split, eval_set, prefix = part.split, part.eval_set, part.prefix
+        split, eval_set = part.split, part.eval_set
         # Column by column into Python lists: about twice as fast as batch.to_pylist(),
         # which builds a dict per row first.
-        cols = dict(zip(batch.schema.names, (c.to_pylist() for c in batch.columns), strict=True))
+        cols, bad = checked_columns(batch)
         absent = [None] * batch.num_rows
         values = [cols.get(c, absent) for c in _FIELDS]
-        for k, image, image_name, question, chosen, rejected, c1, c2, c3 in zip(
-            positions, *values, strict=True
+        for j, (k, image, image_name, question, chosen, rejected, c1, c2, c3) in enumerate(
+            zip(positions, *values, strict=True)
         ):
-            i = first + k
             record = {
-                "id": f"{prefix}/{i:06d}",
+                "id": part.row_id(first + k),
                 "split": split,
                 "image": image,
                 "image_name": image_name,
@@ -204,18 +304,18 @@ class HubParquetReader:
             }
             if split == "train":
                 recover_labels(record)
-            row = SourceRow(name, i - part.start + 1, record)
+            row = SourceRow(name, first + k + 1, record)
             for code, fld, msg in file_problems:
                 row.problems.append(row.problem(fld, code, msg))
+            for fld, msg in bad.get(j, ()):
+                row.problems.append(row.problem(fld, "not-utf8", msg))
             yield row
 
     def _column_batch(self, batch: pa.RecordBatch, name: str, part: FilePart, first: int) -> ColumnBatch:
         n = batch.num_rows
         cols = {c: batch.column(c) for c in batch.schema.names}
-        for c, col in cols.items():
-            if c != "image":
-                col.validate(full=True)  # raises on invalid UTF-8, before any string kernel
-        ids = string_array([f"{part.prefix}/{i:06d}" for i in range(first, first + n)])
+        validate_utf8(batch)  # raises on invalid UTF-8 (image.path too), before any kernel
+        ids = string_array([part.row_id(k) for k in range(first, first + n)])
         text = {c: _string(cols[c]) if c in cols else nulls(n) for c in _FIELDS[1:]}
         if part.split == "train":
             # Train rows carry no class columns in this layout; recover_labels fills them
@@ -230,7 +330,7 @@ class HubParquetReader:
         return ColumnBatch(
             name,
             part.split,
-            first - part.start + 1,
+            first + 1,
             table,
             lambda positions: list(self._batch_rows(batch, name, part, first, [], positions)),
         )
@@ -249,8 +349,8 @@ def _types_ok(schema: pa.Schema, read_cols: list[str]) -> bool:
     return True
 
 
-def _num_rows(file: Path) -> int:
+def _num_rows(file: Path) -> int | None:
     try:
         return pq.ParquetFile(file).metadata.num_rows
-    except Exception:
-        return 0
+    except Exception:  # a damaged footer: pyarrow raises several types
+        return None

@@ -1,19 +1,39 @@
 """Image stores: where a source's relative image paths point (a folder or a zip read in place).
 
 Paths are resolved defensively: absolute paths, ``..`` components and symlinks that leave the
-root are refused, for folders and zip members alike.
+root are refused, for folders and zip members alike. Only regular files are opened (a FIFO
+would block the reader), and an archive that is not a zip, is cut short, or holds encrypted
+members or members compressed with a method Python cannot read gives an ``ImageLoadError`` for
+the rows that need it, never a traceback.
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
+import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 # Far above any SPA-VL image; a bigger file (or a zip member that inflates past it: a zip
 # bomb) is refused before it is read into memory.
 MAX_IMAGE_BYTES = 64 << 20
+# What zipfile can inflate (bz2 and lzma only when Python was built with them).
+ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+ZIP_METHODS.update({zipfile.ZIP_BZIP2: "bzip2"} if zipfile.bz2 else {})
+ZIP_METHODS.update({zipfile.ZIP_LZMA: "lzma"} if zipfile.lzma else {})
+# Errors a damaged archive or member raises while read: never a traceback for the user.
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    RuntimeError,
+    NotImplementedError,
+    ValueError,
+    zlib.error,
+    *((zipfile.lzma.LZMAError,) if zipfile.lzma else ()),
+)
 
 
 class ImageLoadError(Exception):
@@ -52,7 +72,10 @@ class FolderImages:
         if full != self.root and self.root not in full.parents:
             raise ImageLoadError("path-escape", f"image path {relpath!r} resolves outside {self.root}")
         try:
-            size = full.stat().st_size
+            info = full.stat()
+            if not stat.S_ISREG(info.st_mode):  # a FIFO or a device: open() could block
+                raise ImageLoadError("unreadable-image", f"image path {rel!r} is not a regular file")
+            size = info.st_size
             if size > MAX_IMAGE_BYTES:
                 raise ImageLoadError("image-too-large", _too_large(rel, size))
             return full.read_bytes()
@@ -69,13 +92,25 @@ class ZipImages:
         self.path = Path(path)
         self._zip: zipfile.ZipFile | None = None
         self._prefix = ""
+        self._error: ImageLoadError | None = None  # the archive cannot be opened: say it once
 
     def __repr__(self) -> str:
         return f"ZipImages({str(self.path)!r})"
 
     def _open(self) -> zipfile.ZipFile:
+        if self._error is not None:
+            raise self._error
         if self._zip is None or self._pid != os.getpid():  # reopen after a fork
-            self._zip = zipfile.ZipFile(self.path)
+            try:
+                mode = os.stat(self.path).st_mode
+                if not stat.S_ISREG(mode):  # a FIFO would block zipfile's open()
+                    raise OSError("not a regular file")
+                self._zip = zipfile.ZipFile(self.path)
+            except _ZIP_ERRORS as exc:
+                self._error = ImageLoadError(
+                    "unreadable-archive", f"{self.path.name} is not a readable zip archive: {exc}"
+                )
+                raise self._error from None
             self._pid = os.getpid()
             names = self._zip.namelist()
             # Archives often wrap everything in one top folder named like the archive.
@@ -94,10 +129,19 @@ class ZipImages:
                 continue
             if info.file_size > MAX_IMAGE_BYTES:
                 raise ImageLoadError("image-too-large", _too_large(name, info.file_size))
+            where = f"{self.path.name}:{name}"
+            if info.flag_bits & 0x1:
+                raise ImageLoadError("unreadable-image", f"{where}: the member is encrypted")
+            if info.compress_type not in ZIP_METHODS:
+                raise ImageLoadError(
+                    "unreadable-image",
+                    f"{where}: compressed with method {info.compress_type}, which cannot be read "
+                    f"(readable: {', '.join(ZIP_METHODS.values())})",
+                )
             try:
                 return zf.read(info)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise ImageLoadError("unreadable-image", f"{self.path}:{name}: {exc}") from None
+            except _ZIP_ERRORS as exc:
+                raise ImageLoadError("unreadable-image", f"{where}: {exc}") from None
         raise ImageLoadError("missing-image", f"image {rel!r} is not a member of {self.path}")
 
 

@@ -1,22 +1,32 @@
 """Canonical JSON Lines: one record per line (the fields of docs/CONTRACTS.md), with an image
 folder (``images/`` beside the files, or ``images.zip``). ``image`` is a path relative to that
-folder, or ``{"bytes": <base64>, "path": ...}`` for an embedded image."""
+folder, or ``{"bytes": <base64>, "path": ...}`` for an embedded image.
+
+A line that is not UTF-8, nests too deeply for the parser, or is not JSON is one quarantined
+record with its line number; a number literal too long for ``int()`` is a wrong-type value at
+its field. A UTF-8 byte-order mark at the start of a file is accepted."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from spa_vl.sources.base import (
     RECORD_FIELDS,
+    LayoutProblem,
     SourceRow,
     display_path,
     fingerprint_files,
+    not_a_file,
+    parse_int,
     recover_labels,
+    shard_set_problems,
+    special_file_problems,
 )
 from spa_vl.sources.rlhf_json import find_image_root
 
@@ -25,6 +35,7 @@ from spa_vl.sources.rlhf_json import find_image_root
 class JsonlReader:
     path: Path
     format: str = "jsonl"
+    partial: list[LayoutProblem] = field(default_factory=list)  # accepted by allow_partial
 
     @staticmethod
     def detect(path: Path) -> bool:
@@ -32,11 +43,27 @@ class JsonlReader:
             return path.suffix.lower() == ".jsonl"
         return path.is_dir() and any(path.glob("*.jsonl"))
 
-    def files(self) -> list[Path]:
-        if self.path.is_file():
+    def _named(self) -> list[Path]:
+        if not self.path.is_dir():
             return [self.path]
-        # Our own quarantine files are outputs, not inputs.
+        # Our own quarantine files are outputs, not inputs (listed by ``ignored``).
         return sorted(p for p in self.path.glob("*.jsonl") if "quarantine" not in p.name)
+
+    def files(self) -> list[Path]:
+        return [p for p in self._named() if not not_a_file(p)]
+
+    def layout_problems(self) -> list[LayoutProblem]:
+        named = self._named()
+        return [*special_file_problems(named), *shard_set_problems(named)]
+
+    def ignored(self) -> list[LayoutProblem]:
+        if not self.path.is_dir():
+            return []
+        return [
+            LayoutProblem(display_path(p), "named as a quarantine file (an output of spa-vl); not read")
+            for p in sorted(self.path.glob("*.jsonl"))
+            if "quarantine" in p.name
+        ]
 
     def fingerprint(self) -> str:
         root = self.path if self.path.is_dir() else self.path.parent
@@ -54,6 +81,8 @@ class JsonlReader:
             name = display_path(file)
             with open(file, "rb") as fh:
                 for line_no, line in enumerate(fh, start=1):
+                    if line_no == 1 and line.startswith(codecs.BOM_UTF8):
+                        line = line[len(codecs.BOM_UTF8) :]  # a byte-order mark, not text
                     if not line.strip():
                         continue  # blank lines are layout, not records
                     yield _parse_line(name, line_no, line, images)
@@ -72,7 +101,10 @@ def _parse_line(name: str, line_no: int, line: bytes, images) -> SourceRow:
             f"the line is not UTF-8 (byte 0x{line[exc.start]:02x} at offset {exc.start})",
         )
     try:
-        item = json.loads(text)
+        item = json.loads(text, parse_int=parse_int)
+    except RecursionError:
+        row.raw = text
+        return row.with_problem("<record>", "malformed-json", "the line nests too deeply to be read")
     except json.JSONDecodeError as exc:
         row.raw = text
         return row.with_problem(

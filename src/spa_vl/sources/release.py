@@ -1,12 +1,14 @@
 """A spa-vl release folder read back as canonical records (for audits and rebuilds).
 
 Reads the ``default`` config, which holds every row; ClassLabel ids become names again.
+``data/<config>/`` must hold whole shard sets (``<split>-NNNNN-of-MMMMM.parquet``) and nothing
+else (``layout_problems()``). Unreadable files and rows count as in ``sources.hub_parquet``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -14,8 +16,27 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from spa_vl.sources.base import SPLITS, SourceRow, display_path, fingerprint_files
-from spa_vl.sources.columns import BATCH_COLUMNS, IMAGE_TYPES, ColumnBatch, is_text
+from spa_vl.sources.base import (
+    SPLITS,
+    LayoutProblem,
+    SourceRow,
+    display_path,
+    fingerprint_files,
+    not_a_file,
+    shard_index,
+    shard_set_problems,
+    special_file_problems,
+)
+from spa_vl.sources.columns import (
+    BATCH_COLUMNS,
+    IMAGE_TYPES,
+    ColumnBatch,
+    checked_columns,
+    is_text,
+    safe_batches,
+    unreadable_rest,
+    validate_utf8,
+)
 from spa_vl.taxonomy import load_taxonomy
 
 EVAL_SETS = ("harm", "help")
@@ -33,43 +54,81 @@ class ReleaseReader:
     path: Path
     config: str = "default"
     format: str = "release"
+    partial: list[LayoutProblem] = field(default_factory=list)  # accepted by allow_partial
 
     detect = staticmethod(is_release)
 
+    def _named(self) -> list[Path]:
+        """Entries of ``data/<config>/`` named ``<split>-NNNNN-of-MMMMM.parquet``, by split."""
+        folder = self.path / "data" / self.config
+        named = []
+        for s in SPLITS:
+            for f in sorted(folder.glob(f"{s}-*.parquet")):
+                found = shard_index(f)
+                if found is not None and found[0] == s:
+                    named.append(f)
+        return named
+
     def files(self) -> list[Path]:
-        return [f for s in SPLITS for f in sorted(self.path.glob(f"data/{self.config}/{s}-*.parquet"))]
+        return [f for f in self._named() if not not_a_file(f)]
+
+    def layout_problems(self) -> list[LayoutProblem]:
+        """Incomplete shard sets, special files, and files of ``data/<config>/`` that match no
+        name of the layout."""
+        named = self._named()
+        folder = self.path / "data" / self.config
+        stray = [
+            LayoutProblem(display_path(f), "matches no file name of a release; it is not read")
+            for f in (sorted(folder.iterdir()) if folder.is_dir() else [])
+            if f not in set(named) and not f.name.startswith(".")
+        ]
+        return [*special_file_problems(named), *shard_set_problems(named), *stray]
+
+    def ignored(self) -> list[LayoutProblem]:
+        return []
 
     def fingerprint(self) -> str:
         return fingerprint_files(self.path, self.files())
 
     def rows(self, splits: tuple[str, ...] | None = None) -> Iterator[SourceRow]:
         for file, split in self._files(splits):
-            name = display_path(file)
-            n = 1
-            for batch in pq.ParquetFile(file, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS):
-                yield from _records(batch, name, split, n)
-                n += batch.num_rows
+            yield from self._file_rows(file, split)
+
+    def _file_rows(self, file: Path, split: str, skip: int = 0) -> Iterator[SourceRow]:
+        name = display_path(file)
+        pf = _open(file, name)
+        if isinstance(pf, SourceRow):
+            yield pf
+            return
+        k = 0
+        for batch in safe_batches(pf.iter_batches(batch_size=BATCH_ROWS)):
+            if isinstance(batch, str):
+                yield unreadable_rest(name, max(k, skip), pf.metadata.num_rows, batch)
+                return
+            if k >= skip:
+                yield from _records(batch, name, split, k + 1)
+            k += batch.num_rows
 
     def batches(self, splits: tuple[str, ...] | None = None) -> Iterator[ColumnBatch | SourceRow]:
         """The rows of ``rows()`` as column batches (see sources.columns); a file whose
         columns are not the release schema's goes row by row."""
         for file, split in self._files(splits):
             name = display_path(file)
-            pf = pq.ParquetFile(file, pre_buffer=False)  # see sources.hub_parquet
-            if not _schema_ok(pf.schema_arrow):
-                n = 1
-                for batch in pf.iter_batches(batch_size=BATCH_ROWS):
-                    yield from _records(batch, name, split, n)
-                    n += batch.num_rows
+            pf = _open(file, name)
+            if isinstance(pf, SourceRow) or not _schema_ok(pf.schema_arrow):
+                yield from self._file_rows(file, split)
                 continue
-            n = 1
-            for batch in pf.iter_batches(batch_size=FAST_BATCH_ROWS):
+            k = 0
+            for batch in safe_batches(pf.iter_batches(batch_size=FAST_BATCH_ROWS)):
+                if isinstance(batch, str):  # the row path decides (see sources.hub_parquet)
+                    yield from self._file_rows(file, split, skip=k)
+                    break
                 try:
-                    yield _column_batch(batch, name, split, n)
+                    yield _column_batch(batch, name, split, k + 1)
                 except (pa.ArrowInvalid, pa.ArrowIndexError, IndexError):
                     # invalid UTF-8 or a label id past the names: the row path decides
-                    yield from _records(batch, name, split, n)
-                n += batch.num_rows
+                    yield from _records(batch, name, split, k + 1)
+                k += batch.num_rows
 
     def _files(self, splits: tuple[str, ...] | None) -> Iterator[tuple[Path, str]]:
         for file in self.files():
@@ -78,8 +137,27 @@ class ReleaseReader:
                 yield file, split
 
 
-def _label(level: str, i: int | None) -> str | None:
-    return _label_names()[level][i] if i is not None and i >= 0 else None
+def _open(file: Path, name: str) -> pq.ParquetFile | SourceRow:
+    try:
+        return pq.ParquetFile(file, pre_buffer=False)  # see sources.hub_parquet
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        return SourceRow(name, 0, None).with_problem(
+            "<file>",
+            "unreadable-file",
+            f"not a readable parquet file: {exc} (its rows cannot be counted: the file counts "
+            "as one quarantined record)",
+        )
+
+
+def _label(level: str, i: int | None, bad: list[tuple[str, str]] | None = None) -> str | None:
+    if i is None or i < 0:
+        return None
+    names = _label_names()[level] if level in LEVELS else EVAL_SETS
+    if i >= len(names):
+        if bad is not None:
+            bad.append((level, f"label id {i} is past the {len(names)} names of the ClassLabel"))
+        return None
+    return names[i]
 
 
 @cache
@@ -97,22 +175,28 @@ def _records(
         positions = range(batch.num_rows)
     else:
         batch = batch.take(pa.array(positions, pa.int64()))
-    for k, v in zip(positions, batch.to_pylist(), strict=True):
-        ev = v.get("eval_set")
+    cols, bad = checked_columns(batch)
+    for j, k in enumerate(positions):
+        v = {c: values[j] for c, values in cols.items()}
+        found = list(bad.get(j, ()))
         record = {
-            "id": v["id"],
+            "id": v.get("id"),
             "split": split,
-            "image": v["image"],
+            "image": v.get("image"),
             "image_name": v.get("image_name"),
-            "question": v["question"],
+            "question": v.get("question"),
             "chosen": v.get("chosen"),
             "rejected": v.get("rejected"),
-            "class1": _label("domain", v.get("domain")),
-            "class2": _label("category", v.get("category")),
-            "class3": _label("subcategory", v.get("subcategory")),
-            "eval_set": EVAL_SETS[ev] if ev is not None and ev >= 0 else None,
+            "class1": _label("domain", v.get("domain"), found),
+            "class2": _label("category", v.get("category"), found),
+            "class3": _label("subcategory", v.get("subcategory"), found),
+            "eval_set": _label("eval_set", v.get("eval_set"), found),
         }
-        yield SourceRow(name, first + k, record)
+        row = SourceRow(name, first + k, record)
+        for fld, msg in found:
+            code = "not-utf8" if msg.startswith("is not valid UTF-8") else "bad-value"
+            row.problems.append(row.problem(fld, code, msg))
+        yield row
 
 
 _TEXT = ("id", "image_name", "question", "chosen", "rejected")
@@ -144,8 +228,7 @@ def _names_of(ids: pa.Array, names: list[str] | tuple[str, ...]) -> pa.Array:
 
 def _column_batch(batch: pa.RecordBatch, name: str, split: str, first: int) -> ColumnBatch:
     cols = {c: batch.column(c) for c in batch.schema.names}
-    for c in _TEXT:
-        cols[c].validate(full=True)  # raises on invalid UTF-8, before any string kernel
+    validate_utf8(batch)  # raises on invalid UTF-8 (image.path too), before any string kernel
     text = {c: cols[c] if cols[c].type == pa.string() else cols[c].cast(pa.string()) for c in _TEXT}
     labels = {c: _names_of(cols[level], _label_names()[level]) for c, level in _LABELS}
     table = pa.table(

@@ -5,6 +5,14 @@ with an image folder or a zip read in place.
 The file name gives the split: ``train*.json``, ``val*.json``/``validation*.json``, and for the
 test split ``harm*.json``/``help*.json`` (or ``test*.json`` with an ``eval_set`` key per item).
 The list is parsed incrementally, so memory stays bounded however long the file is.
+
+Ids have one canonical form: an integer ``7``, or a string of digits ``"7"``, is
+``<split prefix>/000007``; any other non-empty string ``s`` is ``<prefix>/s``. So ``7`` and
+``"7"`` are one id (a duplicate when both occur); floats, NaN, booleans, lists, objects, null and
+the empty string are refused with their place.
+
+Pathological files: a UTF-8 byte-order mark is accepted; nesting too deep for the parser and
+number literals too long for ``int()`` are reported at their item, never raised.
 """
 
 from __future__ import annotations
@@ -12,11 +20,22 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from spa_vl.problems import SourceError
-from spa_vl.sources.base import RECORD_FIELDS, SourceRow, display_path, fingerprint_files, recover_labels
+from spa_vl.sources.base import (
+    RECORD_FIELDS,
+    LayoutProblem,
+    SourceRow,
+    display_path,
+    fingerprint_files,
+    not_a_file,
+    parse_int,
+    recover_labels,
+    shard_set_problems,
+    special_file_problems,
+)
 from spa_vl.sources.images import FolderImages, ZipImages, open_image_store
 
 _SPLIT_OF_NAME = (
@@ -28,6 +47,7 @@ _SPLIT_OF_NAME = (
 )
 _IMAGE_TOKEN = re.compile(r"^\s*<image>\s*\n?|\n?\s*<image>\s*$")
 _CHUNK = 1 << 16
+_INT_TEXT = re.compile(r"-?[0-9]{1,100}")  # an id spelled as digits is that integer
 
 
 def split_of(file: Path) -> tuple[str, str | None, str]:
@@ -78,7 +98,7 @@ def _maybe_cut(exc: json.JSONDecodeError, buffered: int) -> bool:
 def iter_json_array(fh, chunk: int = _CHUNK) -> Iterator[tuple[int, object, str | None]]:
     """Yield (index, item, error) for the items of a top-level JSON array read from a text
     stream, chunk by chunk. A syntax error ends the file with one error item."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_int=parse_int)
     buf = fh.read(chunk)
     pos, index, eof = 0, 0, False
 
@@ -117,6 +137,10 @@ def iter_json_array(fh, chunk: int = _CHUNK) -> Iterator[tuple[int, object, str 
                     continue
                 yield index, None, f"malformed JSON in item {index + 1}: {exc.msg}"
                 return
+            except RecursionError:
+                # e.g. 100,000 "[": the parser gives up; nothing after it can be found again
+                yield index, None, f"item {index + 1} is nested too deeply to be read"
+                return
             if isinstance(item, (int, float)) and end > len(buf) - 32 and fill():
                 continue  # a number cut by the chunk end decodes as its prefix: read on
             break
@@ -137,6 +161,7 @@ def iter_json_array(fh, chunk: int = _CHUNK) -> Iterator[tuple[int, object, str 
 class RlhfJsonReader:
     path: Path
     format: str = "rlhf-json"
+    partial: list[LayoutProblem] = field(default_factory=list)  # accepted by allow_partial
 
     @staticmethod
     def detect(path: Path) -> bool:
@@ -144,11 +169,28 @@ class RlhfJsonReader:
             return path.suffix.lower() == ".json"
         return path.is_dir() and any(_names_a_split(p) for p in path.glob("*.json"))
 
-    def files(self) -> list[Path]:
-        """The JSON files whose names give a split (other JSON files in the folder are ignored)."""
-        if self.path.is_file():
+    def _named(self) -> list[Path]:
+        if not self.path.is_dir():
             return [self.path]
         return sorted(p for p in self.path.glob("*.json") if _names_a_split(p))
+
+    def files(self) -> list[Path]:
+        """The JSON files whose names give a split (other JSON files are listed by ``ignored``)."""
+        return [p for p in self._named() if not not_a_file(p)]
+
+    def layout_problems(self) -> list[LayoutProblem]:
+        named = self._named()
+        return [*special_file_problems(named), *shard_set_problems(named)]
+
+    def ignored(self) -> list[LayoutProblem]:
+        """JSON files in the folder whose names give no split: side files, not data."""
+        if not self.path.is_dir():
+            return []
+        return [
+            LayoutProblem(display_path(p), "its name gives no split (train*, validation*, ...); not read")
+            for p in sorted(self.path.glob("*.json"))
+            if not _names_a_split(p)
+        ]
 
     def _image_files(self) -> list[Path]:
         store = find_image_root(self.path if self.path.is_dir() else self.path.parent)
@@ -175,7 +217,8 @@ class RlhfJsonReader:
 
     def _file_rows(self, file, split, eval_set, prefix, images) -> Iterator[SourceRow]:
         name = display_path(file)
-        with open(file, encoding="utf-8", errors="strict") as fh:
+        # utf-8-sig: a byte-order mark at the start is read as such, not as text
+        with open(file, encoding="utf-8-sig", errors="strict") as fh:
             items = iter_json_array(fh)
             while True:
                 try:
@@ -198,14 +241,7 @@ class RlhfJsonReader:
 
     @staticmethod
     def _record(row: SourceRow, item: dict, split: str, eval_set, prefix: str) -> SourceRow:
-        raw_id = item.get("id")
-        if isinstance(raw_id, bool) or raw_id is None:
-            row.problems.append(row.problem("id", "missing-field", "'id' is missing"))
-            rid = f"{prefix}/row{row.row}"
-        elif isinstance(raw_id, int):
-            rid = f"{prefix}/{raw_id:06d}"
-        else:
-            rid = f"{prefix}/{raw_id}"
+        rid = _canonical_id(row, item.get("id"), prefix)
         known = set(RECORD_FIELDS) - {"split", "image_name"}  # split and name come from the file
         for extra in sorted(set(item) - known):
             row.problems.append(row.problem(extra, "unexpected-field", f"unexpected field {extra!r}"))
@@ -228,3 +264,28 @@ class RlhfJsonReader:
         recover_labels(record)
         row.record = record
         return row
+
+
+def _canonical_id(row: SourceRow, raw: object, prefix: str) -> str:
+    """The id's one canonical form (see the module docstring); a placeholder, with a problem
+    on ``id``, when the value is not an id."""
+    if isinstance(raw, str) and _INT_TEXT.fullmatch(raw):
+        raw = int(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return f"{prefix}/{raw:06d}"
+    if isinstance(raw, str) and raw:
+        return f"{prefix}/{raw}"
+    if raw is None:
+        row.problems.append(row.problem("id", "missing-field", "'id' is missing"))
+    elif raw == "":
+        row.problems.append(row.problem("id", "bad-id", "'id' must not be empty"))
+    else:
+        shown = repr(raw) if len(repr(raw)) <= 60 else repr(raw)[:57] + "..."
+        row.problems.append(
+            row.problem(
+                "id",
+                "wrong-type",
+                f"'id' must be an integer or a non-empty string, got {type(raw).__name__} {shown}",
+            )
+        )
+    return f"{prefix}/row{row.row}"
