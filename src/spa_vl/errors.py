@@ -28,6 +28,8 @@ _NETWORK_NAMES = frozenset(
         "ReadTimeout",
         "ChunkedEncodingError",
         "OfflineModeIsEnabled",
+        # huggingface_hub: not in the local cache and the Hub could not be (or may not be) asked
+        "LocalEntryNotFoundError",
         "ClientConnectorError",
     }
 )

@@ -1,12 +1,19 @@
-"""``spa_vl.load``: one call for a release folder, a raw source, or a Hub repository."""
+"""``spa_vl.load``: one call for a release folder, a raw source, or a Hub repository.
+
+Every expected failure is a ``LoadError`` (a ``SpaVLError`` and a ``ValueError``) worded as the
+CLI words it: a local path that does not exist says so (it is never tried on the Hub), and a Hub
+that cannot be reached says what was being downloaded.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import datasets
 
+from spa_vl.errors import SpaVLError, is_network_failure, network_message
 from spa_vl.sources import SPLITS, SourceError, detect_format, is_release, open_source
 from spa_vl.taxonomy import CONFIGS
 
@@ -17,8 +24,30 @@ _SPLIT = re.compile(r"^(?P<name>[a-z]+)(\[.*\])?$")
 UPSTREAM_PATTERNS = ["data/*.parquet", "validation/*.parquet", "test/*.parquet", "README.md"]
 
 
-class LoadError(ValueError):
-    """Unknown config, split or source; the message lists what exists."""
+_FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".zip", ".arrow", ".csv")
+
+
+class LoadError(SpaVLError, ValueError):
+    """Unknown config, split or source, or a Hub that cannot be reached; the message lists what
+    exists or says what was being fetched. Exit code 2 in the CLI (usage or environment)."""
+
+    exit_code = 2
+
+
+def looks_like_path(source: str | Path) -> bool:
+    """True when ``source`` is meant as a local path rather than a Hub id ``ORG/NAME``:
+    a ``Path``, or text that starts with ``.``, ``/`` or ``~``, holds a backslash, more than
+    one ``/``, or ends like a data file; or anything that is not a valid repo id."""
+    if isinstance(source, os.PathLike):
+        return True
+    text = str(source)
+    return (
+        text.startswith((".", "/", "~"))
+        or "\\" in text
+        or text.count("/") != 1
+        or text.lower().endswith(_FILE_SUFFIXES)
+        or not _REPO_ID.match(text)
+    )
 
 
 def _check_args(config: str, split: str | None) -> None:
@@ -62,10 +91,18 @@ def load(
         except SourceError as exc:
             raise LoadError(f"{exc}") from None
         return _load_raw(path, config, split, streaming, cache_dir)
-    if isinstance(source, str) and _REPO_ID.match(source):
-        if source == UPSTREAM_REPO:
-            from huggingface_hub import snapshot_download
+    if looks_like_path(source):
+        raise LoadError(
+            f"source {str(source)!r}: no such folder or file (looked in {Path.cwd()}); it is "
+            "neither an existing folder or file nor a Hub repo id (ORG/NAME): give a release "
+            "folder, a raw SPA-VL source, or a repo id"
+        )
+    source = str(source)
+    if source == UPSTREAM_REPO:
+        from huggingface_hub import snapshot_download
 
+        what = f"the authors' raw data {UPSTREAM_REPO}" + (f" at {revision}" if revision else "")
+        try:
             local = snapshot_download(
                 source,
                 repo_type="dataset",
@@ -73,14 +110,23 @@ def load(
                 allow_patterns=UPSTREAM_PATTERNS,
                 cache_dir=cache_dir,
             )
-            return _load_raw(Path(local), config, split, streaming, cache_dir)
+        except Exception as exc:
+            if is_network_failure(exc):
+                raise LoadError(
+                    f"tried to download {UPSTREAM_REPO} (no source given): "
+                    + network_message(what, exc)
+                    + "; give source= a local copy or a release folder"
+                ) from exc
+            raise
+        return _load_raw(Path(local), config, split, streaming, cache_dir)
+    try:
         return datasets.load_dataset(
             source, config, split=split, revision=revision, streaming=streaming, cache_dir=cache_dir
         )
-    raise LoadError(
-        f"source {str(source)!r} is neither an existing folder or file nor a Hub repo id (ORG/NAME); "
-        "give a release folder, a raw SPA-VL source, or a repo id"
-    )
+    except Exception as exc:
+        if is_network_failure(exc):
+            raise LoadError(f"tried to load {source} from the Hub: {network_message(source, exc)}") from exc
+        raise
 
 
 def _load_release(path: Path, config: str, split, streaming: bool, cache_dir):

@@ -154,10 +154,10 @@ def _check_keys(raw: dict, cls: type, name: str, where: str, required: tuple[str
     known = {f.name for f in fields(cls)}
     unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
-        raise ManifestError(f"{name}: unknown key {where}{unknown[0]!r} (known: {', '.join(sorted(known))})")
+        raise ManifestError(f"{name}: unknown key '{where}{unknown[0]}' (known: {', '.join(sorted(known))})")
     missing = [k for k in required if k not in raw]
     if missing:
-        raise ManifestError(f"{name}: missing key {where}{missing[0]!r}")
+        raise ManifestError(f"{name}: missing key '{where}{missing[0]}'")
 
 
 def _file_entry(item: object, name: str, index: int) -> FileEntry:
