@@ -241,7 +241,9 @@ class HubParquetReader:
         try:
             # pre_buffer=False: with it, pyarrow reads the whole file ahead (memory grows with
             # the shard size, ~58 MB per 12.5k-row shard of the benchmark), and it was slower.
-            pf = pq.ParquetFile(part.file, pre_buffer=False)
+            # Page checksums, where the writer stored them, catch flipped bytes that would
+            # otherwise decode as other text.
+            pf = pq.ParquetFile(part.file, pre_buffer=False, page_checksum_verification=True)
         except Exception as exc:  # pyarrow raises several types for a damaged file
             return SourceRow(name, 0, None, raw=None).with_problem(
                 "<file>",

@@ -139,7 +139,7 @@ class ReleaseReader:
 
 def _open(file: Path, name: str) -> pq.ParquetFile | SourceRow:
     try:
-        return pq.ParquetFile(file, pre_buffer=False)  # see sources.hub_parquet
+        return pq.ParquetFile(file, pre_buffer=False, page_checksum_verification=True)  # see hub_parquet
     except Exception as exc:  # pyarrow raises several types for a damaged file
         return SourceRow(name, 0, None).with_problem(
             "<file>",
