@@ -248,5 +248,5 @@ def test_load_upstream_connection_refused(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_load_pushed_release_offline(offline, tmp_path: Path) -> None:
-    with pytest.raises(LoadError, match="tried to load acme/spa-vl from the Hub.*unreachable"):
+    with pytest.raises(LoadError, match=r"tried to load acme/spa-vl from the Hub.*unreachable"):
         spa_vl.load("default", source="acme/spa-vl", cache_dir=str(tmp_path / "cache"))
