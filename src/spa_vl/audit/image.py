@@ -4,8 +4,12 @@
   picture match while the file bytes differ;
 - pHash: sign of the 8x8 lowest DCT frequencies of a 32x32 grey thumbnail against their median;
 - dHash: whether each pixel of a 9x8 grey thumbnail is brighter than its right neighbour.
-Decoding dominates the cost (a 512 px JPEG takes ~1.5 ms); everything after it works on the
-32x32 thumbnail.
+The pixel-exact key sets the cost: it needs every pixel, so a full decode (~0.5 ms for a 512 px
+JPEG) and a hash of its RGB bytes (~0.6 ms, more than the decode); the perceptual hashes, from a
+grey 32x32 box thumbnail, add ~0.3 ms. Decoding a JPEG at 1/8 scale (Pillow's ``draft``) would
+give the perceptual hashes in ~0.2 ms in all, but not the pixels the exact key hashes, and
+a thumbnail made from a reduced image (rounded on the way) moves the dHash of smooth images by
+many bits; bench/audit_speed.py prints each part (figures in bench/README.md).
 On the reference side, variants make flipped and cropped copies findable: a horizontal flip is
 derived without decoding again (it negates the DCT coefficients of odd horizontal frequency and
 mirrors the dHash thumbnail); the central crop is hashed once more.
@@ -27,7 +31,6 @@ _k = np.arange(_N)
 _DCT = np.sqrt(2.0 / _N) * np.cos(np.pi * (2 * _k[None, :] + 1) * _k[:, None] / (2 * _N))
 _DCT[0] /= np.sqrt(2.0)
 _FLIP_SIGNS = np.where(np.arange(8) % 2 == 1, -1.0, 1.0)[None, :]  # odd horizontal frequency
-_BITS = (np.uint64(1) << np.arange(64, dtype=np.uint64)).astype(np.uint64)
 
 
 VARIANTS = ("original", "flip", "crop", "crop+flip")
@@ -45,7 +48,8 @@ class ImageHashes:
 
 
 def _pack(bits: np.ndarray) -> int:
-    return int(np.bitwise_or.reduce(np.where(bits.ravel(), _BITS, np.uint64(0))))
+    # bit i of the result is element i (row-major): little-endian bytes of little-endian bits
+    return int.from_bytes(np.packbits(bits.ravel(), bitorder="little").tobytes(), "little")
 
 
 def _perceptual(grey: Image.Image) -> tuple[np.ndarray, np.ndarray]:
