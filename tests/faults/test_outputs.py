@@ -480,3 +480,17 @@ def test_demo_refuses_a_working_folder_holding_user_files(tmp_path: Path, capsys
     assert demo(["--out", str(work), "--release", str(tmp_path / "rel")]) == 2
     assert f"--out {work}" in capsys.readouterr().err
     assert (work / "notes.md").read_text(encoding="utf-8") == "mine"
+
+
+def test_build_allow_partial_records_the_missing_shard_in_the_manifest(cli, tmp_path: Path) -> None:
+    raw = write_sample(tmp_path / "hub", "hub", SampleSpec(train=16, validation_per_sub=1, test_per_sub=1))
+    (raw / "data" / "train-00003-of-00008.parquet").unlink()
+    out = tmp_path / "rel"
+    refused = cli("build", raw, "--out", out, "--quiet")
+    refused.assert_one_line_error(1, "train-00003-of-00008.parquet")
+    assert not out.exists() and debris(tmp_path) == []
+    run = cli("build", raw, "--out", out, "--allow-partial", "--quiet")
+    assert run.code == 0, run.err
+    partial = json.loads((out / "MANIFEST.json").read_text(encoding="utf-8"))["counts"]["partial"]
+    assert [p["file"] for p in partial] == ["data/train-00003-of-00008.parquet"]
+    assert verify_release(out) == []

@@ -26,6 +26,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--previous", metavar="OLD", help="previous release: write CHANGELOG.md from the diff")
     p.add_argument("--deep", action="store_true", help="decode every image fully while validating")
+    p.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="build from an incomplete source (a shard missing, stray files); "
+        "MANIFEST.json records what was missing",
+    )
     p.add_argument("--quiet", action="store_true")
 
 
@@ -58,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
                 max_shard_size=max_shard,
                 quarantine=quarantine,
                 previous=args.previous,
-                options=ValidationOptions(deep=args.deep),
+                options=ValidationOptions(deep=args.deep, allow_partial=args.allow_partial),
                 progress=not args.quiet,
             )
     except SourceError as exc:

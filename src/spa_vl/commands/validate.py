@@ -20,6 +20,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--deep", action="store_true", help="decode every image fully (slower)")
     p.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="validate an incomplete source (a shard missing, stray files); "
+        "the report lists what was missing",
+    )
+    p.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -54,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             report = validate_source(
                 args.src,
                 args.format,
-                ValidationOptions(deep=args.deep),
+                ValidationOptions(deep=args.deep, allow_partial=args.allow_partial),
                 quarantine=aside,
                 progress=not args.quiet,
                 workers=workers,

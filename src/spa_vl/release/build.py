@@ -228,6 +228,15 @@ def build_release(
     return BuildResult(Path(out), manifest, report)
 
 
+def _source_relative(file: str, src: str | Path) -> str:
+    root = resolved(src)
+    root = root if root.is_dir() else root.parent
+    try:
+        return resolved(file).relative_to(root).as_posix()
+    except ValueError:
+        return file
+
+
 def _write_release(
     src: str | Path,
     out: Path,
@@ -242,10 +251,13 @@ def _write_release(
     fast: bool,
 ) -> tuple[ReleaseManifest, ValidationReport]:
     """Write the whole release into the (new, empty) folder ``out``."""
-    source = open_source(src, format)
+    allow_partial = bool(options and options.allow_partial)
+    source = open_source(src, format, allow_partial=allow_partial)  # DataError if incomplete
     report = ValidationReport(
         source=str(src), format=source.format, quarantine=str(quarantine) if quarantine else None
     )
+    report.partial = [p.to_dict() for p in source.partial]
+    report.ignored = [p.to_dict() for p in source.ignored()]
     with Quarantine(quarantine_file) as q, tqdm(desc="build", unit=" rows", disable=not progress) as bar:
         if fast and hasattr(source, "batches"):
             # Column batches checked and written with Arrow kernels; the same files as below.
@@ -274,6 +286,12 @@ def _write_release(
             "problems": dict(sorted(report.problems.items())),
         },
     )
+    if report.partial:
+        # An --allow-partial build says in the release what its source lacked; paths relative
+        # to the source, so the manifest does not depend on where the source lay.
+        manifest.counts["partial"] = [
+            {"file": _source_relative(p["file"], src), "problem": p["problem"]} for p in report.partial
+        ]
     data = {
         path.relative_to(out).as_posix(): (config, split, rows) for config, split, path, rows in written.files
     }
