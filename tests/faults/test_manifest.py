@@ -369,3 +369,16 @@ def test_verify_problems_share_the_problem_type(rel: Path) -> None:
         "code": "empty-text",
         "message": "must hold text",
     }
+
+
+def test_release_checks_share_the_problem_type(rel: Path, cli) -> None:
+    from spa_vl.problems import Issue
+    from spa_vl.release.hub import ReleaseRefused, plan_release
+
+    edit_manifest(rel, lambda d: entry(d).update(path="../up.parquet"))
+    with pytest.raises(ReleaseRefused) as err:
+        plan_release(rel, "acme/spa-vl")
+    assert all(isinstance(p, Issue) for p in err.value.issues)
+    assert ("../up.parquet", "unsafe-path") in {(p.where, p.code) for p in err.value.issues}
+    run = cli("release", rel, "--repo-id", "acme/spa-vl", "--dry-run")
+    run.assert_one_line_error(1, "nothing was sent", "../up.parquet: unsafe-path")

@@ -22,7 +22,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import yaml
 
 from spa_vl.errors import HUB_UNREACHABLE, SpaVLError, is_network_failure
+from spa_vl.problems import Issue
 from spa_vl.release.manifest import MANIFEST_NAME, ReleaseManifest, release_files, sha256_file
 from spa_vl.release.verify import verify_release
 
@@ -51,13 +52,35 @@ class ReleaseError(SpaVLError):
 
     exit_code = 2
 
-    def __init__(self, message: str, problems: list[str] | None = None):
+    def __init__(self, message: str, problems: Sequence[str | Issue] | None = None):
         super().__init__(message)
         self.message = message
-        self.problems = list(problems or [])
+        # The one problem type (``issues``); ``problems`` keeps their lines for messages.
+        self.issues: list[Issue] = [
+            p if isinstance(p, Issue) else ReleaseProblem.from_text(p) for p in problems or []
+        ]
+        self.problems = [str(p) for p in self.issues]
 
     def __str__(self) -> str:
         return "\n  ".join([self.message, *self.problems])
+
+
+@dataclass(frozen=True)
+class ReleaseProblem(Issue):
+    """A release check's problem: ``where`` is the file (in the folder or on the Hub)."""
+
+    where: str
+    code: str
+    message: str
+
+    @classmethod
+    def from_text(cls, text: str, code: str = "release") -> ReleaseProblem:
+        """``PATH: message`` split so that ``str()`` gives ``text`` back."""
+        where, sep, message = text.partition(": ")
+        return cls(where, code, message) if sep else cls("", code, text)
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
 
 
 class ReleaseRefused(ReleaseError):
@@ -133,7 +156,7 @@ def plan_release(
     root = Path(folder)
     if not _REPO_ID.match(repo_id):
         raise ReleaseError(f"--repo-id {repo_id!r} is not of the form ORG/NAME")
-    problems = [str(p) for p in verify_release(root)]
+    problems: list[str | Issue] = [*verify_release(root)]
     problems += _card_problems(root)
     problems += _card_repo_problems(root, repo_id)
     if problems:
