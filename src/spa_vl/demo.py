@@ -16,7 +16,7 @@ from pathlib import Path
 
 from spa_vl.cli import main as cli
 from spa_vl.errors import UsageError
-from spa_vl.outputs import check_output_dir
+from spa_vl.outputs import check_output_dir, resolved
 from spa_vl.release.build import check_build_paths
 from spa_vl.sample import is_sample_folder
 
@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         # earlier demo's (only then is it cleared); the release folder is checked by `build`,
         # which replaces an earlier release whole and refuses anything else.
         check_output_dir(out, option="--out", accept=is_demo_folder, what="spa-vl demo folder")
+        if resolved(out) in resolved(release).parents:
+            raise UsageError(f"--release {release}: is inside --out {out}, which the demo clears first")
         check_build_paths(out / "raw_hub", release, out / "build.quarantine.jsonl")
     except UsageError as exc:
         print(f"spa-vl demo: error: {exc}", file=sys.stderr)

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-shard-size: cannot read {args.max_shard_size!r} (try 500MB)") from None
     out = Path(args.out)
     # Beside the release, never inside it (the build replaces that folder whole).
-    quarantine = args.quarantine or str(resolved(out).with_name(resolved(out).name + ".quarantine.jsonl"))
+    beside = out if out.name not in ("", ".", "..") else resolved(out)
+    quarantine = args.quarantine or str(beside.with_name(beside.name + ".quarantine.jsonl"))
     try:
         with terminate_as_interrupt():
             result = build_release(

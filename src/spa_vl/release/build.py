@@ -115,7 +115,11 @@ def check_build_paths(
     input and not inside ``out``. ``previous`` is only read; it may be ``out`` itself."""
     inputs = [src] + ([previous] if previous else [])
     out_r = resolved(out)
-    if out_r == Path.cwd().resolve() or out_r in Path.cwd().resolve().parents:
+    try:
+        here = Path.cwd().resolve()
+    except OSError:  # the current folder was removed: nothing to protect there
+        here = None
+    if here is not None and (out_r == here or out_r in here.parents):
         raise UsageError(
             f"--out {out}: is the current folder or contains it; the build replaces that folder "
             "whole: give a path such as ./spa_vl"
