@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -219,10 +220,13 @@ def build_release(
             if q_aside is not None and paths.quarantine is not None:
                 os.replace(q_aside, paths.quarantine)
         except OSError as exc:
-            written = [str(stage.path), str(q_aside or stage.path)]
-            if exc.filename and any(str(exc.filename).startswith(w) for w in written):
+            # Writing failed (full disk, quota, ...): say so with --out, and that nothing was lost.
+            ours = [str(stage.path), str(q_aside or stage.path)]
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+            if full or (exc.filename and any(str(exc.filename).startswith(w) for w in ours)):
+                where = f": {exc.filename}" if exc.filename else ""
                 raise UsageError(
-                    f"--out {out}: cannot write the release ({exc.strerror}: {exc.filename}); "
+                    f"--out {out}: cannot write the release ({exc.strerror or exc}{where}); "
                     "the previous release is unchanged"
                 ) from exc
             raise
