@@ -32,8 +32,11 @@ class Issue:
 
 
 def issues_json(issues: Iterable[Issue]) -> str:
-    """``[{"where", "code", "message"}, ...]`` as indented JSON (``--json`` of every command)."""
-    return json.dumps([Issue.to_dict(i) for i in issues], indent=2, ensure_ascii=False)
+    """``[{"where", "code", "message"}, ...]`` as indented JSON (``--json`` of every command).
+
+    ASCII with escapes: a file name that is not valid UTF-8 (kept by Python as lone surrogates)
+    would otherwise fail to print."""
+    return json.dumps([Issue.to_dict(i) for i in issues], indent=2)
 
 
 @dataclass(frozen=True)

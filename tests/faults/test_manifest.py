@@ -382,3 +382,14 @@ def test_release_checks_share_the_problem_type(rel: Path, cli) -> None:
     assert ("../up.parquet", "unsafe-path") in {(p.where, p.code) for p in err.value.issues}
     run = cli("release", rel, "--repo-id", "acme/spa-vl", "--dry-run")
     run.assert_one_line_error(1, "nothing was sent", "../up.parquet: unsafe-path")
+
+
+def test_names_that_are_not_utf8_are_reported_not_crashed_on(rel: Path, cli) -> None:
+    (rel / os.fsdecode(b"data/\xff\xfe.bin")).write_text("x")  # an undecodable name on disk
+    edit_manifest(rel, lambda d: entry(d).update(path="data/\ud800.parquet"))  # and in the manifest
+    run = cli("verify", rel, "--json")
+    assert run.code == 1 and "Traceback" not in run.err
+    found = {(p["where"], p["code"]) for p in json.loads(run.out)}
+    assert ("data/\udcff\udcfe.bin", "extra") in found
+    assert ("data/\ud800.parquet", "missing") in found
+    cli("verify", rel).assert_one_line_error(1, "missing", "extra")

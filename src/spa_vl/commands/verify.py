@@ -16,6 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no summary line when it verifies")
 
 
+def _printable(text: str) -> str:
+    # A file name that is not UTF-8 (lone surrogates) is shown escaped, not a crash.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def run(args: argparse.Namespace) -> int:
     from spa_vl.problems import issues_json
     from spa_vl.release.manifest import ReleaseManifest
@@ -28,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         print(f"{args.dir}: {len(problems)} file(s) do not match MANIFEST.json:", file=sys.stderr)
         for problem in problems:
-            print(f"  {problem}", file=sys.stderr)
+            print(f"  {_printable(str(problem))}", file=sys.stderr)
         return EXIT_DATA
     if not args.quiet:
         manifest = ReleaseManifest.load(args.dir)
