@@ -1,13 +1,17 @@
-"""Fixtures for the train tests: a tiny release folder and a tiny LLaVA, both built offline.
+"""Fixtures for the train tests: a tiny release folder and tiny LLaVAs, all built offline.
 
-The model is a LlavaForConditionalGeneration from small CLIP and Llama configs with a byte-level
-BPE tokenizer trained on the fixture's own strings, saved with ``save_pretrained`` so the code
-under test loads it by path exactly as it would a Hub checkpoint. Nothing is downloaded.
+The models are LlavaForConditionalGeneration from small CLIP and Llama configs, saved with
+``save_pretrained`` so the code under test loads them by path exactly as it would a Hub
+checkpoint. ``tiny_llava`` has a byte-level BPE tokenizer trained on the fixture's own strings;
+``real_llava`` has a real Llama-family tokenizer: the 32k SentencePiece model that ships inside
+the ``mistral-common`` package (``▁`` word prefix, byte fallback), loaded by transformers'
+``LlamaTokenizer`` from that file. Nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -101,6 +105,21 @@ def release_features():
     )
 
 
+# The card's YAML as `spa-vl build` writes it: what datasets.load_dataset(folder, config) reads.
+RELEASE_CARD = """---
+configs:
+- config_name: default
+  data_files:
+  - split: train
+    path: data/default/train-*
+  - split: test
+    path: data/default/test-*
+  default: true
+---
+# A tiny SPA-VL release for the train tests
+"""
+
+
 def _write_split(folder: Path, split: str, columns: dict) -> None:
     import datasets
 
@@ -158,6 +177,7 @@ def release(tmp_path_factory) -> Path:
         "files": [],
     }
     (folder / "MANIFEST.json").write_text(json.dumps(manifest))
+    (folder / "README.md").write_text(RELEASE_CARD)
     return folder
 
 
@@ -172,18 +192,10 @@ def _corpus() -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_llava(tmp_path_factory) -> Path:
     """A ~70k-parameter LLaVA (CLIP 30px/6px patches -> 25 image tokens, 2-layer Llama), saved."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     pytest.importorskip("transformers")
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import (
-        CLIPImageProcessor,
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-        PreTrainedTokenizerFast,
-    )
+    from transformers import PreTrainedTokenizerFast
 
     folder = tmp_path_factory.mktemp("tiny-llava")
     bpe = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -205,9 +217,69 @@ def tiny_llava(tmp_path_factory) -> Path:
         pad_token="<pad>",
         extra_special_tokens={"image_token": "<image>"},
     )
-    image_processor = CLIPImageProcessor(size={"shortest_edge": 30}, crop_size={"height": 30, "width": 30})
+    _save_llava(folder, tokenizer)
+    return folder
+
+
+# Tokenizers built from the SentencePiece model, as Hub checkpoints load in transformers 5:
+# "llama": transformers' LlamaTokenizer (a checkpoint whose config names that class; the class
+#   rebuilds the pipeline: Metaspace, no ▁ added after a special token);
+# "sentencepiece-json": the tokenizer.json that transformers' LlamaConverter wrote for Llama and
+#   Vicuna checkpoints (normalizer: prepend ▁, spaces to ▁), read as it is (a checkpoint whose
+#   config names PreTrainedTokenizerFast, or transformers 4). Given " A cat." alone it starts
+#   "▁▁", where the same words inside the conversation start "▁A".
+LLAMA_TOKENIZERS = ("llama", "sentencepiece-json")
+IMAGE_TOKENS = 25  # (30 px / 6 px patches) ** 2
+
+
+def sentencepiece_model() -> Path:
+    """The Llama-style SentencePiece model shipped inside mistral-common (the `dev` extra)."""
+    mistral_common = pytest.importorskip("mistral_common")
+    pytest.importorskip("sentencepiece")  # transformers converts the .model file with it
+    path = Path(mistral_common.__file__).parent / "data" / "tokenizer.model.v1"
+    if not path.is_file():
+        pytest.skip(f"mistral-common {mistral_common.__version__} does not ship {path.name}")
+    return path
+
+
+def llama_tokenizer(kind: str, folder: Path):
+    """A tokenizer of ``kind`` (see LLAMA_TOKENIZERS) with LLaVA's ``<image>`` and ``<pad>``."""
+    from tokenizers import Tokenizer, normalizers
+    from transformers import LlamaTokenizer, PreTrainedTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(sentencepiece_model(), folder / "tokenizer.model")  # the name transformers reads
+    tokenizer = LlamaTokenizer.from_pretrained(folder, extra_special_tokens={"image_token": "<image>"})
+    if kind == "sentencepiece-json":
+        backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        backend.pre_tokenizer = None
+        backend.normalizer = normalizers.Sequence(
+            [normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")]
+        )
+        tokenizer = PreTrainedTokenizerFast(
+            tokenizer_object=backend,
+            bos_token="<s>",
+            eos_token="</s>",
+            unk_token="<unk>",
+            extra_special_tokens={"image_token": "<image>"},
+        )
+    tokenizer.add_special_tokens({"pad_token": "<pad>"})  # as llava-hf checkpoints add it
+    return tokenizer
+
+
+def _save_llava(folder: Path, tokenizer) -> None:
+    import torch
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+
     processor = LlavaProcessor(
-        image_processor=image_processor,
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 30}, crop_size={"height": 30, "width": 30}),
         tokenizer=tokenizer,
         patch_size=6,
         vision_feature_select_strategy="default",
@@ -238,9 +310,23 @@ def tiny_llava(tmp_path_factory) -> Path:
         image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
         vision_feature_select_strategy="default",
         vision_feature_layer=-2,
-        image_seq_length=25,
+        image_seq_length=IMAGE_TOKENS,
     )
     torch.manual_seed(0)
     LlavaForConditionalGeneration(config).save_pretrained(folder)
     processor.save_pretrained(folder)
+
+
+@pytest.fixture(scope="session")
+def sentencepiece_model_file() -> Path:
+    return sentencepiece_model()
+
+
+@pytest.fixture(scope="session", params=LLAMA_TOKENIZERS)
+def real_llava(request, tmp_path_factory) -> Path:
+    """A tiny LLaVA (as ``tiny_llava``) with a real 32k Llama SentencePiece tokenizer, saved."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    folder = tmp_path_factory.mktemp(f"real-llava-{request.param}")
+    _save_llava(folder, llama_tokenizer(request.param, tmp_path_factory.mktemp("spm")))
     return folder

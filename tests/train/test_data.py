@@ -1,11 +1,12 @@
-"""Release rows to TRL's preference format; long pairs dropped and counted; square padding."""
+"""Release rows to TRL's preference format (``to_trl``); long pairs dropped and counted;
+square padding by transformers' image processor, and by hand where it cannot."""
 
 from __future__ import annotations
 
 import pytest
 from PIL import Image
 
-from spa_vl.train.data import load_split, pad_to_square, to_preference
+from spa_vl.train.data import load_split, pad_to_square, to_preference, to_trl
 
 
 def test_a_pair_becomes_a_conversational_preference_example():
@@ -47,18 +48,51 @@ def test_a_release_split_loads_with_typed_features(release):
     assert rows.features["eval_set"].names == ["harm", "help"]
     assert len(rows.features["subcategory"].names) == 53
     assert isinstance(rows[0]["image"], Image.Image)
-    with pytest.raises(FileNotFoundError, match="validation"):
+    assert len(load_split(release, "default", "train[:2]")) == 2
+    with pytest.raises(ValueError, match="validation"):
         load_split(release, "default", "validation")
 
 
-def _collator_lengths(rows, processor) -> list[int]:
-    """Real (unpadded) length of each pair's longer sequence in TRL's collator, untruncated."""
-    from trl.trainer.dpo_trainer import DataCollatorForVisionPreference
+def test_to_trl_gives_trls_conversational_columns_with_the_image_in_a_list(release):
+    rows = load_split(release, "default", "train")
+    pairs = to_trl(rows)
+    assert pairs.column_names == ["prompt", "chosen", "rejected", "images"]
+    assert len(pairs) == len(rows)
+    for pair, row in zip(pairs, rows, strict=True):
+        assert {k: pair[k] for k in ("prompt", "chosen", "rejected")} == to_preference(row)
+        assert len(pair["images"]) == 1
+        assert pair["images"][0].tobytes() == row["image"].tobytes()
+    # A shuffled view maps its own rows, in its own order.
+    shuffled = rows.shuffle(seed=1).select(range(3))
+    assert [p["prompt"] for p in to_trl(shuffled)] == [to_preference(r)["prompt"] for r in shuffled]
 
-    collator = DataCollatorForVisionPreference(processor=processor, max_length=None)
+
+def test_to_trl_leaves_out_rows_without_a_pair(release):
+    assert len(to_trl(load_split(release, "default", "test"))) == 0
+
+
+def test_to_trl_imports_no_torch(release):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, spa_vl.train as t, datasets\n"
+        f"ds = t.to_trl(datasets.load_dataset({str(release)!r}, 'default', split='train'))\n"
+        "print(len(ds), [m for m in ('torch', 'transformers', 'trl') if m in sys.modules])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "[]"
+
+
+def _collator_lengths(rows, processor) -> list[int]:
+    """Real (unpadded) length of each pair's longer sequence in the training batch."""
+    from spa_vl.train.dpo import preference_collator
+
+    collator = preference_collator(processor)
     lengths = []
     for row in rows:
-        example = {**to_preference(row), "image": row["image"]}
+        example = {**to_preference(row), "images": [row["image"]]}
         batch = collator([example])
         lengths.append(int(batch["attention_mask"].sum(dim=1).max()))
     return lengths
@@ -89,7 +123,7 @@ def test_long_pairs_are_dropped_and_counted_not_truncated(release, tiny_llava):
     assert dropped_question not in [ex["prompt"][0]["content"][1]["text"] for ex in kept]
     # What is kept goes through the collator at this limit untouched: same lengths as without one.
     assert sorted(ex["n_tokens"] for ex in kept) == sorted(n for n in lengths if n <= limit)
-    assert all(isinstance(ex["image"], Image.Image) for ex in kept)
+    assert all(isinstance(ex["images"][0], Image.Image) for ex in kept)
 
 
 @pytest.mark.train
@@ -103,3 +137,25 @@ def test_rows_without_pairs_are_counted_apart(release, tiny_llava):
     kept, report = preference_dataset(test_rows, processor, 2048, image_tokens(processor))
     assert len(kept) == 0
     assert (report.kept, report.dropped_no_pair, report.dropped_too_long) == (0, len(test_rows), 0)
+
+
+@pytest.mark.train
+def test_the_image_processor_pads_to_square_as_llava_did(tiny_llava):
+    """A checkpoint's CLIP processor (which centre-crops) becomes transformers' LLaVA one with
+    ``do_pad``: the same pixels as padding by hand (LLaVA's expand2square) then CLIP."""
+    pytest.importorskip("trl")
+    import numpy as np
+    from transformers import AutoProcessor
+
+    from spa_vl.train.dpo import image_fill, load_processor, pads_to_square
+
+    clip = AutoProcessor.from_pretrained(str(tiny_llava))
+    assert not pads_to_square(clip)
+    processor = load_processor(str(tiny_llava))
+    assert pads_to_square(processor)
+    rng = np.random.default_rng(0)
+    for size in [(50, 20), (20, 51), (30, 30)]:
+        image = Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+        by_hand = clip.image_processor(pad_to_square(image, image_fill(clip)), return_tensors="np")
+        padded = processor.image_processor(image, return_tensors="np")
+        assert np.array_equal(by_hand["pixel_values"], padded["pixel_values"])

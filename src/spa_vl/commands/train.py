@@ -1,7 +1,8 @@
 """``spa-vl train dpo|generate``: reference DPO fine-tuning and test-split generation.
 
 Needs the ``train`` extra; this module imports none of it until ``run`` has checked that it is
-installed, so ``spa-vl --help`` stays fast and works without torch.
+installed, so ``spa-vl --help`` stays fast and works without torch. ``--data``, ``--config``,
+``--split``, the output and ``--model`` are checked before torch is imported or a model loads.
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ import importlib.util
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+from spa_vl.errors import UsageError
+from spa_vl.outputs import check_output_dir, check_output_file
 from spa_vl.train import INSTALL_HINT
+from spa_vl.train.checks import check_model, check_release, is_run_folder
 from spa_vl.train.settings import DPOSettings, GenerateSettings
 
 EXTRA_MODULES = ("torch", "transformers", "trl", "peft", "accelerate")
@@ -113,16 +118,32 @@ def _install_hint(missing: str) -> int:
     return 2
 
 
-def run(args: argparse.Namespace) -> int:
-    from spa_vl.cli import UsageError
-
-    missing = missing_extra()
-    if missing:
-        return _install_hint(missing)
+def check_arguments(args: argparse.Namespace) -> None:
+    """Every check that needs no model and no torch, cheapest first; UsageError on the first."""
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be >= 1")
     if args.batch_size < 1:
         raise UsageError("--batch-size must be >= 1")
+    check_release(args.data, args.config, args.split)
+    inputs = [args.data, *([args.model] if Path(args.model).expanduser().exists() else [])]
+    if args.train_command == "dpo":
+        check_output_dir(
+            args.output_dir,
+            option="--output-dir",
+            inputs=inputs,
+            accept=is_run_folder,
+            what="`spa-vl train dpo` run folder",
+        )
+    else:
+        check_output_file(args.out, option="--out", inputs=inputs)
+    check_model(args.model)
+
+
+def run(args: argparse.Namespace) -> int:
+    missing = missing_extra()
+    if missing:
+        return _install_hint(missing)
+    check_arguments(args)
 
     try:  # a module that is found but fails to import is as good as missing
         import spa_vl.train.dpo

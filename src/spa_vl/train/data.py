@@ -1,47 +1,38 @@
 """Release rows to TRL's conversational preference format.
 
-A row becomes ``{"prompt": [user turn: image part + question], "chosen": [assistant turn],
-"rejected": [assistant turn]}`` beside its ``image`` column, which TRL's vision collator reads.
-Pairs longer than ``max_length`` tokens (image tokens included) are dropped and counted, never
-truncated: TRL truncates from the end, which would cut answers mid-way or, for a long prompt,
-image tokens, and the pair would train on something the data never said.
+``to_trl`` turns a release split into TRL's columns: ``prompt`` (the user turn: image part +
+question), ``chosen`` and ``rejected`` (one assistant turn each) and ``images`` (a list holding
+the row's one image), without copying the image bytes. ``preference_dataset`` adds what the
+reference script needs: pairs longer than ``max_length`` tokens (image tokens included) are
+dropped and counted, never truncated: TRL truncates from the end, which would cut answers
+mid-way or, for a long prompt, image tokens, and the pair would train on something the data
+never said. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from glob import glob
 from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
+import pyarrow as pa
 from PIL import Image
 
 _PART = {"type": datasets.Value("string"), "text": datasets.Value("string")}
 _MESSAGES = [{"role": datasets.Value("string"), "content": [_PART]}]
-PREFERENCE_FEATURES = datasets.Features(
-    {
-        "prompt": _MESSAGES,
-        "chosen": _MESSAGES,
-        "rejected": _MESSAGES,
-        "n_tokens": datasets.Value("int32"),
-    }
-)
-
-
-def split_files(data_dir: str | Path, config: str, split: str) -> list[str]:
-    """Parquet shards of one config and split of a release folder (sorted)."""
-    pattern = f"{data_dir}/data/{config}/{split}-*.parquet"
-    files = sorted(glob(pattern))
-    if not files:
-        raise FileNotFoundError(f"{data_dir}: no parquet shard matches data/{config}/{split}-*.parquet")
-    return files
+CONVERSATION_FEATURES = datasets.Features({"prompt": _MESSAGES, "chosen": _MESSAGES, "rejected": _MESSAGES})
+TRL_COLUMNS = ("prompt", "chosen", "rejected", "images")
+# n_tokens values that are not lengths.
+NO_PAIR, BOUNDARY_MERGED = -1, -2
 
 
 def load_split(data_dir: str | Path, config: str = "default", split: str = "train") -> datasets.Dataset:
-    """One split of a release folder, read with plain ``datasets`` (typed features, PIL images)."""
-    return datasets.load_dataset("parquet", data_files=split_files(data_dir, config, split), split="train")
+    """One split of a release folder, through ``datasets.load_dataset`` and the card's configs
+    (typed features, PIL images); ``split`` may be sliced (``train[:1000]``)."""
+    return datasets.load_dataset(str(data_dir), config, split=split)
 
 
 def release_info(data_dir: str | Path) -> dict[str, Any]:
@@ -85,6 +76,67 @@ def to_preference(row: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def _conversations(batch: dict[str, list]) -> dict[str, list]:
+    out: dict[str, list] = {"prompt": [], "chosen": [], "rejected": []}
+    for q, c, r in zip(batch["question"], batch["chosen"], batch["rejected"], strict=True):
+        example = to_preference({"question": q, "chosen": c, "rejected": r})
+        for key in out:
+            out[key].append(example[key] if example else [])
+    return out
+
+
+def _image_lists(dataset: datasets.Dataset) -> datasets.Dataset:
+    """The ``image`` column as ``images``, a list of one image per row, over the same buffers.
+
+    A list column over the struct column is offsets only (0, 1, 2, ...): the image bytes are
+    neither decoded nor copied, where ``map`` would write every image again into a cache file
+    (gigabytes on the real data).
+    """
+    chunks = []
+    for chunk in dataset.data.column("image").chunks:
+        offsets = pa.array(np.arange(len(chunk) + 1, dtype=np.int32))
+        chunks.append(pa.ListArray.from_arrays(offsets, chunk))
+    table = pa.table({"images": pa.chunked_array(chunks, type=pa.list_(dataset.data.column("image").type))})
+    features = datasets.Features({"images": [dataset.features["image"]]})
+    return datasets.Dataset(
+        datasets.table.InMemoryTable(table),
+        info=datasets.DatasetInfo(features=features),
+        fingerprint=f"{dataset._fingerprint}-spa-vl-images",
+    )
+
+
+def _pairs(dataset: datasets.Dataset) -> list[int]:
+    """Rows that have both a chosen and a rejected answer (test rows have neither)."""
+    answers = dataset.select_columns(["chosen", "rejected"])
+    return [i for i, (c, r) in enumerate(zip(answers["chosen"], answers["rejected"], strict=True)) if c and r]
+
+
+def to_trl(dataset: datasets.Dataset) -> datasets.Dataset:
+    """A release split as TRL's conversational preference dataset.
+
+    Columns ``prompt`` (a user turn: an image part, then the question), ``chosen`` and
+    ``rejected`` (one assistant turn each) and ``images`` (a list holding the row's image), as
+    ``trl.DPOTrainer`` reads them with a vision model's processor. Rows without a chosen/rejected
+    pair (the test split) are left out. Image bytes are shared with ``dataset``, not copied.
+    """
+    missing = [c for c in ("question", "chosen", "rejected", "image") if c not in dataset.column_names]
+    if missing:
+        raise ValueError(f"not a SPA-VL split: no column {', '.join(missing)}")
+    if dataset._indices is not None:  # a selected or shuffled view: the image view needs the rows in order
+        dataset = dataset.flatten_indices()
+    text = dataset.select_columns(["question", "chosen", "rejected"])
+    conversations = text.map(
+        _conversations,
+        batched=True,
+        batch_size=1000,
+        remove_columns=text.column_names,
+        features=CONVERSATION_FEATURES,
+        desc="Rendering pairs as conversations",
+    )
+    joined = datasets.concatenate_datasets([conversations, _image_lists(dataset)], axis=1)
+    return joined.select(_pairs(dataset))
+
+
 @dataclass(frozen=True)
 class LengthReport:
     """What the mapping kept and dropped, for the log and the run card."""
@@ -96,25 +148,33 @@ class LengthReport:
     max_length: int
     image_tokens: int
     longest_pair: int
+    dropped_boundary: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
 
     def summary(self) -> str:
+        merged = (
+            f", {self.dropped_boundary} whose answer's first token merges with the prompt's last"
+            if self.dropped_boundary
+            else ""
+        )
         return (
             f"{self.kept} of {self.rows} pairs kept; dropped {self.dropped_too_long} longer than "
             f"{self.max_length} tokens (with {self.image_tokens} image tokens) and "
-            f"{self.dropped_no_pair} without a chosen/rejected pair; longest pair "
+            f"{self.dropped_no_pair} without a chosen/rejected pair{merged}; longest pair "
             f"{self.longest_pair} tokens"
         )
 
 
 def count_tokens(examples: list[dict[str, Any]], processing_class: Any, image_tokens: int) -> list[int]:
-    """Tokens each pair takes in TRL's vision collator: prompt + the longer of the two answers.
-
-    Renders exactly as the collator does (``trl.data_utils.apply_chat_template``), tokenises
-    without special tokens as it does, and counts every image placeholder as the
+    """Tokens each pair takes as DPO trains on it: the longer of prompt + chosen and prompt +
+    rejected, each tokenised as one text, every image placeholder counted as the
     ``image_tokens`` the processor expands it to.
+
+    ``BOUNDARY_MERGED`` for a pair whose prompt tokens are not a prefix of prompt + answer (the
+    answer's first characters merge with the prompt's last token): no split of such a sequence
+    into prompt and answer tokens is right, so the pair cannot be trained on as it is.
     """
     from trl.data_utils import apply_chat_template
 
@@ -123,14 +183,18 @@ def count_tokens(examples: list[dict[str, Any]], processing_class: Any, image_to
     image_id = tokenizer.convert_tokens_to_ids(image_token)
     rendered = [apply_chat_template(ex, processing_class) for ex in examples]
 
-    def ids(key: str) -> list[list[int]]:
-        texts = [r[key] for r in rendered]
+    def ids(texts: list[str]) -> list[list[int]]:
         return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
+    prompts = ids([r["prompt"] for r in rendered])
+    chosen = ids([r["prompt"] + r["chosen"] for r in rendered])
+    rejected = ids([r["prompt"] + r["rejected"] for r in rendered])
     counts = []
-    for p, c, r in zip(ids("prompt"), ids("chosen"), ids("rejected"), strict=True):
-        n_images = p.count(image_id)
-        counts.append(len(p) + n_images * (image_tokens - 1) + max(len(c), len(r)))
+    for p, c, r in zip(prompts, chosen, rejected, strict=True):
+        if c[: len(p)] != p or r[: len(p)] != p:
+            counts.append(BOUNDARY_MERGED)
+            continue
+        counts.append(max(len(c), len(r)) + p.count(image_id) * (image_tokens - 1))
     return counts
 
 
@@ -141,55 +205,44 @@ def preference_dataset(
     image_tokens: int,
     limit: int | None = None,
 ) -> tuple[datasets.Dataset, LengthReport]:
-    """Map a release split to TRL's format; drop (and count) pairs that do not fit ``max_length``.
+    """``to_trl(rows)`` with an ``n_tokens`` column, less the pairs that do not fit ``max_length``.
 
-    The image column is joined back untouched rather than mapped, so images are never
-    re-encoded into a cache file. ``limit`` keeps the first N usable pairs.
+    ``limit`` keeps the first N usable pairs.
     """
+    pairs = to_trl(rows)
 
     def measure(batch: dict[str, list]) -> dict[str, list]:
-        out: dict[str, list] = {"prompt": [], "chosen": [], "rejected": [], "n_tokens": []}
-        examples, positions = [], []
-        for i, (q, c, r) in enumerate(
-            zip(batch["question"], batch["chosen"], batch["rejected"], strict=True)
-        ):
-            example = to_preference({"question": q, "chosen": c, "rejected": r})
-            for key in ("prompt", "chosen", "rejected"):
-                out[key].append(example[key] if example else [])
-            out["n_tokens"].append(-1)
-            if example:
-                examples.append(example)
-                positions.append(i)
-        if examples:
-            for i, n in zip(positions, count_tokens(examples, processing_class, image_tokens), strict=True):
-                out["n_tokens"][i] = n
-        return out
+        examples = [
+            {"prompt": p, "chosen": c, "rejected": r}
+            for p, c, r in zip(batch["prompt"], batch["chosen"], batch["rejected"], strict=True)
+        ]
+        return {"n_tokens": count_tokens(examples, processing_class, image_tokens) if examples else []}
 
-    text = rows.select_columns(["question", "chosen", "rejected"])
-    mapped = text.map(
+    text = pairs.select_columns(["prompt", "chosen", "rejected"])
+    lengths = text.map(
         measure,
         batched=True,
         batch_size=256,
         remove_columns=text.column_names,
-        features=PREFERENCE_FEATURES,
-        desc="Rendering and measuring pairs",
+        features=datasets.Features({"n_tokens": datasets.Value("int32")}),
+        desc="Measuring pairs",
     )
-    n_tokens = mapped["n_tokens"]
-    pairs = [n for n in n_tokens if n >= 0]
+    n_tokens = lengths["n_tokens"] if len(pairs) else []  # map drops the column on no rows
+    measured = [n for n in n_tokens if n >= 0]
     kept = [i for i, n in enumerate(n_tokens) if 0 <= n <= max_length]
     if limit is not None:
         kept = kept[:limit]
-    joined = datasets.concatenate_datasets([mapped, rows.select_columns(["image"])], axis=1)
     report = LengthReport(
-        rows=len(n_tokens),
+        rows=len(rows),
         kept=len(kept),
-        dropped_no_pair=len(n_tokens) - len(pairs),
-        dropped_too_long=sum(n > max_length for n in pairs),
+        dropped_no_pair=len(rows) - len(pairs),
+        dropped_too_long=sum(n > max_length for n in measured),
         max_length=max_length,
         image_tokens=image_tokens,
-        longest_pair=max(pairs, default=0),
+        longest_pair=max(measured, default=0),
+        dropped_boundary=n_tokens.count(BOUNDARY_MERGED),
     )
-    return joined.select(kept), report
+    return datasets.concatenate_datasets([pairs, lengths], axis=1).select(kept), report
 
 
 def pad_to_square(image: Image.Image, fill: tuple[int, int, int]) -> Image.Image:

@@ -5,6 +5,11 @@ projector and the language model are trained (or, with ``lora``, LoRA adapters o
 model's layers plus the projector in full), images are padded to square with the processor's
 mean colour, and the LLaVA-1.5 chat template closes answers with EOS. The output folder holds the
 model (or adapter), the processor, ``metrics.jsonl`` (one line per log) and ``run_card.json``.
+
+The pieces are transformers' and TRL's where they do the job: the image processor pads to square
+(``do_pad``), TRL's trainer and chat-template rendering. The batch is ours
+(``collate.PreferenceCollator``): TRL's vision collator tokenises prompt and answer apart, which
+puts an extra ``▁`` token at their boundary with SentencePiece-style Llama tokenizers.
 """
 
 from __future__ import annotations
@@ -12,13 +17,14 @@ from __future__ import annotations
 import json
 import platform
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
 from PIL import Image
 from transformers import (
     AutoModelForImageTextToText,
@@ -29,16 +35,10 @@ from transformers import (
     TrainerCallback,
 )
 from trl import DPOConfig, DPOTrainer
-from trl.trainer.dpo_trainer import DataCollatorForVisionPreference
 
 import spa_vl
-from spa_vl.train.data import (
-    LengthReport,
-    load_split,
-    pad_to_square,
-    preference_dataset,
-    release_info,
-)
+from spa_vl.train.collate import PreferenceCollator
+from spa_vl.train.data import LengthReport, load_split, preference_dataset, release_info
 from spa_vl.train.settings import LORA_MODULES_TO_SAVE, LORA_TARGET_MODULES, DPOSettings
 from spa_vl.train.template import use_llava_template
 
@@ -57,9 +57,36 @@ def resolve_bf16(flag: bool | None) -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
+def square_image_processor(image_processor: Any) -> Any:
+    """The image processor, padding to square itself where transformers can (LLaVA-1.5's
+    ``expand2square``: centred on the processor's mean colour, before resizing).
+
+    A LLaVA image processor gets ``do_pad=True``. LLaVA-1.5 checkpoints ship CLIP's, which
+    centre-crops and would cut off the sides of wide or tall images, where a harmful detail can
+    sit: it is rebuilt as the LLaVA one with the same settings, which is CLIP's processing plus
+    the padding. Any other is returned as it is, and the collator pads by hand.
+    """
+    if hasattr(image_processor, "pad_to_square") and hasattr(image_processor, "do_pad"):
+        image_processor.do_pad = True
+        return image_processor
+    name = type(image_processor).__name__
+    if name in ("CLIPImageProcessor", "CLIPImageProcessorPil"):
+        llava = getattr(transformers, name.replace("CLIP", "Llava"))
+        settings = {k: v for k, v in image_processor.to_dict().items() if k != "image_processor_type"}
+        return llava(**settings, do_pad=True)
+    return image_processor
+
+
+def pads_to_square(processor: ProcessorMixin) -> bool:
+    """Whether the processor's image processor pads to square itself."""
+    image_processor = processor.image_processor
+    return bool(getattr(image_processor, "do_pad", False)) and hasattr(image_processor, "pad_to_square")
+
+
 def load_processor(name_or_path: str) -> ProcessorMixin:
-    """The model's processor with the LLaVA-1.5 chat template installed."""
+    """The model's processor, padding images to square, with the LLaVA-1.5 chat template."""
     processor = AutoProcessor.from_pretrained(name_or_path)
+    processor.image_processor = square_image_processor(processor.image_processor)
     return use_llava_template(processor)
 
 
@@ -76,20 +103,9 @@ def image_fill(processor: ProcessorMixin) -> tuple[int, int, int]:
     return tuple(int(x * 255) for x in mean)  # type: ignore[return-value]
 
 
-@dataclass
-class SquareImageCollator:
-    """Pads each image to square, then hands the batch to TRL's vision preference collator."""
-
-    collator: DataCollatorForVisionPreference
-    fill: tuple[int, int, int]
-
-    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-        for example in examples:
-            if "image" in example:
-                example["image"] = pad_to_square(example["image"], self.fill)
-            if "images" in example:
-                example["images"] = [pad_to_square(i, self.fill) for i in example["images"]]
-        return self.collator(examples)
+def preference_collator(processor: ProcessorMixin) -> PreferenceCollator:
+    """Whole-conversation batches; images padded by hand only where the processor cannot."""
+    return PreferenceCollator(processor, None if pads_to_square(processor) else image_fill(processor))
 
 
 def load_policy(name_or_path: str) -> PreTrainedModel:
@@ -176,10 +192,7 @@ def build_trainer(settings: DPOSettings) -> tuple[DPOTrainer, LengthReport]:
         where = f"{settings.data} [{settings.config}/{settings.split}]"
         raise NoTrainingData(f"{where}: no pair to train on: {report.summary()}")
     model = load_policy(settings.model)
-    collator = SquareImageCollator(
-        DataCollatorForVisionPreference(processor=processor, max_length=settings.max_length),
-        image_fill(processor),
-    )
+    collator = preference_collator(processor)
     out = Path(settings.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.jsonl").unlink(missing_ok=True)
@@ -235,7 +248,9 @@ def run_card(settings: DPOSettings, trainer: DPOTrainer, report: LengthReport) -
                 "modules_to_save": list(LORA_MODULES_TO_SAVE),
             },
             "chat_template": "llava-1.5 (spa_vl.train.template)",
-            "image_preprocessing": "pad to square with the processor mean, then the processor",
+            "image_preprocessing": "pad to square with the processor mean ("
+            + ("the image processor's do_pad" if pads_to_square(trainer.processing_class) else "by hand")
+            + "), then the processor",
         },
         "data": {
             "path": str(Path(settings.data).resolve()),

@@ -2,8 +2,8 @@
 
 One line per row: ``{"id", "eval_set", "labels": {"domain", "category", "subcategory"},
 "question", "response"}``. Greedy decoding by default; the prompt is the same LLaVA-1.5 template
-and square padding the training used. ``model`` may be a full model or a LoRA output folder
-(``adapter_config.json``), whose base model is read from the adapter config.
+and square padding the training used. ``model`` may be a full model or a LoRA output folder:
+transformers' PEFT integration loads the base model the adapter names, then the adapter.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForImageTextToText, PreTrainedModel, ProcessorMixin
 
 from spa_vl.train.data import load_split, pad_to_square, prompt_messages
-from spa_vl.train.dpo import image_fill, load_processor
+from spa_vl.train.dpo import image_fill, load_processor, pads_to_square
 from spa_vl.train.settings import GenerateSettings
 
 LEVELS = ("domain", "category", "subcategory")
@@ -26,22 +26,20 @@ LEVELS = ("domain", "category", "subcategory")
 def load_for_generation(
     name_or_path: str, device: str, dtype: torch.dtype
 ) -> tuple[PreTrainedModel, ProcessorMixin]:
-    """A model (or base model + LoRA adapter) in eval mode on ``device``, and its processor."""
-    folder = Path(name_or_path)
-    adapter_config = folder / "adapter_config.json"
-    if adapter_config.is_file():
-        from peft import PeftModel
+    """A model (or base model + LoRA adapter) in eval mode on ``device``, and its processor.
 
-        base = json.loads(adapter_config.read_text(encoding="utf-8"))["base_model_name_or_path"]
-        model = PeftModel.from_pretrained(
-            AutoModelForImageTextToText.from_pretrained(base, dtype=dtype), str(folder)
-        )
-        has_processor = (folder / "tokenizer_config.json").is_file()
-        processor = load_processor(str(folder) if has_processor else base)
-    else:
-        model = AutoModelForImageTextToText.from_pretrained(name_or_path, dtype=dtype)
-        processor = load_processor(name_or_path)
-    return model.to(device).eval(), processor
+    The processor comes from ``name_or_path`` (a training run saves it there), else, for an
+    adapter saved without one, from the adapter's base model.
+    """
+    model = AutoModelForImageTextToText.from_pretrained(name_or_path, dtype=dtype)
+    source = name_or_path
+    folder = Path(name_or_path)
+    if folder.is_dir() and not (folder / "tokenizer_config.json").is_file():
+        from peft import PeftConfig
+
+        if (folder / "adapter_config.json").is_file():
+            source = PeftConfig.from_pretrained(str(folder)).base_model_name_or_path
+    return model.to(device).eval(), load_processor(source)
 
 
 def _label(features: Any, column: str, value: int | None) -> str | None:
@@ -59,7 +57,7 @@ def generate(settings: GenerateSettings) -> int:
     model, processor = load_for_generation(settings.model, device, dtype)
     tokenizer = processor.tokenizer
     pad_id = tokenizer.eos_token_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id
-    fill = image_fill(processor)
+    fill = None if pads_to_square(processor) else image_fill(processor)
     rows = load_split(settings.data, settings.config, settings.split)
     if settings.limit is not None:
         rows = rows.select(range(min(settings.limit, len(rows))))
@@ -79,7 +77,7 @@ def generate(settings: GenerateSettings) -> int:
                 processor.apply_chat_template(prompt_messages(q), tokenize=False, add_generation_prompt=True)
                 for q in batch["question"]
             ]
-            images = [pad_to_square(image, fill) for image in batch["image"]]
+            images = [image if fill is None else pad_to_square(image, fill) for image in batch["image"]]
             inputs = processor(
                 text=texts,
                 images=images,
