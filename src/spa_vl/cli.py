@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         code, message = failure
         if debug_requested(args):
             traceback.print_exc()
+        # A file name that is not UTF-8 (lone surrogates) must not turn the message into a crash.
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
         print(f"{prefix}: error: {message}", file=sys.stderr)
         return code
 

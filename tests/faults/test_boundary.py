@@ -12,6 +12,7 @@ network here either way) and by patching the huggingface_hub boundary (``HfApi``
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 from pathlib import Path
 
@@ -250,3 +251,9 @@ def test_load_upstream_connection_refused(monkeypatch: pytest.MonkeyPatch) -> No
 def test_load_pushed_release_offline(offline, tmp_path: Path) -> None:
     with pytest.raises(LoadError, match=r"tried to load acme/spa-vl from the Hub.*unreachable"):
         spa_vl.load("default", source="acme/spa-vl", cache_dir=str(tmp_path / "cache"))
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_escaped(failing_verify, cli) -> None:
+    name = os.fsdecode(b"/data/\xff.parquet")
+    run = cli("verify", failing_verify(PermissionError(errno.EACCES, "Permission denied", name)))
+    run.assert_one_line_error(2, "/data/\\udcff.parquet: Permission denied")
