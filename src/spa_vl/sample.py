@@ -374,13 +374,15 @@ def is_sample_folder(folder: Path) -> bool:
 def write_sample(out: str | Path, layout: str = "hub", spec: SampleSpec = SampleSpec()) -> Path:
     """Write the sample to ``out`` in ``layout`` (hub, rlhf-json or jsonl); return ``out``.
 
-    ``out`` must be new, empty or an earlier sample (UsageError otherwise). The sample is
-    written beside it and swapped in whole, so an interrupted run leaves ``out`` as it was."""
-    from spa_vl.outputs import check_output_dir
-    from spa_vl.release.staging import StagedFolder
+    ``out`` must be new, empty or an earlier sample, not the current folder (UsageError
+    otherwise). The sample is written beside it and swapped in whole, so an interrupted run
+    leaves ``out`` as it was."""
+    from spa_vl.outputs import check_output_dir, resolved
+    from spa_vl.release.staging import StagedFolder, check_not_current_folder
 
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; layouts: {', '.join(LAYOUTS)}")
+    check_not_current_folder(resolved(out), out, "OUT")
     target = check_output_dir(
         out, option="OUT", accept=is_sample_folder, what="sample written by spa-vl sample"
     )

@@ -439,6 +439,13 @@ def test_sample_out_is_a_file(cli, tmp_path: Path) -> None:
     assert out.read_text(encoding="utf-8") == "a file"
 
 
+def test_sample_out_is_the_current_folder(cli, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = cli("sample", ".", "--train", "5", "--quiet")
+    run.assert_one_line_error(2, "OUT .", "current folder")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_sample_replaces_an_earlier_sample_whole(cli, tmp_path: Path) -> None:
     out = tmp_path / "s"
     assert cli("sample", out, "--layout", "rlhf-json", "--train", "5", "--quiet").code == 0

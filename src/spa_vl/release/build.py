@@ -19,7 +19,7 @@ from spa_vl.fastpath import validate_batches
 from spa_vl.outputs import check_output_dir, check_output_file, resolved
 from spa_vl.release.manifest import FORMAT, MANIFEST_NAME, ReleaseManifest, release_files
 from spa_vl.release.metadata import configs_yaml, dataset_info_yaml, write_card
-from spa_vl.release.staging import StagedFolder, aside_file
+from spa_vl.release.staging import StagedFolder, aside_file, check_not_current_folder
 from spa_vl.release.verify import verify_release
 from spa_vl.release.writer import DEFAULT_MAX_SHARD_SIZE, write_data
 from spa_vl.sources import open_source
@@ -116,15 +116,7 @@ def check_build_paths(
     input and not inside ``out``. ``previous`` is only read; it may be ``out`` itself."""
     inputs = [src] + ([previous] if previous else [])
     out_r = resolved(out)
-    try:
-        here = Path.cwd().resolve()
-    except OSError:  # the current folder was removed: nothing to protect there
-        here = None
-    if here is not None and (out_r == here or out_r in here.parents):
-        raise UsageError(
-            f"--out {out}: is the current folder or contains it; the build replaces that folder "
-            "whole: give a path such as ./spa_vl"
-        )
+    check_not_current_folder(out_r, out, "--out")
     if previous and resolved(previous) == out_r:
         inputs = [src]  # read before the swap, then replaced: allowed
     if out_r.is_dir() and is_release(out_r):

@@ -67,6 +67,20 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+def check_not_current_folder(out: Path, shown: str | os.PathLike, option: str) -> None:
+    """Refuse a folder output that is the current folder or contains it: the swap replaces the
+    folder whole, and a shell standing in it would be left in the removed one."""
+    try:
+        here = Path.cwd().resolve()
+    except OSError:  # the current folder was removed: nothing to protect there
+        return
+    if out == here or out in here.parents:
+        raise UsageError(
+            f"{option} {shown}: is the current folder or contains it; it would be replaced whole: "
+            "give a new folder's path, such as ./spa_vl"
+        )
+
+
 class OutputLock:
     """An exclusive, non-blocking lock on ``.OUT.lock``; a second holder gets a UsageError."""
 
