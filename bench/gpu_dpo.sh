@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# DPO on one GPU (issue 8): a random-initialised LLaVA-1.5-shaped model of ~360M parameters
+# DPO on one GPU (issues 8, 14): a random-initialised LLaVA-1.5-shaped model of ~360M parameters
 # (CLIP ViT-B/14 at 336 px -> 576 image tokens, a 16-layer Llama of width 1024), bf16 over fp32
 # master weights, 200 steps of batch 8 on the sample release (`spa-vl sample` + `spa-vl build`),
-# through the same code as `spa-vl train dpo`. Prints the GPU, samples/s, peak GPU memory and
-# the reward accuracy over the steps. Takes about 2-3 minutes on an H100; capped at 5.5.
+# through the same code as `spa-vl train dpo`. The tokenizer is the real 32k Llama SentencePiece
+# model shipped in mistral-common (the `dev` extra) when it is installed, else a byte-level BPE
+# trained on the release's text. Prints the GPU, samples/s, tokens/s, peak GPU memory and the
+# loss, reward accuracy and margin over the steps. About 2-3 minutes on an H100; capped at 5.5.
 #
 #   bash bench/gpu_dpo.sh [WORKDIR]              # needs CUDA torch and the train extra
 #   SMOKE=1 bash bench/gpu_dpo.sh                # a tiny model, 2 steps, CPU: checks the script
@@ -42,10 +44,12 @@ timeout 330 "$PY" - "$WORK" "$STEPS" "$SMOKE" <<'EOF'
 import json, sys, time
 from pathlib import Path
 
+import importlib.util, shutil
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                          LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast)
+from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlamaTokenizer,
+                          LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor,
+                          PreTrainedTokenizerFast)
 
 from spa_vl.train.data import load_split
 from spa_vl.train.dpo import train
@@ -55,20 +59,31 @@ from spa_vl.train.template import LLAVA_15_SYSTEM
 work, steps, smoke = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 release, model_dir = work / "release", work / "model"
 
-# A tokenizer trained on the release's own text: nothing can be downloaded here.
-rows = load_split(release, "default", "train")
-corpus = [LLAVA_15_SYSTEM, "USER: ASSISTANT:"]
-for column in ("question", "chosen", "rejected"):
-    corpus += list(rows[column])
-bpe = Tokenizer(models.BPE(unk_token="<unk>"))
-bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-bpe.decoder = decoders.ByteLevel()
-bpe.train_from_iterator(corpus, trainers.BpeTrainer(
-    vocab_size=32000, special_tokens=["<unk>", "<s>", "</s>", "<pad>", "<image>"],
-    initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-tok = PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token="<unk>", bos_token="<s>",
-                              eos_token="</s>", pad_token="<pad>",
-                              extra_special_tokens={"image_token": "<image>"})
+# Nothing can be downloaded here: a Llama tokenizer that ships in a package, else one trained
+# on the release's own text.
+spec = importlib.util.find_spec("mistral_common")
+spm = spec and Path(spec.origin).parent / "data" / "tokenizer.model.v1"
+if spm and spm.is_file() and importlib.util.find_spec("sentencepiece"):
+    (work / "spm").mkdir(exist_ok=True)
+    shutil.copy(spm, work / "spm" / "tokenizer.model")
+    tok = LlamaTokenizer.from_pretrained(work / "spm", extra_special_tokens={"image_token": "<image>"})
+    tok.add_special_tokens({"pad_token": "<pad>"})
+    tokenizer_name = "Llama SentencePiece 32k (mistral-common tokenizer.model.v1)"
+else:
+    rows = load_split(release, "default", "train")
+    corpus = [LLAVA_15_SYSTEM, "USER: ASSISTANT:"]
+    for column in ("question", "chosen", "rejected"):
+        corpus += list(rows[column])
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(corpus, trainers.BpeTrainer(
+        vocab_size=32000, special_tokens=["<unk>", "<s>", "</s>", "<pad>", "<image>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token="<unk>", bos_token="<s>",
+                                  eos_token="</s>", pad_token="<pad>",
+                                  extra_special_tokens={"image_token": "<image>"})
+    tokenizer_name = "byte-level BPE trained on the release (mistral-common not installed)"
 px, patch = (30, 6) if smoke else (336, 14)
 vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2) \
     if smoke else dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
@@ -116,13 +131,19 @@ steps_logged = [e for e in logs if "loss" in e]
 gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU (smoke)"
 peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else float("nan")
 res, data = card["results"], card["data"]
+summary = next((e for e in reversed(logs) if "train_runtime" in e), {})
+tokens = max((e.get("num_tokens", 0) for e in logs), default=0)
+runtime = summary.get("train_runtime") or float("nan")
 print(f"GPU: {gpu}")
+print(f"tokenizer: {tokenizer_name}")
 print(f"model: {n_params / 1e6:.0f}M parameters ({card['model']['trainable_parameters'] / 1e6:.0f}M "
       f"trainable), {data['image_tokens']} image tokens, bf16={card['hyperparameters']['bf16']}")
 print(f"data: {data['kept']} of {data['rows']} pairs (longest {data['longest_pair']} tokens), "
       f"release {data['release'].get('version')}")
 print(f"steps: {res['global_step']} x batch 8, train wall {wall:.0f} s (with model loading)")
 print(f"samples/s: {res.get('train_samples_per_second')}")
+print(f"tokens/s: {tokens / runtime:.0f} ({tokens:.0f} tokens, image tokens included, "
+      f"in {runtime:.1f} s of training)")
 print(f"peak GPU memory: {peak:.1f} GiB (torch max_memory_allocated)")
 print("step  loss    reward_acc  margin")
 for e in steps_logged:

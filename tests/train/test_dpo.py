@@ -151,6 +151,61 @@ def test_lora_adapter_reloads_and_generates(lora, release, tmp_path):
     assert len(lines) == 2 and all(set(line) == JSONL_KEYS for line in lines)
 
 
+def test_lora_output_loads_through_transformers_as_peft_loads_it(tiny_llava, lora):
+    """transformers' adapter loading (what `generate` uses) gives the model PeftModel gives:
+    base + LoRA + the trained projector, not the base model."""
+    from peft import PeftModel
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText
+
+    from spa_vl.train.generate import load_for_generation
+
+    model, processor = load_for_generation(str(lora), "cpu", torch.float32)
+    reference = PeftModel.from_pretrained(
+        AutoModelForImageTextToText.from_pretrained(str(tiny_llava)), str(lora)
+    ).eval()
+    base = AutoModelForImageTextToText.from_pretrained(str(tiny_llava)).eval()
+    inputs = processor(
+        text=["<s>USER: <image>\nWhat is it? ASSISTANT:"],
+        images=[Image.new("RGB", (30, 20), (200, 10, 10))],
+        add_special_tokens=False,
+        return_tensors="pt",
+    )
+    with torch.no_grad():
+        logits = model(**inputs).logits
+        assert torch.allclose(logits, reference(**inputs).logits, atol=1e-6)
+        assert not torch.allclose(logits, base(**inputs).logits, atol=1e-4)
+
+
+def test_to_trl_trains_with_trls_own_trainer_and_collator(tiny_llava, release, tmp_path):
+    """The README's own-script example: to_trl's columns as TRL's DPOTrainer reads them."""
+    import datasets
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from trl import DPOConfig, DPOTrainer
+
+    from spa_vl.train import to_trl
+    from spa_vl.train.template import use_llava_template
+
+    train = to_trl(datasets.load_dataset(str(release), "default", split="train[:4]"))
+    trainer = DPOTrainer(
+        model=AutoModelForImageTextToText.from_pretrained(str(tiny_llava)),
+        args=DPOConfig(
+            output_dir=str(tmp_path),
+            max_steps=1,
+            per_device_train_batch_size=2,
+            report_to="none",
+            use_cpu=True,
+            bf16=False,
+            disable_tqdm=True,
+        ),
+        train_dataset=train,
+        processing_class=use_llava_template(AutoProcessor.from_pretrained(str(tiny_llava))),
+    )
+    trainer.train()
+    assert trainer.state.global_step == 1
+    assert abs(trainer.state.log_history[-1]["train_loss"] - math.log(2)) < 1e-4
+
+
 def test_plain_torch_dpo_loss_equals_trl(tiny_llava, release, tmp_path):
     import torch.nn.functional as F
 

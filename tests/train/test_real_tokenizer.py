@@ -166,3 +166,12 @@ def test_dpo_trains_with_the_real_tokenizer(real_llava, release, tmp_path):
     assert main(argv) == 0
     logs = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert abs(json.loads(logs[0])["loss"] - math.log(2)) < 1e-4
+
+
+def test_prompt_length_expands_the_image_and_refuses_a_merged_boundary():
+    from spa_vl.train.collate import PromptBoundaryError, prompt_length
+
+    # BOS, one image placeholder (id 9) expanded to three, a word; then answer + EOS.
+    assert prompt_length([1, 9, 5], [1, 9, 9, 9, 5, 7, 2], image_id=9) == 5
+    with pytest.raises(PromptBoundaryError, match="not a prefix"):
+        prompt_length([1, 5, 6], [1, 5, 8, 2], image_id=9)  # 6 merged with the answer into 8
