@@ -253,3 +253,17 @@ def test_latin1_encoded_jsonl(cli, sample_copy, tmp_path: Path) -> None:
     assert run.code == 1 and report["quarantined"] == 1 and report["read"] == TOTAL
     assert reasons(quarantined)[0][1:] == (3, "<record>", "not-utf8")
     assert "train.jsonl:3 > <record>: the line is not UTF-8 (byte 0xe9 at offset" in run.err
+
+
+def test_latin1_encoded_rlhf_json(cli, sample_copy, tmp_path: Path) -> None:
+    src = sample_copy("rlhf-json")
+    text = (src / "help.json").read_text(encoding="utf-8")
+    at = text.index('"id": 40')
+    text = text[:at] + '"note": "caf\u00e9", ' + text[at:]
+    (src / "help.json").write_bytes(text.encode("latin-1"))
+    run, report, lines = validate(cli, src, tmp_path)
+    assert run.code == 1 and report["quarantined"] == 1
+    assert report["splits"]["test"]["accepted"] == 53 + 40  # harm, and help's items before it
+    assert reasons(lines)[0][1:] == (0, "<file>", "not-utf8")
+    offset = text.encode("latin-1").index(b"\xe9")
+    assert f"help.json:0 > <file>: the file is not UTF-8 (byte 0xe9 at offset {offset:,})" in run.err

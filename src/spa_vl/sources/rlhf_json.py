@@ -17,6 +17,7 @@ number literals too long for ``int()`` are reported at their item, never raised.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Iterator
@@ -157,6 +158,39 @@ def iter_json_array(fh, chunk: int = _CHUNK) -> Iterator[tuple[int, object, str 
             return
 
 
+class Utf8Text:
+    """A binary file read as UTF-8 text chunk by chunk, like ``open(encoding="utf-8-sig")``
+    (a byte-order mark at the start is dropped), except at an invalid byte: the text before it
+    is returned first (so the items before it are read), then the error names the byte's offset
+    in the file, not in the chunk."""
+
+    def __init__(self, fh):
+        self._fh = fh
+        self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
+        self._done = 0  # bytes handed to the decoder so far
+        self._error: UnicodeDecodeError | None = None
+
+    def read(self, size: int) -> str:
+        if self._error is not None:
+            raise self._error
+        data = self._fh.read(size)
+        pending = len(self._decoder.getstate()[0])  # bytes of a character cut by the last chunk
+        try:
+            return self._decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            at = self._done - pending + exc.start
+            bad = exc.object[exc.start]
+            self._error = UnicodeDecodeError(
+                "utf-8", exc.object, exc.start, exc.end, f"byte 0x{bad:02x} at offset {at:,}"
+            )
+            before = exc.object[: exc.start].decode("utf-8", errors="replace")
+            if before:  # never "": to the reader that means the end of the file
+                return before
+            raise self._error from None
+        finally:
+            self._done += len(data)
+
+
 @dataclass
 class RlhfJsonReader:
     path: Path
@@ -217,9 +251,8 @@ class RlhfJsonReader:
 
     def _file_rows(self, file, split, eval_set, prefix, images) -> Iterator[SourceRow]:
         name = display_path(file)
-        # utf-8-sig: a byte-order mark at the start is read as such, not as text
-        with open(file, encoding="utf-8-sig", errors="strict") as fh:
-            items = iter_json_array(fh)
+        with open(file, "rb") as fh:
+            items = iter_json_array(Utf8Text(fh))
             while True:
                 try:
                     index, item, error = next(items)
@@ -227,7 +260,10 @@ class RlhfJsonReader:
                     return
                 except UnicodeDecodeError as exc:
                     yield SourceRow(name, 0, None).with_problem(
-                        "<file>", "not-utf8", f"the file is not UTF-8 (byte {exc.start})"
+                        "<file>",
+                        "not-utf8",
+                        f"the file is not UTF-8 ({exc.reason}); the items before it were read, "
+                        "the rest of the file counts as this one quarantined record",
                     )
                     return
                 if error is not None:
