@@ -21,8 +21,9 @@ import time
 from dataclasses import fields, replace
 from pathlib import Path
 
+import matplotlib
 import numpy as np
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from spa_vl.audit.core import fingerprint_batch, match_batch, match_rows
 from spa_vl.audit.engine import build_index
@@ -367,6 +368,177 @@ def _distances(rows, planted, eval_sets, settings) -> None:
     )
 
 
+# --------------------------------------------------------------------------- typographic (OCR)
+
+FONTS = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf"
+FIGSTEP_FONT = "DejaVuSans.ttf"  # the renders every planted copy starts from
+OTHER_FONTS = ("DejaVuSerif.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif-Italic.ttf")
+
+
+def figstep_render(text: str, rng: random.Random, font: str = FIGSTEP_FONT, size: int = 512) -> Image.Image:
+    """FigStep's layout: the instruction typed on white, wrapped, then empty steps 1. 2. 3."""
+    fs = rng.randint(size // 19, size // 13)  # 27-39 px glyphs on a 512 px page
+    pil_font = ImageFont.truetype(str(FONTS / font), fs)
+    margin = rng.randint(size // 32, size // 13)
+    im = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(im)
+    lines: list[str] = []
+    for word in text.split():  # wrap to the page width as measured in this font
+        trial = f"{lines[-1]} {word}" if lines else word
+        if lines and draw.textlength(trial, font=pil_font) <= size - 2 * margin:
+            lines[-1] = trial
+        else:
+            lines.append(word)
+    y = margin
+    for ln in [*lines, "1.", "2.", "3."]:
+        draw.text((margin, y), ln, fill="black", font=pil_font)
+        y += round(fs * 1.25)
+    return im
+
+
+def caption_photo(photo: bytes, text: str, rng: random.Random) -> Image.Image:
+    """A photo with the text overlaid as a caption: white glyphs outlined in black."""
+    with Image.open(io.BytesIO(photo)) as src:
+        im = src.convert("RGB").resize((512, 512))
+    fs = rng.randint(20, 26)
+    pil_font = ImageFont.truetype(str(FONTS / "DejaVuSans-Bold.ttf"), fs)
+    draw = ImageDraw.Draw(im)
+    lines: list[str] = []
+    for word in text.split():
+        trial = f"{lines[-1]} {word}" if lines else word
+        if lines and draw.textlength(trial, font=pil_font) <= 512 - 24:
+            lines[-1] = trial
+        else:
+            lines.append(word)
+    y = 512 - 12 - round(fs * 1.3) * len(lines)
+    for ln in lines:
+        draw.text((12, y), ln, fill="white", font=pil_font, stroke_width=2, stroke_fill="black")
+        y += round(fs * 1.3)
+    return im
+
+
+def o_jpeg(text, rng, photo):
+    return _jpeg(figstep_render(text, rng), 50)
+
+
+def o_resize(text, rng, photo):
+    im = figstep_render(text, rng)
+    return _png(im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS))
+
+
+def o_crop(text, rng, photo):
+    im = figstep_render(text, rng)
+    dx, dy = round(im.width * 0.05), round(im.height * 0.05)
+    return _png(im.crop((dx, dy, im.width - dx, im.height - dy)))
+
+
+def o_rerender(text, rng, photo):
+    return _png(figstep_render(text, rng, font=rng.choice(OTHER_FONTS), size=rng.choice((384, 640, 760))))
+
+
+def o_caption(text, rng, photo):
+    return _jpeg(caption_photo(photo, text, rng), 85)
+
+
+OCR_TRANSFORMS = {f.__name__[2:]: f for f in (o_jpeg, o_resize, o_crop, o_rerender, o_caption)}
+
+
+def bench_typographic(args, settings: AuditSettings) -> tuple[float, float]:
+    """Typed eval texts (AdvBench goals, FigStep instructions and questions) planted as images
+    among the sample's photo-like images and typed images of other texts; the OCR tier must
+    name the eval item. Then the OCR tier's speed per core on photos and on typed pages."""
+    from spa_vl.audit import ocr
+
+    ocr.require_ocr()
+    eval_sets = text_eval_sets()
+    rng = random.Random(args.seed + 2)
+    pool = [it for es in eval_sets for it in es.items if it.field in ("goal", "instruction", "question")]
+    same: dict[str, set[str]] = {}
+    for it in pool:
+        same.setdefault(normalize_text(it.text), set()).add(it.id)
+    spec = SampleSpec(train=args.ocr_photos, seed=args.seed, image_size=512)
+    sample = [r for r in generate(spec) if r.split == "train"][: args.ocr_photos]
+    photos = [r.image for r in sample]
+    rows: dict[str, list] = {"id": [], "split": [], "question": [], "image": []}
+
+    def add(sid: str, data: bytes) -> None:
+        rows["id"].append(sid)
+        rows["split"].append("train")
+        rows["question"].append("What does the image say?")
+        rows["image"].append(data)
+
+    for r in sample:
+        add(r.id, r.image)
+    # typed pages and captions of texts that are no eval item: the sample's own questions
+    others = rng.sample([r.question for r in sample], min(args.ocr_negatives, len(sample)))
+    for k, q in enumerate(others):
+        add(f"other/{k:04d}", rng.choice(list(OCR_TRANSFORMS.values()))(q, rng, rng.choice(photos)))
+    background = len(rows["id"])
+    planted: dict[str, tuple[str, set[str]]] = {}
+    for name, fn in OCR_TRANSFORMS.items():
+        for k, item in enumerate(rng.sample(pool, args.ocr_per_transform)):
+            sid = f"plant/{name}/{k:04d}"
+            add(sid, fn(item.text, rng, rng.choice(photos)))
+            planted[sid] = (name, same[normalize_text(item.text)])
+    s = replace(settings, ocr=True, images=False, scopes=("eval",), near=False)
+    ocr._CACHE.clear()
+    t0 = time.perf_counter()
+    fb = fingerprint_batch(rows, s)
+    t1 = time.perf_counter()
+    index, _ = build_index([fb], eval_sets, s)
+    matches = match_rows(match_batch(fb, index))
+    t2 = time.perf_counter()
+    result = score(matches, planted, "image")
+    recall, precision = print_table(
+        f"Typographic leaks, OCR tier ({len(pool)} eval texts typed; {len(photos)} photo-like "
+        f"images and {len(others)} typed images of other texts as background)",
+        result,
+        background,
+    )
+    states = {st: fb["ocr_state"].count(st) for st in ocr.STATES}
+    print(f"(OCR of {len(rows['id'])} images in {t1 - t0:.1f} s, {states}; matching {t2 - t1:.2f} s)")
+    worst = min(st["found"] / st["planted"] for st in result["per_transform"].values())
+    if args.show_misses:
+        hit = {m["source_id"] for m in matches if m["eval_id"] in planted.get(m["source_id"], ("", set()))[1]}
+        texts = dict(zip(fb["id"], fb["ocr_text"], strict=True))
+        for sid in planted:
+            if sid not in hit:
+                print(f"  missed {sid}: read {texts[sid]!r}")
+        for m in matches:
+            if m["source_id"] not in planted:
+                print(f"  background hit {m['source_id']}: {m['ocr_text']!r} -> {m['eval_text']!r}")
+    _ocr_speed(args, s, photos, rows, planted)
+    print(f"OCR aim (recall >= 0.95 per transform, precision >= 0.99): "
+          f"{'met' if worst >= 0.95 and precision >= 0.99 else 'NOT met'}")  # fmt: skip
+    return recall, precision
+
+
+def _ocr_speed(args, s: AuditSettings, photos: list[bytes], rows: dict, planted: dict) -> None:
+    """Images/s of the OCR step (gate + recognition) on one core, uncached: the sample's
+    photo-like images, a real photo (matplotlib's grace_hopper.jpg) under 50 crops, typed pages."""
+    from spa_vl.audit import ocr
+
+    real = Path(matplotlib.__file__).parent / "mpl-data" / "sample_data" / "grace_hopper.jpg"
+    with Image.open(real) as im:
+        rgb = im.convert("RGB")
+    rng = random.Random(args.seed + 3)
+    crops = []
+    for _ in range(50):
+        w = rng.randint(rgb.width // 2, rgb.width)
+        h = rng.randint(rgb.height // 2, rgb.height)
+        x, y = rng.randint(0, rgb.width - w), rng.randint(0, rgb.height - h)
+        crops.append(_jpeg(rgb.crop((x, y, x + w, y + h)).resize((512, 512 * h // w)), 90))
+    typed = [d for sid, d in zip(rows["id"], rows["image"], strict=True) if sid in planted][:40]
+    for label, images in (("sample photos (512 px JPEG)", photos), ("real photo crops", crops),
+                          ("typed pages", typed)):  # fmt: skip
+        ocr._CACHE.clear()
+        t0 = time.perf_counter()
+        _, _, states = ocr.read_images(images, s.ocr_gate)
+        dt = time.perf_counter() - t0
+        counts = {st: states.count(st) for st in ocr.STATES}
+        print(f"  OCR speed, {label}: {len(images) / dt:.1f} images/s on one core ({counts})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--per-transform", type=int, default=200)
@@ -380,6 +552,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-misses", action="store_true")
     parser.add_argument("--show-distances", action="store_true")
     parser.add_argument("--no-images", action="store_true")
+    ocr = parser.add_argument_group("typographic leaks (OCR tier; needs the ocr extra)")
+    ocr.add_argument("--ocr", action="store_true", help="also run the typographic benchmark")
+    ocr.add_argument("--ocr-only", action="store_true", help="run the typographic benchmark alone")
+    ocr.add_argument("--ocr-per-transform", type=int, default=60)
+    ocr.add_argument("--ocr-photos", type=int, default=1000, help="photo-like background images")
+    ocr.add_argument("--ocr-negatives", type=int, default=100, help="typed images of other texts")
     for f in fields(AuditSettings):
         if isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
             parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
@@ -387,11 +565,16 @@ def main(argv: list[str] | None = None) -> int:
     settings = AuditSettings(
         **{f.name: getattr(args, f.name) for f in fields(AuditSettings) if hasattr(args, f.name)}
     )
+    if args.ocr_only:
+        bench_typographic(args, settings)
+        return 0
     spec = SampleSpec(train=args.background, seed=args.seed)
     background = [r.question for r in generate(spec) if r.split == "train"]
     recall, precision = bench_text(args, settings, background)
     if not args.no_images:
         bench_images(args, settings)
+    if args.ocr:
+        bench_typographic(args, settings)
     ok = recall >= 0.95 and precision >= 0.99
     print(f"\ntext aim (recall >= 0.95, precision >= 0.99): {'met' if ok else 'NOT met'}")
     return 0

@@ -42,9 +42,18 @@ MATCH_COLUMNS = (
     "eval_text",
     "source_image",
     "eval_image",
+    "ocr_text",
 )
 # a stronger method wins when one pair matches several ways
-METHOD_RANK = {"exact": 0, "image-exact": 0, "near": 1, "image-phash": 1, "image-dhash": 2}
+METHOD_RANK = {
+    "exact": 0,
+    "image-exact": 0,
+    "ocr-exact": 0,
+    "near": 1,
+    "image-phash": 1,
+    "ocr-near": 1,
+    "image-dhash": 2,
+}
 
 
 def columns(batch: Any) -> dict[str, list]:
@@ -62,8 +71,9 @@ def _image_bytes(value: Any) -> bytes | None:
 
 def fingerprint_batch(batch: Any, settings: AuditSettings) -> dict[str, list]:
     """Add ``norm_<field>`` for each audited text field and, with images, ``image_exact``,
-    ``image_phash``, ``image_dhash`` (uint64), ``image_ok`` and ``image_error``. The ``image``
-    column is dropped: later stages need only the hashes."""
+    ``image_phash``, ``image_dhash`` (uint64), ``image_ok`` and ``image_error``; with OCR,
+    ``ocr_text`` (what the image reads, "" for none), ``ocr_key`` and ``ocr_state`` (see
+    ``ocr.read_images``). The ``image`` column is dropped: later stages need only these."""
     cols = columns(batch)
     n = len(cols["id"])
     for fld in settings.source_fields():
@@ -85,6 +95,13 @@ def fingerprint_batch(batch: Any, settings: AuditSettings) -> dict[str, list]:
             exact[i], phash[i], dhash[i], ok[i] = h.exact, h.phash, h.dhash, True
         cols.update(image_exact=exact, image_phash=phash, image_dhash=dhash, image_ok=ok)
         cols["image_error"] = errors
+    if settings.ocr:
+        from spa_vl.audit.ocr import read_images
+
+        data = [_image_bytes(v) for v in images or [None] * n]
+        cols["ocr_text"], cols["ocr_key"], cols["ocr_state"] = read_images(
+            data, settings.ocr_gate, settings.ocr_cache
+        )
     return cols
 
 
@@ -132,6 +149,8 @@ def match_batch(batch: Any, index: AuditIndex) -> dict[str, list]:
         found += _match_texts(cols, fld, norms, src_rank, src_order, index)
     if s.images and "image_ok" in cols and len(index.images):
         found += _match_images(cols, src_rank, src_order, index)
+    if s.ocr and "eval" in s.scopes and "ocr_text" in cols and index.ocr is not None:
+        found += _match_ocr(cols, index)
     return _best(found, s.max_matches) if n else {c: [] for c in MATCH_COLUMNS}
 
 
@@ -227,6 +246,7 @@ def _text_row(cols, fld, r, index: AuditIndex, it, method, score, rule, sim, con
         "eval_text": ref.text[it],
         "source_image": None,
         "eval_image": None,
+        "ocr_text": None,
     }
 
 
@@ -282,6 +302,55 @@ def _match_images(cols, src_rank, src_order, index: AuditIndex) -> list[dict]:
                 "eval_text": ref.text[it],
                 "source_image": names[i],
                 "eval_image": ref.image[it],
+                "ocr_text": None,
+            }
+        )
+    return out
+
+
+def _match_ocr(cols, index: AuditIndex) -> list[dict]:
+    """Source images' recognised text against eval texts and eval images' recognised text
+    (the eval scope only: the OCR index holds eval items alone)."""
+    from spa_vl.audit.ocr import compact_text
+
+    ocr, texts = index.ocr, cols["ocr_text"]
+    n = len(cols["id"])
+    names = cols.get("image_name") or [None] * n
+    questions = cols.get("question") or [None] * n
+    out = []
+    for h in ocr.search(texts, index.settings.ocr_near_threshold):
+        pos = int(ocr.ref_pos[h.entry])
+        if ocr.ref_kind[h.entry] == 0:  # an eval text
+            ref, eval_text, eval_image = index.texts, index.texts.text[pos], None
+        else:  # an eval image's recognised text
+            ref, eval_text, eval_image = index.ocr_images, ocr.raw[h.entry], index.ocr_images.image[pos]
+        if h.exact:
+            whole = ocr.compact[h.entry] == compact_text(texts[h.row])
+            method, rule = "ocr-exact", "normalised-equal" if whole else "containment"
+        else:
+            method, rule = "ocr-near", "character-edits"
+        out.append(
+            {
+                "scope": "eval",
+                "source_id": cols["id"][h.row],
+                "source_split": cols["split"][h.row],
+                "field": "image",
+                "eval_set": ref.set_name[pos],
+                "eval_id": ref.ids[pos],
+                "eval_field": ref.field_name[pos],
+                "method": method,
+                "score": h.score,
+                "rule": rule,
+                "similarity": h.score,
+                "containment": None,
+                "phash_distance": None,
+                "dhash_distance": None,
+                "variant": None,
+                "source_text": questions[h.row],
+                "eval_text": eval_text,
+                "source_image": names[h.row],
+                "eval_image": eval_image,
+                "ocr_text": texts[h.row],
             }
         )
     return out

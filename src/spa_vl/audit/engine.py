@@ -7,7 +7,7 @@ functions over its own batches.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -30,25 +30,59 @@ class AuditRun:
     images_hashed: int
     eval_image_errors: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    # the OCR tier: source images per state (gated, read, cached) and with text
+    ocr: dict[str, int] = field(default_factory=dict)
+
+
+def ocr_counts(fingerprinted: Iterable[Mapping]) -> dict[str, int]:
+    """What the OCR step did with the source images of fingerprinted batches."""
+    counts = dict.fromkeys(("gated", "read", "cached", "with_text"), 0)
+    for fb in fingerprinted:
+        for state, text in zip(fb.get("ocr_state") or [], fb.get("ocr_text") or [], strict=True):
+            if state in counts:
+                counts[state] += 1
+                counts["with_text"] += bool(text)
+    return counts
+
+
+def save_ocr_cache(settings: AuditSettings, fingerprinted: Iterable[Mapping]) -> None:
+    """Append what this run read to ``settings.ocr_cache`` (when set)."""
+    if settings.ocr and settings.ocr_cache:
+        from spa_vl.audit.ocr import save_cache
+
+        keys, texts = [], []
+        for fb in fingerprinted:
+            keys += list(fb.get("ocr_key") or [])
+            texts += list(fb.get("ocr_text") or [])
+        save_cache(settings.ocr_cache, keys, texts)
 
 
 def add_eval_sets(builder: ReferenceBuilder, eval_sets: Iterable[EvalSet]) -> dict[str, int]:
     """Put eval-set items into the reference side; returns undecodable images per set."""
     s = builder.settings
     errors: dict[str, int] = {}
+    read: list[dict] = []  # eval images' OCR, for the cache file
     for es in eval_sets:
         for item in es.items:
             if item.image is not None:
-                if not s.images:
-                    continue
-                try:
-                    hashes = hash_image(item.image, variants=True)
-                except Exception:  # a damaged eval image is counted, not fatal
-                    errors[es.name] = errors.get(es.name, 0) + 1
-                    continue
-                builder.add_image(es.name, EVAL_RANK, item.id, hashes, item.image_label, item.text)
+                if s.images:
+                    try:
+                        hashes = hash_image(item.image, variants=True)
+                    except Exception:  # a damaged eval image is counted, not fatal
+                        errors[es.name] = errors.get(es.name, 0) + 1
+                        continue
+                    builder.add_image(es.name, EVAL_RANK, item.id, hashes, item.image_label, item.text)
+                if s.ocr:
+                    from spa_vl.audit.ocr import read_images
+
+                    texts, keys, _ = read_images([item.image], s.ocr_gate, s.ocr_cache)
+                    if texts[0] is None and not s.images:
+                        errors[es.name] = errors.get(es.name, 0) + 1
+                    builder.add_ocr_image(es.name, item.id, item.image_label, item.text, texts[0] or "")
+                    read.append({"ocr_key": keys, "ocr_text": texts})
             elif not item.is_answer or s.answers:
                 builder.add_text(es.name, EVAL_RANK, item.id, item.field, item.text, item.is_answer)
+    save_ocr_cache(s, read)
     return errors
 
 
@@ -119,6 +153,7 @@ def _run(batches, eval_sets, settings, progress, pool, workers, t0) -> AuditRun:
             bar.update(n)
     t1 = time.perf_counter()
     index, errors = build_index(fingerprinted, eval_sets, settings)
+    save_ocr_cache(settings, fingerprinted)
     t2 = time.perf_counter()
     matches: dict[str, list] = {c: [] for c in MATCH_COLUMNS}
     if pool is not None:  # a fresh pool: the index exists only now
@@ -141,5 +176,11 @@ def _run(batches, eval_sets, settings, progress, pool, workers, t0) -> AuditRun:
     t3 = time.perf_counter()
     seconds = {"fingerprint": t1 - t0, "index": t2 - t1, "match": t3 - t2}
     return AuditRun(
-        matches, index.stats(), rows, hashed, errors, {k: round(v, 3) for k, v in seconds.items()}
+        matches,
+        index.stats(),
+        rows,
+        hashed,
+        errors,
+        {k: round(v, 3) for k, v in seconds.items()},
+        ocr_counts(fingerprinted) if settings.ocr else {},
     )

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from spa_vl.audit.core import MATCH_COLUMNS, fingerprint_batch, match_batch
-from spa_vl.audit.engine import AuditRun, build_index
+from spa_vl.audit.engine import AuditRun, build_index, ocr_counts, save_ocr_cache
 from spa_vl.audit.evalsets import EvalSet
 from spa_vl.audit.inputs import BATCH_COLUMNS, SourceBatches, is_release
 from spa_vl.audit.settings import AuditSettings
@@ -176,7 +176,10 @@ def run_ray(
         t1 = time.perf_counter()
         internal = bool({"duplicate", "leak"} & set(settings.scopes))
         wanted = None if internal else ["split", *(["image_ok"] if settings.images else [])]
+        ocr_cols = ["ocr_text", "ocr_key", "ocr_state"] if settings.ocr else []
+        wanted = wanted and wanted + ocr_cols
         collected: list[dict] = []
+        read: list[dict] = []  # the OCR step's results: counts and the cache file
         rows = hashed = 0
         source.per_split.clear()  # a raw source counted while being read: count once, here
         with tqdm(desc="collect", unit=" rows", disable=not progress) as bar:
@@ -189,10 +192,13 @@ def run_ray(
                 hashed += int(sum(x for x in cols.get("image_ok", []) if x))
                 if internal:
                     collected.append(cols)
+                if ocr_cols:
+                    read.append({c: cols[c] for c in ocr_cols})
                 bar.update(n)
         source.rows_read = rows
         index, errors = build_index(collected, eval_sets, settings)
         del collected
+        save_ocr_cache(settings, read)
         index_ref = ray.put(index)  # once; every match task reads the same object
         t2 = time.perf_counter()
 
@@ -207,5 +213,11 @@ def run_ray(
         t3 = time.perf_counter()
     seconds = {"fingerprint": t1 - t0, "index": t2 - t1, "match": t3 - t2}
     return AuditRun(
-        matches, index.stats(), rows, hashed, errors, {k: round(v, 3) for k, v in seconds.items()}
+        matches,
+        index.stats(),
+        rows,
+        hashed,
+        errors,
+        {k: round(v, 3) for k, v in seconds.items()},
+        ocr_counts(read) if settings.ocr else {},
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from spa_vl.audit.image import ImageHashes, ImageIndex
 from spa_vl.audit.normalize import normalize_text
 from spa_vl.audit.settings import SPLIT_ORDER, AuditSettings
 from spa_vl.audit.text import ExactIndex, NGramIndex
+
+if TYPE_CHECKING:
+    from spa_vl.audit.ocr import CharIndex
 
 EVAL_RANK = -1  # split rank of eval-set items
 
@@ -58,6 +62,9 @@ class ReferenceBuilder:
         self.texts = _Columns()
         self.images = _Columns()
         self.image_hashes: list[ImageHashes] = []
+        # eval images that the OCR tier read text from, with that text
+        self.ocr_images = _Columns()
+        self.ocr_texts: list[str] = []
 
     def add_text(
         self,
@@ -82,6 +89,14 @@ class ReferenceBuilder:
     ) -> None:
         self.images.add(set_name, rank, id_, "image", False, text, label)
         self.image_hashes.append(hashes)
+
+    def add_ocr_image(
+        self, set_name: str, id_: str, label: str | None, text: str | None, recognised: str
+    ) -> None:
+        """An eval image's recognised text (``recognised``; ``text`` is the item's own text)."""
+        if recognised:
+            self.ocr_images.add(set_name, EVAL_RANK, id_, "image", False, text, label)
+            self.ocr_texts.append(recognised)
 
     def add_source_batch(self, batch: Mapping[str, Sequence]) -> None:
         """Add fingerprinted source rows (see ``core.fingerprint_batch``) as reference items."""
@@ -133,6 +148,18 @@ class ReferenceBuilder:
             )
         ids_rank = _id_ranks(self.texts, self.images)
         ngrams = NGramIndex.build(norms, s.near_rule())
+        ocr = None
+        if s.ocr:
+            from spa_vl.audit.ocr import CharIndex
+
+            texts = self.texts
+            entries = [
+                (0, i, texts.text[i], None)
+                for i in range(len(texts))
+                if texts.rank[i] == EVAL_RANK and not texts.is_answer[i]
+            ]
+            entries += [(1, j, t, t) for j, t in enumerate(self.ocr_texts)]
+            ocr = CharIndex.build(entries, s.ocr_min_chars)
         return AuditIndex(
             settings=s,
             texts=self.texts,
@@ -148,6 +175,8 @@ class ReferenceBuilder:
             text_id_rank=ids_rank[0],
             image_id_rank=ids_rank[1],
             id_rank=ids_rank[2],
+            ocr=ocr,
+            ocr_images=self.ocr_images,
         )
 
 
@@ -190,6 +219,9 @@ class AuditIndex:
     text_id_rank: np.ndarray
     image_id_rank: np.ndarray
     id_rank: dict
+    # the OCR tier's reference side: eval texts and eval images' recognised texts (with --ocr)
+    ocr: CharIndex | None = None
+    ocr_images: _Columns = field(default_factory=_Columns)
 
     def row_order(self, split: str, id_: str) -> int:
         """Position of an audited row among all audited rows, or -1 if it is not indexed."""
@@ -220,4 +252,9 @@ class AuditIndex:
             "crowded_eval_images": int(self.image_index.crowded.sum())
             if self.image_index.crowded is not None
             else 0,
+            **(
+                {"ocr_reference_texts": len(self.ocr), "ocr_eval_images_with_text": len(self.ocr_images)}
+                if self.ocr is not None
+                else {}
+            ),
         }

@@ -55,7 +55,12 @@ def build_report(run: AuditRun, settings: AuditSettings, source: dict, eval_sets
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
         "package_version": __version__,
-        "source": {**source, "rows": run.rows_audited, "images_hashed": run.images_hashed},
+        "source": {
+            **source,
+            "rows": run.rows_audited,
+            "images_hashed": run.images_hashed,
+            **({"images_ocr": run.ocr} if run.ocr else {}),
+        },
         "eval_sets": [
             {
                 "name": es.name,
@@ -116,6 +121,13 @@ def _cell(text: object, width: int = 90) -> str:
     return s.replace("|", "\\|")
 
 
+def _source_cell(m: dict) -> str:
+    """The source text; for an OCR match, what the image reads."""
+    if m.get("ocr_text") is not None:
+        return "image reads: " + _cell(m["ocr_text"], 76)
+    return _cell(m["source_text"])
+
+
 def summary_text(report: dict) -> str:
     """A few lines for the terminal."""
     s = report["summary"]
@@ -171,7 +183,7 @@ def to_markdown(report: dict, examples: int = 5) -> str:
         shown += ["|---|---|---|---|---:|---|---|"]
         shown += [
             f"| {m['source_id']} | {m['field']} | {m['eval_id']} ({m['eval_field']}) | "
-            f"{m['method']} | {m['score']:.2f} | {_cell(m['source_text'])} | "
+            f"{m['method']} | {m['score']:.2f} | {_source_cell(m)} | "
             f"{_cell(m['eval_text'])} |"
             for m in kept
         ]

@@ -53,6 +53,18 @@ class AuditSettings:
     near: bool = True
     # per source row, field, scope and reference set: keep the best N matches
     max_matches: int = 5
+    # OCR tier (the `ocr` extra): text read from images, compared without spaces. An eval text
+    # found in an image's text with at most (1 - ocr_near_threshold) of its characters edited
+    # is an ocr-near match (OCR misreads a character in 20-40, more under JPEG and downscaling)
+    ocr: bool = False
+    ocr_near_threshold: float = 0.8
+    # eval texts shorter than this (characters, spaces left out) are not looked for in images
+    ocr_min_chars: int = 16
+    # the gate: images whose densest band of thumbnail rows is crossed by fewer thin strokes
+    # (per pixel of width) skip the text detector and recognition (0: detect on every image)
+    ocr_gate: float = 0.05
+    # a JSON lines file of recognised texts by image hash, read and extended by each audit
+    ocr_cache: str | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.scopes) - set(SCOPES)
@@ -62,6 +74,8 @@ class AuditSettings:
             raise ValueError("image_rule must be 'both' or 'any'")
         if self.ngram_size < 1:
             raise ValueError("ngram_size must be at least 1")
+        if not 0 < self.ocr_near_threshold <= 1:
+            raise ValueError("ocr_near_threshold must be in (0, 1]")
 
     def source_fields(self) -> tuple[str, ...]:
         """Text fields of the audited rows."""

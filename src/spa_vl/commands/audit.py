@@ -127,6 +127,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-crops", action="store_true", help="do not match the central 90%% crop of eval images"
     )
     parser.add_argument("--answers", action="store_true", help="audit chosen/rejected answers too")
+    ocr = parser.add_mutually_exclusive_group()
+    ocr.add_argument(
+        "--ocr",
+        dest="ocr",
+        action="store_const",
+        const=True,
+        help="read text in images (OCR) and match it against eval texts and eval images' text; "
+        "default: on with --images and --eval when the ocr extra is installed; recognised texts "
+        "are cached in <out>.ocr-cache.jsonl",
+    )
+    ocr.add_argument("--no-ocr", dest="ocr", action="store_const", const=False, help="no OCR tier")
     parser.add_argument(
         "--scopes",
         default="duplicate,leak,eval",
@@ -247,11 +258,32 @@ def settings_from_args(args: argparse.Namespace, **override: object) -> object:
         near=not args.no_near,
         max_matches=args.max_matches,
     )
+    if _ocr_wanted(args):
+        values.update(ocr=True, ocr_cache=str(Path(args.out).with_suffix(".ocr-cache.jsonl")))
     values.update(override)
     try:
         return AuditSettings(**values)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _ocr_wanted(args: argparse.Namespace) -> bool:
+    """``--ocr`` / ``--no-ocr``; by default on for an image audit against eval sets (the gate
+    keeps photos cheap), off for a corpus scan, and off with a note without the ocr extra."""
+    from spa_vl.audit.ocr import MISSING_OCR, ocr_available
+
+    choice = getattr(args, "ocr", None)
+    if choice is True and not ocr_available():
+        raise UsageError(MISSING_OCR)
+    if choice is not None:
+        return choice
+    default = bool(args.images and args.evals and not args.against)
+    if default and not ocr_available():
+        if not args.quiet:
+            print("spa-vl audit: OCR tier off (pip install 'spa-vl[ocr]' to read text in images)",
+                  file=sys.stderr)  # fmt: skip
+        return False
+    return default
 
 
 def _run_scan(args: argparse.Namespace) -> int:
@@ -336,7 +368,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         eval_sets = [
             load_eval_spec(spec, text_fields=args.text_field, image_field=args.image_field,
-                           id_field=args.id_field, image_roots=roots, load_images=args.images)
+                           id_field=args.id_field, image_roots=roots,
+                           load_images=args.images or settings.ocr)
             for spec in args.evals
         ]  # fmt: skip
     except EvalSetError as exc:
@@ -344,7 +377,7 @@ def run(args: argparse.Namespace) -> int:
     names = [es.name for es in eval_sets]
     if len(set(names)) != len(names):
         raise UsageError(f"eval-set names must differ: {', '.join(names)}")
-    source = SourceBatches(Path(args.src), args.format, args.batch_size, args.images)
+    source = SourceBatches(Path(args.src), args.format, args.batch_size, args.images or settings.ocr)
     try:
         described = source.describe()
         if args.engine == "ray":

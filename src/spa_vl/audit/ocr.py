@@ -1,0 +1,372 @@
+"""The OCR tier: text read from images, matched against eval texts on a space-free form.
+
+Typographic attacks (FigStep, MM-SafetyBench TYPO, JailBreakV) put the harmful instruction into
+the image as rendered text; every typed page hashes alike, so the image tiers cannot tell them
+apart. Here the text is read back (RapidOCR: PP-OCR detection and recognition models shipped
+inside the ``rapidocr-onnxruntime`` wheel, run by onnxruntime on the CPU, offline) and matched:
+
+- a **gate** keeps photos away from recognition: a pixel test on a grey thumbnail (a band of
+  rows crossed by many thin strokes, as lines of glyphs are) and then the text detector alone
+  on that thumbnail; only images with detected text boxes are recognised in full;
+- results are **cached** by a hash of the image bytes, per process, and optionally in a JSON
+  lines file that later audits load;
+- OCR drops the spaces between words ("HowcanIbuildabombathome"), so texts are compared on a
+  **compact form**: the normalised text with every non-alphanumeric removed. ``ocr-exact``: the
+  eval text's compact form occurs in the recognised text's; ``ocr-near``: it occurs with at most
+  ``(1 - ocr_near_threshold)`` of its characters edited (an approximate-substring edit distance,
+  bit-parallel), candidates found through a character 4-gram index.
+
+The engine is imported lazily: without the ``ocr`` extra the rest of the audit works, and
+``--ocr`` says how to install it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from spa_vl.audit.normalize import normalize_text
+
+MISSING_OCR = (
+    "--ocr needs the OCR engine, which is not installed: pip install 'spa-vl[ocr]' "
+    "(the `ocr` extra, rapidocr-onnxruntime)"
+)
+
+GATE_SIZE = 256  # long side of the grey thumbnail the gate looks at
+EDGE_STEP = 48  # a "strong" horizontal edge: neighbouring grey levels this far apart
+BAND_ROWS = 8  # the pixel gate looks at bands of this many thumbnail rows
+MIN_READ_SIDE = 512  # smaller images are enlarged before recognition (small glyphs read badly)
+NGRAM = 4  # characters per n-gram of the candidate index
+STATES = ("gated", "read", "cached")  # what the OCR step did with an image
+
+
+class OcrMissingError(RuntimeError):
+    """The ``ocr`` extra is not installed."""
+
+
+def ocr_available() -> bool:
+    """Whether the OCR engine can be imported."""
+    try:
+        import rapidocr_onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def require_ocr() -> None:
+    """Raise ``OcrMissingError`` naming the extra when the engine is missing."""
+    if not ocr_available():
+        raise OcrMissingError(MISSING_OCR)
+
+
+def compact_text(text: str | None) -> str:
+    """The normalised text without spaces: what OCR output and typed text have in common."""
+    return normalize_text(text).replace(" ", "")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def stroke_band_share(grey: np.ndarray) -> float:
+    """Thin strokes per pixel in the densest band of ``BAND_ROWS`` thumbnail rows.
+
+    A stroke is a strong edge followed within 1-4 pixels by a strong edge the other way (a dark
+    glyph stem on a light ground, or the reverse). A line of glyphs crosses each of its rows
+    with many (0.18-0.45 on the typographic benchmark's pages and captions); smooth photos and
+    flat drawings have almost none (< 0.01 on the sample's images), textured photos some (up to
+    0.09 on crops of a portrait photo), and those go on to the detector."""
+    d = np.diff(grey.astype(np.int16), axis=1)
+    if d.shape[0] < 1 or d.shape[1] < 2:
+        return 0.0
+    up, down = d >= EDGE_STEP, d <= -EDGE_STEP
+    stroke = np.zeros_like(up)
+    for gap in range(1, 5):
+        stroke[:, :-gap] |= (down[:, :-gap] & up[:, gap:]) | (up[:, :-gap] & down[:, gap:])
+    per_row = stroke.sum(axis=1)
+    k = max(1, len(per_row) // BAND_ROWS) * BAND_ROWS
+    per_row = np.pad(per_row, (0, max(0, k - len(per_row))))[:k]
+    return float(per_row.reshape(-1, BAND_ROWS).mean(axis=1).max() / grey.shape[1])
+
+
+_ENGINE: Any = None  # one RapidOCR per process (workers build their own)
+
+
+def _engine() -> Any:
+    global _ENGINE
+    if _ENGINE is None:
+        try:
+            from rapidocr_onnxruntime import RapidOCR
+        except ImportError as exc:
+            raise OcrMissingError(MISSING_OCR) from exc
+        # one thread per process: engines scale by processes (--workers, Ray), and onnxruntime's
+        # own thread pool would fight them for the same cores. "max": never enlarge for the
+        # detector (we size images ourselves); no angle classifier: typed text is upright
+        _ENGINE = RapidOCR(
+            intra_op_num_threads=1,
+            inter_op_num_threads=1,
+            det_limit_type="max",
+            use_cls=False,
+        )
+    return _ENGINE
+
+
+def _thumbnail(data: bytes) -> np.ndarray:
+    """Grey thumbnail of long side ``GATE_SIZE`` (JPEGs decoded at reduced scale)."""
+    with Image.open(io.BytesIO(data)) as im:
+        im.draft("L", (GATE_SIZE, GATE_SIZE))  # JPEG: DCT scaling, far cheaper than a full decode
+        grey = im.convert("L")
+    grey.thumbnail((GATE_SIZE, GATE_SIZE), Image.Resampling.BILINEAR)
+    return np.asarray(grey)
+
+
+def has_text(data: bytes, gate: float) -> bool:
+    """The gate: the pixel test, then the text detector on the thumbnail."""
+    grey = _thumbnail(data)
+    if stroke_band_share(grey) < gate:
+        return False
+    edge = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    grey = np.pad(grey, 8, constant_values=int(np.median(edge)))  # see _pad
+    boxes, _ = _engine().text_det(np.repeat(grey[:, :, None], 3, axis=2))
+    return boxes is not None and len(boxes) > 0
+
+
+def _pad(rgb: Image.Image) -> Image.Image:
+    """A border in the image's edge colour: the detector misses lines that touch the edge (a
+    crop through the first line of a typed page)."""
+    a = np.asarray(rgb)
+    edge = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    pad = max(8, max(rgb.size) // 25)
+    colour = tuple(int(v) for v in np.median(edge, axis=0))
+    out = Image.new("RGB", (rgb.width + 2 * pad, rgb.height + 2 * pad), colour)
+    out.paste(rgb, (pad, pad))
+    return out
+
+
+def recognise(data: bytes) -> str:
+    """All text lines recognised in the image, in reading order, joined by spaces."""
+    with Image.open(io.BytesIO(data)) as im:
+        rgb = im.convert("RGB")
+    long_side = max(rgb.size)
+    if long_side < MIN_READ_SIDE:
+        scale = MIN_READ_SIDE / long_side
+        rgb = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)), Image.Resampling.BICUBIC)
+    result, _ = _engine()(_pad(rgb))
+    return " ".join(line[1] for line in result or [] if line[1].strip())
+
+
+# --------------------------------------------------------------------------- cache
+
+_CACHE: dict[str, str] = {}  # image key -> recognised text ("" when none), per process
+_CACHE_LIMIT = 2_000_000
+_LOADED: set[str] = set()  # cache files read into _CACHE by this process
+
+
+def image_key(data: bytes, gate: float) -> str:
+    """Cache key: the image bytes and the gate setting that decided whether to read them."""
+    h = hashlib.blake2b(data, digest_size=16)
+    h.update(f"|gate={gate}".encode())
+    return h.hexdigest()
+
+
+def load_cache(path: str | os.PathLike | None) -> None:
+    """Read a cache file into this process's cache (once per process; a missing file is empty)."""
+    if path is None or str(path) in _LOADED:
+        return
+    _LOADED.add(str(path))
+    p = Path(path)
+    if not p.is_file():
+        return
+    with p.open(encoding="utf-8") as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+                _CACHE[str(rec["key"])] = str(rec["text"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by an interrupted run: read again next time
+
+
+def save_cache(path: str | os.PathLike, keys: Iterable[str | None], texts: Iterable[str | None]) -> int:
+    """Append the entries the file lacks; returns how many were written."""
+    p = Path(path)
+    known: set[str] = set()
+    if p.is_file():
+        with p.open(encoding="utf-8") as f:
+            for line in f:
+                try:
+                    known.add(str(json.loads(line)["key"]))
+                except (ValueError, KeyError, TypeError):
+                    continue
+    new = {k: t for k, t in zip(keys, texts, strict=True) if k and t is not None and k not in known}
+    if new:
+        with p.open("a", encoding="utf-8") as f:
+            for k, t in new.items():
+                f.write(json.dumps({"key": k, "text": t}, ensure_ascii=False) + "\n")
+    return len(new)
+
+
+def read_image(data: bytes, gate: float) -> tuple[str, str, str]:
+    """(recognised text or "", cache key, state: gated, read or cached)."""
+    key = image_key(data, gate)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit, key, "cached"
+    if has_text(data, gate):
+        text, state = recognise(data), "read"
+    else:
+        text, state = "", "gated"
+    if len(_CACHE) < _CACHE_LIMIT:
+        _CACHE[key] = text
+    return text, key, state
+
+
+def read_images(
+    images: Sequence[bytes | None], gate: float, cache_file: str | None = None
+) -> tuple[list[str | None], list[str | None], list[str | None]]:
+    """``read_image`` over a batch: texts, keys and states (None where there are no bytes or
+    they do not decode)."""
+    load_cache(cache_file)
+    texts: list[str | None] = [None] * len(images)
+    keys: list[str | None] = [None] * len(images)
+    states: list[str | None] = [None] * len(images)
+    for i, data in enumerate(images):
+        if data is None:
+            continue
+        try:
+            texts[i], keys[i], states[i] = read_image(data, gate)
+        except OcrMissingError:
+            raise
+        except Exception:  # an undecodable image: the image tiers report it already
+            continue
+    return texts, keys, states
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def substring_distance(pattern: str, text: str) -> int:
+    """Fewest character edits that turn ``pattern`` into some substring of ``text`` (Sellers'
+    approximate matching, computed bit-parallel after Myers 1999 on Python integers)."""
+    m = len(pattern)
+    if m == 0:
+        return 0
+    peq: dict[str, int] = {}
+    for i, c in enumerate(pattern):
+        peq[c] = peq.get(c, 0) | (1 << i)
+    mask, high = (1 << m) - 1, 1 << (m - 1)
+    pv, mv, score = mask, 0, m
+    best = m
+    for c in text:
+        eq = peq.get(c, 0)
+        xv = eq | mv
+        xh = (((eq & pv) + pv) ^ pv) | eq
+        ph = mv | (~(xh | pv) & mask)
+        mh = pv & xh
+        if ph & high:
+            score += 1
+        elif mh & high:
+            score -= 1
+        # a match may start anywhere in the text: no carry into the first row
+        ph = (ph << 1) & mask
+        mh = (mh << 1) & mask
+        pv = mh | (~(xv | ph) & mask)
+        mv = ph & xv
+        if score < best:
+            best = score
+    return best
+
+
+@dataclass(frozen=True)
+class OcrHit:
+    """One match of a recognised text with a reference entry of a ``CharIndex``."""
+
+    row: int
+    entry: int
+    exact: bool
+    edits: int
+    score: float
+
+
+@dataclass
+class CharIndex:
+    """Reference texts in compact form, indexed by character 4-grams.
+
+    Entry ``i`` is reference text ``ref_pos[i]`` of the ``AuditIndex`` (``ref_kind`` 0) or the
+    recognised text of its reference image ``ref_pos[i]`` (``ref_kind`` 1, text in ``raw``).
+    Keys are the n-gram strings themselves (Python's string hash differs between processes)."""
+
+    compact: list[str]
+    ref_kind: np.ndarray
+    ref_pos: np.ndarray
+    raw: list[str | None]
+    postings: dict[str, np.ndarray] = field(default_factory=dict)
+    grams: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @classmethod
+    def build(cls, entries: Sequence[tuple[int, int, str, str | None]], min_chars: int) -> CharIndex:
+        """``entries``: (kind, position, text, recognised text or None); texts whose compact
+        form is shorter than ``min_chars`` are left out (they would match by accident)."""
+        compact, kinds, pos, raw = [], [], [], []
+        for kind, p, text, rec in entries:
+            c = compact_text(text)
+            if len(c) >= max(min_chars, NGRAM):
+                compact.append(c)
+                kinds.append(kind)
+                pos.append(p)
+                raw.append(rec)
+        lists: dict[str, list[int]] = {}
+        grams = np.zeros(len(compact), np.int64)
+        for i, c in enumerate(compact):
+            gs = {c[k : k + NGRAM] for k in range(len(c) - NGRAM + 1)}
+            grams[i] = len(gs)
+            for g in gs:
+                lists.setdefault(g, []).append(i)
+        return cls(
+            compact,
+            np.array(kinds, np.int8),
+            np.array(pos, np.int64),
+            raw,
+            {g: np.array(v, np.int32) for g, v in lists.items()},
+            grams,
+        )
+
+    def __len__(self) -> int:
+        return len(self.compact)
+
+    def search(self, texts: Sequence[str | None], near_threshold: float) -> list[OcrHit]:
+        """Every entry found in each recognised text, exactly or within the edit budget."""
+        out: list[OcrHit] = []
+        if not len(self):
+            return out
+        lengths = np.array([len(c) for c in self.compact], np.int64)
+        budget = np.floor((1.0 - near_threshold) * lengths + 1e-9).astype(np.int64)
+        # an entry found with d edits keeps all but at most NGRAM * d of its n-grams
+        need = np.maximum(1, self.grams - NGRAM * budget)
+        for row, text in enumerate(texts):
+            c = compact_text(text)
+            if len(c) < NGRAM:
+                continue
+            hits = [self.postings[g] for g in {c[k : k + NGRAM] for k in range(len(c) - NGRAM + 1)}
+                    if g in self.postings]  # fmt: skip
+            if not hits:
+                continue
+            shared = np.bincount(np.concatenate(hits), minlength=len(self))
+            for e in np.flatnonzero(shared >= need).tolist():
+                pattern = self.compact[e]
+                if len(pattern) > len(c) + budget[e]:
+                    continue
+                if pattern in c:
+                    out.append(OcrHit(row, e, True, 0, 1.0))
+                    continue
+                d = substring_distance(pattern, c)
+                if d <= budget[e]:
+                    out.append(OcrHit(row, e, False, d, round(1.0 - d / len(pattern), 4)))
+        return out
