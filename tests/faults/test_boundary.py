@@ -257,3 +257,15 @@ def test_a_file_name_that_is_not_utf8_is_shown_escaped(failing_verify, cli) -> N
     name = os.fsdecode(b"/data/\xff.parquet")
     run = cli("verify", failing_verify(PermissionError(errno.EACCES, "Permission denied", name)))
     run.assert_one_line_error(2, "/data/\\udcff.parquet: Permission denied")
+
+
+def test_disk_full_while_writing_a_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli) -> None:
+    import spa_vl.sample
+
+    def full(table, where, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(where))
+
+    monkeypatch.setattr(spa_vl.sample.pq, "write_table", full)
+    run = cli("sample", tmp_path / "out", "--layout", "hub", "--quiet")
+    run.assert_one_line_error(2, ".parquet: no space left on the device")
+    assert not (tmp_path / "out").exists()  # nothing half-written is left as the output
