@@ -286,3 +286,13 @@ def test_rlhf_id_spelled_two_ways_is_a_duplicate(cli, sample_copy, tmp_path: Pat
     assert run.code == 1 and report["quarantined"] == 1
     assert reasons(lines)[0][1:] == (5, "id", "duplicate-id")
     assert "id 'help/000001' was already used at " in run.err
+
+
+def test_files_left_out_on_purpose_are_named(cli, sample_copy, tmp_path: Path) -> None:
+    src = sample_copy("rlhf-json")
+    (src / "dataset_infos.json").write_text("{}", encoding="utf-8")  # names no split
+    (src / "train.jsonl").write_text("{}\n", encoding="utf-8")  # another layout's file
+    run, report, _ = validate(cli, src, tmp_path)
+    assert run.code == 0 and report["accepted"] == TOTAL
+    assert [Path(i["file"]).name for i in report["ignored"]] == ["dataset_infos.json", "train.jsonl"]
+    assert "not read: " in run.out and "dataset_infos.json (its name gives no split" in run.out

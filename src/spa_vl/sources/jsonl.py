@@ -59,11 +59,16 @@ class JsonlReader:
     def ignored(self) -> list[LayoutProblem]:
         if not self.path.is_dir():
             return []
-        return [
+        quarantines = [
             LayoutProblem(display_path(p), "named as a quarantine file (an output of spa-vl); not read")
             for p in sorted(self.path.glob("*.jsonl"))
             if "quarantine" in p.name
         ]
+        others = [
+            LayoutProblem(display_path(p), "a .json file in a JSON Lines source; not read")
+            for p in sorted(self.path.glob("*.json"))
+        ]
+        return quarantines + others
 
     def fingerprint(self) -> str:
         root = self.path if self.path.is_dir() else self.path.parent

@@ -221,9 +221,15 @@ class RlhfJsonReader:
         if not self.path.is_dir():
             return []
         return [
-            LayoutProblem(display_path(p), "its name gives no split (train*, validation*, ...); not read")
-            for p in sorted(self.path.glob("*.json"))
-            if not _names_a_split(p)
+            *(
+                LayoutProblem(display_path(p), "its name gives no split (train*, validation*, ...); not read")
+                for p in sorted(self.path.glob("*.json"))
+                if not _names_a_split(p)
+            ),
+            *(
+                LayoutProblem(display_path(p), "a .jsonl file in an RLHF JSON source; not read")
+                for p in sorted(self.path.glob("*.jsonl"))
+            ),
         ]
 
     def _image_files(self) -> list[Path]:
