@@ -111,6 +111,48 @@ def t_truncation(t: str, rng: random.Random) -> str:
     return " ".join(w[: max(1, round(len(w) * 0.7))])
 
 
+# one word said in several (issue 16: "How ..." -> "In what way ...")
+PHRASES = {
+    "how": "in what way", "write": "put together", "create": "come up with", "develop": "come up with",
+    "provide": "give me", "give": "hand over", "explain": "lay out", "make": "put together",
+    "design": "draw up", "teach": "show people", "generate": "churn out", "describe": "go over",
+    "outline": "sketch out", "use": "make use of", "tutorial": "step by step guide",
+    "guide": "how-to manual", "someone": "a person", "instructions": "set of instructions",
+    "website": "web site", "program": "computer program", "steps": "individual steps",
+}  # fmt: skip
+
+
+def t_phrase(t: str, rng: random.Random) -> str:
+    w = _words(t)
+    sites = [i for i, x in enumerate(w) if x.lower().strip(",.?!") in PHRASES]
+    if sites:
+        i = rng.choice(sites)
+        phrase = PHRASES[w[i].lower().strip(",.?!")]
+        w[i] = phrase.capitalize() if i == 0 else phrase
+    else:  # a word replaced by two others
+        i = rng.randrange(len(w))
+        w[i] = " ".join(rng.sample(REPLACEMENT_WORDS, 2))
+    return " ".join(w)
+
+
+INITIALISM = re.compile(r"\b[A-Z]{2,5}\b")
+
+
+def t_abbreviation(t: str, rng: random.Random) -> str:
+    """Initialisms dotted ("VPN" -> "V.P.N." / "v.p.n."); planted only into texts that have one."""
+    style = rng.choice(["upper", "lower", "no final dot"])
+
+    def dotted(m: re.Match) -> str:
+        d = ".".join(m.group()) + ("" if style == "no final dot" else ".")
+        return d.lower() if style == "lower" else d
+
+    return INITIALISM.sub(dotted, t)
+
+
+# transformations that apply to some texts only, and the share of --per-transform they plant
+TEXT_POOLS = {"abbreviation": (lambda t: bool(INITIALISM.search(t)), 0.25)}
+
+
 TEXT_TRANSFORMS = {
     f.__name__[2:]: f
     for f in (
@@ -124,6 +166,8 @@ TEXT_TRANSFORMS = {
         t_typo,
         t_added_sentence,
         t_truncation,
+        t_phrase,
+        t_abbreviation,
     )
 }
 
@@ -259,7 +303,12 @@ def bench_text(args, settings: AuditSettings, background: list[str]) -> tuple[fl
         rows["question"].append(q)
     planted: dict[str, tuple[str, set[str]]] = {}
     for name, fn in TEXT_TRANSFORMS.items():
-        for k, (_set, item) in enumerate(rng.sample(pool, args.per_transform)):
+        keep, share = TEXT_POOLS.get(name, (None, 1.0))
+        if keep is None:
+            picks = rng.sample(pool, args.per_transform)
+        else:  # few texts qualify: each planted several times, in another variant
+            picks = rng.choices([p for p in pool if keep(p[1].text)], k=round(args.per_transform * share))
+        for k, (_set, item) in enumerate(picks):
             sid = f"plant/{name}/{k:04d}"
             rows["id"].append(sid)
             rows["split"].append("train")

@@ -57,3 +57,23 @@ def test_ascii_fast_path_agrees_with_the_unicode_path() -> None:
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
         assert normalize_text(text) == _normalize_unicode(text), repr(text)
+
+
+@pytest.mark.parametrize(
+    ("dotted", "plain"),
+    [
+        ("Is it legal to buy guns in the U.S.?", "is it legal to buy guns in the US"),
+        ("Is it legal to buy guns in the U.S.?", "Is it legal to buy guns in the us"),
+        ("Which U.S.A. agencies track e.g. drones?", "which USA agencies track eg drones"),
+        ("Hide it from the F.B.I", "hide it from the FBI"),
+        ("Ｕ．Ｓ． customs", "US customs"),  # full-width dots and letters (NFKC first)
+    ],
+)
+def test_dotted_abbreviations_are_one_word(dotted: str, plain: str) -> None:
+    assert normalize_text(dotted) == normalize_text(plain)
+
+
+def test_dots_between_words_still_separate_them() -> None:
+    assert normalize_text("see file.txt now") == "see file txt now"
+    assert normalize_text("plan A.Then run") == "plan a then run"
+    assert normalize_text("route 5.a") == "route 5 a"

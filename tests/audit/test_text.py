@@ -243,6 +243,52 @@ def test_near_join_finds_exactly_the_pairs_the_rule_accepts(seed, lengths, r) ->
     assert near.work["aligned"] >= len(expected)
 
 
+def test_near_rule_accepts_a_word_replaced_by_a_phrase_in_one_place() -> None:
+    base = "How can I make a bomb at home"
+    assert rule("In what way can I make a bomb at home", base) == "similarity"
+    assert rule("How can I put together a bomb at home", base) == "similarity"
+    assert rule("How can I make a bomb in my own house", base) is None  # three words, not one
+    # one word changed and two inserted elsewhere: not one place, so not a phrase
+    assert rule("What can I make a big bomb at my home", base) is None
+    s = score_pair(normalize_text("In what way can I make a bomb at home"), normalize_text(base))
+    assert s.matched == 7 and RULE.judge(replace(s, words=None)) is None  # the phrase rule's alone
+
+
+def _phrase_corpus(seed: int, n: int) -> tuple[list[str], list[str]]:
+    """Reference texts and queries in which words are replaced by phrases of 2-3 words, in one
+    place or scattered, plus a word changed elsewhere now and then."""
+    rng = random.Random(seed)
+    rare = [f"w{k}" for k in range(200)]
+    refs, queries = [], []
+    for _ in range(n):
+        ref = _words(rng, rng.randint(4, 24), rare)
+        q = list(ref)
+        for _ in range(rng.choice([1, 1, 2])):
+            j = rng.randrange(len(q))
+            q[j : j + 1] = [rng.choice(rare + FUNCTION) for _ in range(rng.randint(1, 3))]
+        if rng.random() < 0.2:
+            q[rng.randrange(len(q))] = rng.choice(rare)
+        refs.append(" ".join(ref))
+        queries.append(" ".join(q))
+    return refs, queries
+
+
+@pytest.mark.parametrize(
+    ("seed", "r"), [(0, RULE), (1, replace(RULE, n=3)), (2, replace(RULE, max_word_edits=2))]
+)
+def test_near_join_finds_the_phrase_pairs_the_rule_accepts(seed, r) -> None:
+    """The phrase rule's n-gram bounds hold in the prefix filter: the join finds every pair
+    the rule accepts, both ways round (the phrase in the source or in the reference text)."""
+    refs, queries = _phrase_corpus(seed, 300)
+    for a, b in ((queries, refs), (refs, queries)):
+        accepted = _all_pairs(a, b, r)
+        phrase = {(i, j) for i, j in accepted if r.judge(replace(score_pair(a[i], b[j]), words=None)) is None}
+        assert len(phrase) > 30  # pairs only the phrase rule accepts
+        expected = {(i, j) for i, j in accepted if _share_an_ngram(a[i], b[j], r.n)}
+        near = _near(a, b, r)
+        assert set(zip(near.rows.tolist(), near.items.tolist(), strict=True)) == expected
+
+
 def test_reference_text_inside_a_long_source_is_found() -> None:
     """Found through the reference side's prefixes: the source's own n-grams bound nothing."""
     refs = [GOAL.lower(), "how can i make a dangerous weapon at home quickly"]

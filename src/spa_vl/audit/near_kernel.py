@@ -21,7 +21,10 @@ EVAL_RANK = -1  # split rank of eval-set items (spa_vl.audit.reference.EVAL_RANK
 # holds in floating point
 _EPS = 1e-9
 
-RULE_NONE, RULE_SIMILARITY, RULE_CONTAINMENT = 0, 1, 2
+RULE_NONE, RULE_SIMILARITY, RULE_CONTAINMENT, RULE_PHRASE = 0, 1, 2, 3
+# the phrase rule: a replaced word may come back as up to 1 + PHRASE_EXTRA words ("how can I
+# ..." -> "in what way can I ..."), which the similarity rule counts as that many edits
+PHRASE_EXTRA = 2
 NEVER = 1 << 62
 EXTRA_PROBES = 3  # n-grams probed beyond each prefix (see near_join)
 # a candidate's hits: through the row's n-grams in the low 32 bits, through its own prefix
@@ -81,6 +84,62 @@ def near_rule_code(
 
 
 @njit(cache=True)
+def phrase_possible(
+    matched: int,
+    source_words: int,
+    reference_words: int,
+    near_threshold: float,
+    max_word_edits: int,
+    edit_fraction: float,
+    min_tokens: int,
+) -> bool:
+    """Whether the lengths and aligned words allow the phrase rule (``phrase_rule`` adds its
+    n-gram test): the shorter text keeps all but ``allowed`` words and ``near_threshold`` of
+    them, and the longer has at most PHRASE_EXTRA more words per allowed edit. Every
+    condition is monotone in ``matched``, so an upper bound on it can only widen the set."""
+    shorter = min(source_words, reference_words)
+    if shorter < min_tokens or shorter == 0:
+        return False
+    longer = max(source_words, reference_words)
+    allowed = allowed_edits(longer, max_word_edits, edit_fraction)
+    # between texts of one length the rule would accept only what the similarity rule does
+    return (
+        shorter < longer <= shorter + PHRASE_EXTRA * allowed
+        and shorter - matched <= allowed
+        and matched / shorter + _EPS >= near_threshold
+    )
+
+
+@njit(cache=True)
+def phrase_rule(
+    matched: int,
+    source_words: int,
+    reference_words: int,
+    source_missing: int,
+    reference_missing: int,
+    n: int,
+    near_threshold: float,
+    max_word_edits: int,
+    edit_fraction: float,
+    min_tokens: int,
+) -> bool:
+    """The phrase rule, for pairs the similarity and containment rules reject: one word (per
+    allowed edit) replaced by a phrase of up to 1 + PHRASE_EXTRA words, in one place. The
+    place is what the n-grams tell: ``*_missing`` are each text's distinct n-grams the other
+    lacks; a replacement in one place costs the shorter text at most n of them and the longer
+    n + PHRASE_EXTRA, while the same words changed in scattered places cost more."""
+    if not phrase_possible(matched, source_words, reference_words, near_threshold, max_word_edits,
+                           edit_fraction, min_tokens):  # fmt: skip
+        return False
+    allowed = allowed_edits(max(source_words, reference_words), max_word_edits, edit_fraction)
+    if source_words < reference_words:
+        short_missing, long_missing = source_missing, reference_missing
+    else:
+        short_missing, long_missing = reference_missing, source_missing
+    return short_missing <= n * allowed and long_missing <= (n + PHRASE_EXTRA) * allowed
+
+
+@njit(cache=True)
 def required_shared(
     own: int,
     source_words: int,
@@ -102,7 +161,8 @@ def required_shared(
     shared >= own - (2n - 1) * allowed. The containment rule allows any text before or after
     the shorter one and up to ``max_word_edits + 1`` insertions inside it: shared >= own -
     n * unmatched - (n - 1) * (max_word_edits + 1). More scattered insertions than that are
-    missed: the price of not aligning every pair that shares an n-gram.
+    missed: the price of not aligning every pair that shares an n-gram. The phrase rule bounds
+    the shorter text's losses itself: n * allowed. The fewest of the rules that apply.
     """
     shorter = min(source_words, reference_words)
     longer = max(source_words, reference_words)
@@ -116,6 +176,8 @@ def required_shared(
         need = (
             own - n * unmatched_in_contained(shorter, containment_threshold) - (n - 1) * (max_word_edits + 1)
         )
+    if shorter < longer <= shorter + PHRASE_EXTRA * allowed:  # one length: similarity's
+        need = min(need, own - n * allowed)
     return need
 
 
@@ -135,7 +197,8 @@ def prefix_size(
     Under the similarity rule the other text has at most words / (1 - edit_fraction) +
     max_word_edits words, which bounds ``allowed``. ``similarity=False``: the containment bound
     only, with this text the shorter one (the reference-side prefixes, which serve the eval
-    text inside a longer source).
+    text inside a longer source). The phrase rule's larger loss, for a text longer than the
+    other, is ``phrase_loss``.
     """
     longest = int(words / max(1.0 - edit_fraction, 1e-9)) + max_word_edits + 1
     contained = n * unmatched_in_contained(words, containment_threshold) + (n - 1) * (max_word_edits + 1)
@@ -143,6 +206,15 @@ def prefix_size(
         return contained + 1
     similar = (2 * n - 1) * allowed_edits(longest, max_word_edits, edit_fraction)
     return max(similar, contained) + 1
+
+
+@njit(cache=True)
+def phrase_loss(words: int, n: int, max_word_edits: int, edit_fraction: float) -> int:
+    """The most n-grams a text of ``words`` words can miss in a pair that only the phrase rule
+    accepts, where it is the longer text: n + PHRASE_EXTRA per allowed edit. (As the shorter
+    text it misses at most n per edit, within ``prefix_size``; between texts of one length the
+    phrase rule accepts nothing the similarity rule does not.)"""
+    return (n + PHRASE_EXTRA) * allowed_edits(words, max_word_edits, edit_fraction)
 
 
 @njit(cache=True)
@@ -308,6 +380,22 @@ def _shared_count(tkeys, tvals, mask: int, keys: np.ndarray, start: int, end: in
 
 
 @njit(cache=True)
+def _merge_shared(a: np.ndarray, b: np.ndarray, b0: int, b1: int) -> int:
+    """How many keys the sorted distinct ``a`` and ``b[b0:b1]`` have in common."""
+    i, j, shared = 0, b0, 0
+    while i < len(a) and j < b1:
+        if a[i] == b[j]:
+            shared += 1
+            i += 1
+            j += 1
+        elif a[i] < b[j]:
+            i += 1
+        else:
+            j += 1
+    return shared
+
+
+@njit(cache=True)
 def lcs_length(a: np.ndarray, b: np.ndarray, work: np.ndarray) -> int:
     """Longest common subsequence of two word-hash arrays by dynamic programming. ``work``
     holds at least len(b) + 1 ints."""
@@ -448,13 +536,16 @@ def near_join(src, ref, scope, rule, max_matches: int):
         # any k + 1 of them, and at least t of any k + t. Probing EXTRA_PROBES more postings
         # lets the hit count drop most chance candidates before a reference text is read; the
         # row's n-grams that no reference text has are misses too, and raise the count needed.
-        k_loss = prefix_size(la, n, near_threshold, max_word_edits, edit_fraction,
-                             containment_threshold, True) - 1  # fmt: skip
+        k_strict = prefix_size(la, n, near_threshold, max_word_edits, edit_fraction,
+                               containment_threshold, True) - 1  # fmt: skip
+        # a reference text shorter than the row may be a phrase pair, which costs the row more
+        k_loss = max(k_strict, phrase_loss(la, n, max_word_edits, edit_fraction))
         absent = own[r] - m
         probed = min(m, max(0, k_loss - absent) + EXTRA_PROBES)
         min_hits = max(1, probed - k_loss + absent)
         if min_hits > probed:
             probed = 0
+        min_hits_strict = max(1, probed - k_strict + absent)
         n_cand = 0
         for o in range(probed):
             i = pos[order[o]]
@@ -493,13 +584,16 @@ def near_join(src, ref, scope, rule, max_matches: int):
             it = cand[c]
             h = hits[it]
             hits[it] = 0
-            if h % _PREFIX_HIT < min_hits and h // _PREFIX_HIT < prefix_need[it]:
+            lb = item_tok_off[it + 1] - item_tok_off[it]
+            if (
+                h % _PREFIX_HIT < (min_hits if lb < la else min_hits_strict)
+                and h // _PREFIX_HIT < prefix_need[it]
+            ):
                 continue
             if not answers_too and item_answer[it]:
                 continue
             if _scope(src_rank[r], src_order[r], item_rank[it], item_order[it], allow) < 0:
                 continue
-            lb = item_tok_off[it + 1] - item_tok_off[it]
             k0, k1 = item_key_off[it], item_key_off[it + 1]
             need = required_shared(own[r] if la <= lb else k1 - k0, la, lb, n, near_threshold,
                                    max_word_edits, edit_fraction, containment_threshold, min_cont,
@@ -523,6 +617,12 @@ def near_join(src, ref, scope, rule, max_matches: int):
                 continue  # identical: the exact tier's
             code = near_rule_code(matched, la, lb, near_threshold, max_word_edits, edit_fraction,
                                   containment_threshold, min_cont, min_tokens)  # fmt: skip
+            if code == RULE_NONE and phrase_possible(matched, la, lb, near_threshold, max_word_edits,
+                                                     edit_fraction, min_tokens):  # fmt: skip
+                shared = _merge_shared(rkeys, item_keys, k0, k1)
+                if phrase_rule(matched, la, lb, len(rkeys) - shared, k1 - k0 - shared, n,
+                               near_threshold, max_word_edits, edit_fraction, min_tokens):  # fmt: skip
+                    code = RULE_PHRASE
             if code == RULE_NONE:
                 continue
             if n_out == len(out_rows):
@@ -535,6 +635,7 @@ def near_join(src, ref, scope, rule, max_matches: int):
             out_items[n_out] = it
             out_rule[n_out] = code
             out_matched[n_out] = matched
+            # the phrase rule's score is the similarity with the phrase counted as one word
             out_score[n_out] = 2.0 * matched / (la + lb) if code == RULE_SIMILARITY else matched / min(la, lb)
             n_out += 1
         if n_out - row_start > max_matches:

@@ -24,8 +24,15 @@ _TRAILING = re.compile(r"\s*(?:assistant|gpt|answer|response)\s*[:：]\s*$", re.
 # Apostrophes and hyphens inside a word join it ("what's" = "whats", "step-by-step" =
 # "stepbystep"): copies with punctuation stripped must still match.
 _JOINERS = re.compile(r"(?<=\w)['’‘`\-‐‑–]+(?=\w)")
+# Dotted abbreviations are one word: "U.S." = "US" = "us", "e.g." = "eg" (single letters joined
+# by dots, the last dot optional); otherwise "U.S." would be two one-letter words.
+_ABBREVIATION = re.compile(r"\b[A-Za-z](?:\.[A-Za-z])+\b\.?")
 # Everything else that is not a letter or digit separates words; "_" counts as punctuation.
 _NON_WORD = re.compile(r"[\W_]+")
+
+
+def _join_abbreviations(text: str) -> str:
+    return _ABBREVIATION.sub(lambda m: m.group().replace(".", ""), text)
 
 
 def strip_wrappers(text: str) -> str:
@@ -49,19 +56,22 @@ _ASCII_JOINERS = b"'-`"
 
 
 def normalize_text(text: str | None) -> str:
-    """NFKC, wrappers removed, case-folded, punctuation to spaces, whitespace collapsed."""
+    """NFKC, wrappers removed, dotted abbreviations joined, case-folded, punctuation to
+    spaces, whitespace collapsed."""
     if not text:
         return ""
     if text.isascii():  # the common case: NFKC is the identity and the table does the rest
         if ":" in text or "<" in text:  # every wrapper has one
             text = strip_wrappers(text)
+        if "." in text:
+            text = _join_abbreviations(text)
         return b" ".join(text.encode().translate(_ASCII_TABLE, _ASCII_JOINERS).split()).decode()
     return _normalize_unicode(text)
 
 
 def _normalize_unicode(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
-    text = _JOINERS.sub("", strip_wrappers(text).casefold())
+    text = _JOINERS.sub("", _join_abbreviations(strip_wrappers(text)).casefold())
     return " ".join(_NON_WORD.sub(" ", text).split())
 
 

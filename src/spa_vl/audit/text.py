@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -65,7 +65,10 @@ class NearRule:
     longer text has at most max(``max_word_edits``, ``edit_fraction`` * its words) unmatched
     words, or by *containment* (texts of clearly different lengths, the shorter with at least
     ``min_containment_tokens`` words) when matched / words of the shorter text is at least
-    ``containment_threshold``. Texts under ``min_tokens`` words are left to the exact tier.
+    ``containment_threshold``, or by the *phrase* rule (``near_kernel.phrase_rule``: a word
+    replaced by up to three in one place, "how" -> "in what way"; reported as similarity,
+    scored matched / words of the shorter text). Texts under ``min_tokens`` words are left to
+    the exact tier.
     Built by ``AuditSettings.near_rule``, which holds the defaults.
     """
 
@@ -84,8 +87,17 @@ class NearRule:
 
     def judge(self, score: PairScore) -> str | None:
         """Which rule makes the pair a near match ("similarity", "containment"), or None."""
-        return RULE_NAMES[K.near_rule_code(score.matched, score.source_words, score.reference_words,
-                                           *self.thresholds())]  # fmt: skip
+        near, edits, fraction, contained, min_cont, min_tokens = self.thresholds()
+        a, b, m = score.source_words, score.reference_words, score.matched
+        code = K.near_rule_code(m, a, b, near, edits, fraction, contained, min_cont, min_tokens)
+        if code == K.RULE_NONE and score.words and K.phrase_possible(m, a, b, near, edits, fraction,
+                                                                     min_tokens):  # fmt: skip
+            ga, gb = (_ngrams(w, self.n) for w in score.words)
+            shared = len(ga & gb)
+            if K.phrase_rule(m, a, b, len(ga) - shared, len(gb) - shared, self.n, near, edits,
+                             fraction, min_tokens):  # fmt: skip
+                code = K.RULE_PHRASE
+        return RULE_NAMES[code]
 
     def prefix_sizes(self, words: np.ndarray, similarity: bool = True) -> np.ndarray:
         """How many n-grams a text of ``words`` words must probe (``near_kernel.prefix_size``)."""
@@ -95,7 +107,11 @@ class NearRule:
         )
 
 
-RULE_NAMES = (None, "similarity", "containment")
+RULE_NAMES = (None, "similarity", "containment", "similarity")  # by rule code; phrase: similarity
+
+
+def _ngrams(words: Sequence[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 @dataclass
@@ -328,6 +344,8 @@ class PairScore:
     matched: int
     source_words: int
     reference_words: int
+    # the words themselves, for the phrase rule's n-gram test (``NearRule.judge``)
+    words: tuple[tuple[str, ...], tuple[str, ...]] | None = field(default=None, repr=False, compare=False)
 
 
 def score_pair(source: str, reference: str, align: bool = True) -> PairScore:
@@ -347,7 +365,8 @@ def score_pair(source: str, reference: str, align: bool = True) -> PairScore:
             matched = len(sa & sb)
         else:
             matched = sum((Counter(a) & Counter(b)).values())
-    return PairScore(2 * matched / (len(a) + len(b)), matched / min(len(a), len(b)), matched, len(a), len(b))
+    return PairScore(2 * matched / (len(a) + len(b)), matched / min(len(a), len(b)), matched, len(a), len(b),
+                     (tuple(a), tuple(b)))  # fmt: skip
 
 
 def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
