@@ -393,3 +393,22 @@ def test_names_that_are_not_utf8_are_reported_not_crashed_on(rel: Path, cli) -> 
     assert ("data/\udcff\udcfe.bin", "extra") in found
     assert ("data/\ud800.parquet", "missing") in found
     cli("verify", rel).assert_one_line_error(1, "missing", "extra")
+
+
+# -- spa-vl diff reads only data that verifies -------------------------------------------------
+
+
+def test_diff_refuses_a_truncated_shard(rel: Path, built: Path, cli) -> None:
+    shard = rel / SHARD
+    shard.write_bytes(shard.read_bytes()[:1000])
+    run = cli("diff", built, rel)
+    run.assert_one_line_error(1, str(rel), f"{SHARD}: altered", "nothing is compared")
+
+
+def test_diff_refuses_a_malformed_manifest(rel: Path, built: Path, cli) -> None:
+    edit_manifest(rel, lambda d: d.update(files=None))
+    cli("diff", rel, built).assert_one_line_error(1, "MANIFEST.json", "'files' must be a list")
+
+
+def test_diff_of_a_missing_folder(built: Path, tmp_path: Path, cli) -> None:
+    cli("diff", built, tmp_path / "nowhere").assert_one_line_error(2, "nowhere", "no such folder")

@@ -58,20 +58,8 @@ def check_release_folder(folder: Path, *, writable: bool) -> None:
             raise UsageError(f"{path}: cannot write (permission denied)")
 
 
-def _altered_data_files(folder: Path) -> list[str]:
-    """Data files that differ from MANIFEST.json: the card must not describe tampered data."""
-    from spa_vl.release.verify import verify_release
-
-    return [
-        str(p)
-        for p in verify_release(folder)
-        if p.path == "MANIFEST.json" or (p.path.startswith("data/") and p.kind != "extra")
-    ]
-
-
 def run(args: argparse.Namespace) -> int:
     from spa_vl.cli import UsageError
-    from spa_vl.errors import DataError
 
     folder = Path(args.dir)
     if args.json and not args.check:
@@ -95,14 +83,9 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"card check: {folder}/README.md agrees with the data")
         return 0
-    altered = _altered_data_files(folder)
-    if altered:
-        raise DataError(
-            f"{folder}: the data does not match MANIFEST.json, so no card is written "
-            f"(run `spa-vl verify {folder}`): "
-            + "; ".join(altered[:3])
-            + (f"; and {len(altered) - 3} more" if len(altered) > 3 else "")
-        )
+    from spa_vl.release.verify import refuse_untrusted_data
+
+    refuse_untrusted_data(folder, "no card is written")  # the card must not describe bad data
     from spa_vl.card.render import render_card
 
     written = render_card(folder, repo_id=args.repo_id)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from spa_vl.cli import EXIT_OK
+from spa_vl.cli import EXIT_OK, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,8 +19,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spa_vl.release.diff import diff_releases, render_changelog, render_text
+    from spa_vl.release.manifest import MANIFEST_NAME
+    from spa_vl.release.verify import refuse_untrusted_data
 
-    diff = diff_releases(args.old, args.new)  # FileNotFoundError -> exit 2 in cli.main
+    for given in (args.old, args.new):
+        folder = Path(given)
+        if not folder.is_dir():
+            raise UsageError(f"{given}: {'not a folder' if folder.exists() else 'no such folder'}")
+        # A diff of damaged data would be noise or a crash: the data files must verify first.
+        if (folder / MANIFEST_NAME).exists():
+            refuse_untrusted_data(folder, "nothing is compared")
+    diff = diff_releases(args.old, args.new)  # OLD without MANIFEST.json: exit 2 in cli.main
     if args.changelog:
         print(render_changelog(diff, diff.new_version), end="")
     elif args.json:

@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from spa_vl.errors import UsageError
+from spa_vl.errors import DataError, UsageError
 from spa_vl.problems import Issue
 from spa_vl.release.manifest import (
     FORMAT,
@@ -146,3 +146,26 @@ def verify_release(folder: str | Path) -> list[FileProblem]:
             problems.append(problem)
     problems += [_extra(root, rel) for rel in release_entries(root) if rel not in listed]
     return sorted(problems, key=lambda p: (p.path, p.kind))
+
+
+def data_problems(folder: str | Path) -> list[FileProblem]:
+    """The problems of ``verify_release`` that make the data itself untrustworthy: a malformed
+    manifest, and data files that are missing, altered or unsafe (not files merely added, nor
+    an edited card). Commands that read the data (``card``, ``diff``) check this first."""
+    return [
+        p
+        for p in verify_release(folder)
+        if p.path == MANIFEST_NAME or (p.kind != "extra" and p.path.startswith("data/"))
+    ]
+
+
+def refuse_untrusted_data(folder: str | Path, doing: str) -> None:
+    """Raise DataError (exit 1) naming the first problems when ``data_problems`` finds any."""
+    problems = data_problems(folder)
+    if problems:
+        shown = "; ".join(str(p) for p in problems[:3])
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise DataError(
+            f"{folder}: the data does not match MANIFEST.json, so {doing} "
+            f"(run `spa-vl verify {folder}`): {shown}{more}"
+        )
