@@ -159,3 +159,29 @@ def test_the_image_processor_pads_to_square_as_llava_did(tiny_llava):
         by_hand = clip.image_processor(pad_to_square(image, image_fill(clip)), return_tensors="np")
         padded = processor.image_processor(image, return_tensors="np")
         assert np.array_equal(by_hand["pixel_values"], padded["pixel_values"])
+
+
+@pytest.mark.train
+def test_a_processor_that_cannot_pad_is_padded_by_hand_to_the_same_batch(tiny_llava):
+    pytest.importorskip("trl")
+    import torch
+    from transformers import AutoProcessor
+
+    from spa_vl.train.dpo import image_fill, load_processor, preference_collator
+    from spa_vl.train.template import use_llava_template
+
+    clip = use_llava_template(AutoProcessor.from_pretrained(str(tiny_llava)))  # centre-crops
+    by_hand = preference_collator(clip)
+    assert by_hand.pad_fill == image_fill(clip)
+    by_processor = preference_collator(load_processor(str(tiny_llava)))
+    assert by_processor.pad_fill is None
+
+    def example():
+        image = Image.new("RGB", (50, 20), (10, 200, 30))
+        image.putpixel((0, 0), (255, 255, 255))
+        row = {"question": "Q?", "chosen": "good", "rejected": "bad"}
+        return {**to_preference(row), "images": [image]}
+
+    a, b = by_hand([example()]), by_processor([example()])
+    assert torch.equal(a["input_ids"], b["input_ids"])
+    assert torch.equal(a["pixel_values"], b["pixel_values"])
