@@ -412,3 +412,17 @@ def test_diff_refuses_a_malformed_manifest(rel: Path, built: Path, cli) -> None:
 
 def test_diff_of_a_missing_folder(built: Path, tmp_path: Path, cli) -> None:
     cli("diff", built, tmp_path / "nowhere").assert_one_line_error(2, "nowhere", "no such folder")
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ('{"version": ' + "9" * 5000 + "}", "not valid JSON"),  # past Python's int-digit limit
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('\ufeff{"version": "1.0.0"}', "not valid JSON"),  # a byte-order mark
+    ],
+    ids=["huge-number", "deep-nesting", "bom"],
+)
+def test_pathological_manifest_json(rel: Path, cli, text: str, needle: str) -> None:
+    (rel / "MANIFEST.json").write_text(text, encoding="utf-8")
+    cli("verify", rel).assert_one_line_error(1, "MANIFEST.json", needle)

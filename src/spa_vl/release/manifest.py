@@ -90,6 +90,8 @@ class ReleaseManifest:
             ) from None
         except RecursionError:
             raise ManifestError(f"{path}: JSON nested too deeply") from None
+        except ValueError as exc:  # e.g. an integer literal past Python's 4300-digit limit
+            raise ManifestError(f"{path}: not valid JSON ({exc})") from None
         return cls.from_dict(raw, str(path))
 
     @classmethod
