@@ -71,6 +71,13 @@ def test_to_trl_leaves_out_rows_without_a_pair(release):
     assert len(to_trl(load_split(release, "default", "test"))) == 0
 
 
+def test_to_trl_wants_one_split(release):
+    import datasets
+
+    with pytest.raises(TypeError, match="split='train'"):
+        to_trl(datasets.load_dataset(str(release), "default"))
+
+
 def test_to_trl_imports_no_torch(release):
     import subprocess
     import sys

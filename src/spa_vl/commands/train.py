@@ -125,17 +125,18 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.batch_size < 1:
         raise UsageError("--batch-size must be >= 1")
     check_release(args.data, args.config, args.split)
-    inputs = [args.data, *([args.model] if Path(args.model).expanduser().exists() else [])]
     if args.train_command == "dpo":
+        # Never write over (or into) the model being trained; answers may go beside a model.
+        model = [args.model] if Path(args.model).expanduser().exists() else []
         check_output_dir(
             args.output_dir,
             option="--output-dir",
-            inputs=inputs,
+            inputs=[args.data, *model],
             accept=is_run_folder,
             what="`spa-vl train dpo` run folder",
         )
     else:
-        check_output_file(args.out, option="--out", inputs=inputs)
+        check_output_file(args.out, option="--out", inputs=[args.data])
     check_model(args.model)
 
 

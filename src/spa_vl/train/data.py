@@ -119,6 +119,11 @@ def to_trl(dataset: datasets.Dataset) -> datasets.Dataset:
     ``trl.DPOTrainer`` reads them with a vision model's processor. Rows without a chosen/rejected
     pair (the test split) are left out. Image bytes are shared with ``dataset``, not copied.
     """
+    if not isinstance(dataset, datasets.Dataset):
+        raise TypeError(
+            f"to_trl takes one split as a datasets.Dataset, not a {type(dataset).__name__} "
+            "(load it with split='train'; streaming is not supported)"
+        )
     missing = [c for c in ("question", "chosen", "rejected", "image") if c not in dataset.column_names]
     if missing:
         raise ValueError(f"not a SPA-VL split: no column {', '.join(missing)}")
