@@ -67,6 +67,16 @@ def test_to_trl_gives_trls_conversational_columns_with_the_image_in_a_list(relea
     assert [p["prompt"] for p in to_trl(shuffled)] == [to_preference(r)["prompt"] for r in shuffled]
 
 
+def test_to_trl_shares_the_image_bytes_instead_of_copying_them(release):
+    rows = load_split(release, "default", "train")
+    images = to_trl(rows).data.column("images").chunks[0].values
+
+    def data_buffer(struct):
+        return struct.field("bytes").buffers()[2]  # validity, offsets, data
+
+    assert data_buffer(images).address == data_buffer(rows.data.column("image").chunks[0]).address
+
+
 def test_to_trl_leaves_out_rows_without_a_pair(release):
     assert len(to_trl(load_split(release, "default", "test"))) == 0
 
