@@ -296,3 +296,13 @@ def test_files_left_out_on_purpose_are_named(cli, sample_copy, tmp_path: Path) -
     assert run.code == 0 and report["accepted"] == TOTAL
     assert [Path(i["file"]).name for i in report["ignored"]] == ["dataset_infos.json", "train.jsonl"]
     assert "not read: " in run.out and "dataset_infos.json (its name gives no split" in run.out
+
+
+def test_ids_of_a_shard_with_another_count_are_not_positional(sample_dirs, sample_copy) -> None:
+    hub = sample_copy("hub")
+    (hub / SHARD.format(3)).rename(hub / "data/train-00003-of-00009.parquet")
+    ids = ids_by_content(hub, allow_partial=True)
+    full = ids_by_content(sample_dirs["hub"])
+    assert len(ids) == len(full)
+    assert "train/train-00003-of-00009/000000" in ids and "train/train-00004-of-00008/000000" in ids
+    assert all(full[rid] == c for rid, c in ids.items() if POSITIONAL.match(rid))

@@ -27,6 +27,7 @@ the same rows.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,11 +182,15 @@ class HubParquetReader:
             _, split, eval_set, prefix, expected = entry
             if splits is not None and split not in splits:
                 continue
-            members = sorted((shard_index(f)[1], f) for f, e in named if e is entry)
+            members = sorted((*shard_index(f)[1:], f) for f, e in named if e is entry)
+            counts = Counter(count for _, count, _ in members)
+            usual = counts.most_common(1)[0][0] if counts else 0
             n: int | None = 0  # ids number rows across shards, in shard order
             expect = 0
-            for index, file in members:
-                if index != expect:  # a shard before this one is missing: its rows are unknown
+            for index, count, file in members:
+                # A shard before this one is missing, or this one belongs to a set of another
+                # count: the rows before it are unknown, so are its positions.
+                if index != expect or count != usual:
                     n = None
                 rows = _num_rows(file)
                 parts.append(FilePart(file, split, eval_set, prefix, expected, n, rows))
