@@ -182,6 +182,38 @@ def required_shared(
 
 
 @njit(cache=True)
+def shared_floor(
+    own: int,
+    source_words: int,
+    reference_words: int,
+    n: int,
+    near_threshold: float,
+    max_word_edits: int,
+    edit_fraction: float,
+    containment_threshold: float,
+    min_containment_tokens: int,
+    min_tokens: int,
+) -> int:
+    """Like ``required_shared``, but a true lower bound under every rule (``NEVER`` when none
+    can accept): the containment rule's insertion points inside the shorter text are counted
+    from the lengths (at most the longer text's unmatched words, at most one per gap between
+    two words), not assumed few. Used against an upper bound of the shared n-grams."""
+    shorter = min(source_words, reference_words)
+    longer = max(source_words, reference_words)
+    if shorter < min_tokens:
+        return NEVER
+    need = required_shared(own, source_words, reference_words, n, near_threshold,
+                           max_word_edits, edit_fraction, containment_threshold,
+                           min_containment_tokens, min_tokens)  # fmt: skip
+    allowed = allowed_edits(longer, max_word_edits, edit_fraction)
+    if shorter >= min_containment_tokens and longer - shorter > allowed:
+        lost = unmatched_in_contained(shorter, containment_threshold)
+        gaps = min(shorter - 1, longer - shorter + lost)
+        need = min(need, own - n * lost - (n - 1) * gaps)
+    return need
+
+
+@njit(cache=True)
 def prefix_size(
     words: int,
     n: int,
@@ -601,6 +633,15 @@ def near_join(src, ref, scope, rule, max_matches: int):
             if need == NEVER:
                 continue
             stats[1] += 1
+            # The probed postings give the shared count of the probed n-grams exactly, so the
+            # hits plus the present n-grams left unprobed bound the shared count from above:
+            # against a true lower bound this drops most templated siblings (same frame, other
+            # slot words, whose rare n-grams are the probed ones) before their alignment.
+            if h % _PREFIX_HIT + m - probed < shared_floor(
+                own[r] if la <= lb else k1 - k0, la, lb, n, near_threshold, max_word_edits,
+                edit_fraction, containment_threshold, min_cont, min_tokens
+            ):  # fmt: skip
+                continue
             if (
                 not bits
                 and need > 0
