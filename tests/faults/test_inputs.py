@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -224,10 +225,25 @@ def test_invalid_utf8_in_a_parquet_question(cli, sample_copy, tmp_path: Path) ->
     assert validate_source(hub).to_dict() == validate_source(hub, fast=False).to_dict()
 
 
-def test_invalid_utf8_in_a_release_image_path(sample_copy, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def built_release(sample_dirs, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from spa_vl.release.build import build_release
 
-    release = build_release(sample_copy("jsonl"), tmp_path / "rel").out
+    return build_release(sample_dirs["jsonl"], tmp_path_factory.mktemp("faults") / "rel").out
+
+
+@pytest.fixture
+def release(built_release: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(built_release, tmp_path / "release"))
+
+
+def test_stray_file_in_a_release(cli, release: Path, tmp_path: Path) -> None:
+    (release / "data/default/train.parquet.bak").write_bytes(b"old")
+    run, _, _ = validate(cli, release, tmp_path)
+    run.assert_one_line_error(1, "data/default/train.parquet.bak: matches no file name of a release")
+
+
+def test_invalid_utf8_in_a_release_image_path(release: Path) -> None:
     file = sorted((release / "data/default").glob("validation-*.parquet"))[0]
     table = pq.read_table(file)
     image = table.column("image").combine_chunks()
