@@ -273,7 +273,11 @@ class RlhfJsonReader:
                     )
                     return
                 if error is not None:
-                    yield SourceRow(name, index + 1, None).with_problem("<record>", "malformed-json", error)
+                    # The parser cannot find the next item again: the rest is this one record.
+                    rest = "; the rest of the file cannot be read and counts as this one quarantined record"
+                    yield SourceRow(name, index + 1, None).with_problem(
+                        "<record>", "malformed-json", error + rest
+                    )
                     return
                 row = SourceRow(name, index + 1, None, images=images)
                 if not isinstance(item, dict):
