@@ -76,6 +76,7 @@ LANES = [
     Lane("audit", "jsonl", 4, ("*.jsonl",)),
     # A release is a source too: validate and audit read its default config.
     Lane("validate", "release", 30, ("data/default/*.parquet", "MANIFEST.json", "README.md")),
+    Lane("build", "release", 3, ("data/default/*.parquet",)),
     Lane("audit", "release", 3, ("data/default/*.parquet",)),
 ]
 # Lanes whose findings are in code this suite does not own, with the reproducer; see the report
