@@ -518,17 +518,26 @@ def bench_typographic(args, settings: AuditSettings) -> tuple[float, float]:
 
     for r in sample:
         add(r.id, r.image)
-    # typed pages and captions of texts that are no eval item: the sample's own questions
-    others = rng.sample([r.question for r in sample], min(args.ocr_negatives, len(sample)))
+    # typed pages and captions of texts that are no eval item: the sample's own questions and
+    # AdvBench's harmful strings (harmful statements in the goals' vocabulary, not goals)
+    import csv
+
+    with open(EVALSETS / "advbench" / "harmful_strings.csv", encoding="utf-8", newline="") as f:
+        strings = [r["target"] for r in csv.DictReader(f)]
+    half = args.ocr_negatives // 2
+    others = rng.sample([r.question for r in sample], min(half, len(sample)))
+    others += rng.sample(strings, min(args.ocr_negatives - len(others), len(strings)))
     for k, q in enumerate(others):
         add(f"other/{k:04d}", rng.choice(list(OCR_TRANSFORMS.values()))(q, rng, rng.choice(photos)))
     background = len(rows["id"])
     planted: dict[str, tuple[str, set[str]]] = {}
+    typed: set[tuple[str, str]] = set()
     for name, fn in OCR_TRANSFORMS.items():
         for k, item in enumerate(rng.sample(pool, args.ocr_per_transform)):
             sid = f"plant/{name}/{k:04d}"
             add(sid, fn(item.text, rng, rng.choice(photos)))
             planted[sid] = (name, same[normalize_text(item.text)])
+            typed.add((item.id, item.text))
     s = replace(settings, ocr=True, images=False, scopes=("eval",), near=False)
     ocr._CACHE.clear()
     t0 = time.perf_counter()
@@ -556,10 +565,33 @@ def bench_typographic(args, settings: AuditSettings) -> tuple[float, float]:
         for m in matches:
             if m["source_id"] not in planted:
                 print(f"  background hit {m['source_id']}: {m['ocr_text']!r} -> {m['eval_text']!r}")
+    if args.ocr_eval_images:
+        _typed_eval_images(args, s, fb, pool, planted, typed)
     _ocr_speed(args, s, photos, rows, planted)
     print(f"OCR aim (recall >= 0.95 per transform, precision >= 0.99): "
           f"{'met' if worst >= 0.95 and precision >= 0.99 else 'NOT met'}")  # fmt: skip
     return recall, precision
+
+
+def _typed_eval_images(args, s: AuditSettings, fb: dict, pool: list, planted: dict, typed: set) -> None:
+    """The same planted images against an eval set of typed *images* only (a FigStep-style page
+    of each planted text and of 100 others, no eval text): recognised text against recognised
+    text. ``typed``: the (eval id, text) pairs that were planted."""
+    rng = random.Random(args.seed + 4)
+    pages = sorted(typed)
+    rest = sorted({(it.id, it.text) for it in pool} - typed)
+    pages += rng.sample(rest, min(100, len(rest)))
+    items = [EvalItem(i, "image", None, image=_png(figstep_render(t, rng)), image_label=i) for i, t in pages]
+    es = EvalSet("typed-eval-images", "figstep", Path("rendered"), items)
+    t0 = time.perf_counter()
+    index, _ = build_index([fb], [es], s)
+    t1 = time.perf_counter()
+    matches = match_rows(match_batch(fb, index))
+    print_table(
+        f"The same, against {len(items)} typed eval images (no eval text; their OCR in {t1 - t0:.0f} s)",
+        score(matches, planted, "image"),
+        len(fb["id"]) - len(planted),
+    )
 
 
 def _ocr_speed(args, s: AuditSettings, photos: list[bytes], rows: dict, planted: dict) -> None:
@@ -607,6 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     ocr.add_argument("--ocr-per-transform", type=int, default=60)
     ocr.add_argument("--ocr-photos", type=int, default=1000, help="photo-like background images")
     ocr.add_argument("--ocr-negatives", type=int, default=100, help="typed images of other texts")
+    ocr.add_argument("--ocr-eval-images", action="store_true", help="also against typed eval images")
     for f in fields(AuditSettings):
         if isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
             parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)

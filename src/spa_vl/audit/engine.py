@@ -115,6 +115,23 @@ def _fingerprint_in_worker(args: tuple[dict, AuditSettings]) -> dict:
     return fingerprint_batch(*args)
 
 
+def _ocr_in_worker(args: tuple[list[bytes], float, str | None]) -> tuple[list, list, list]:
+    from spa_vl.audit.ocr import read_images
+
+    return read_images(*args)
+
+
+def _prefetch_eval_ocr(eval_sets: list[EvalSet], settings: AuditSettings, pool: ProcessPoolExecutor) -> None:
+    """Read the eval images' text in the pool, into this process's OCR cache, where building
+    the index finds it (recognition is ~0.5 s a typed page: too slow for one process)."""
+    from spa_vl.audit.ocr import remember
+
+    images = [it.image for es in eval_sets for it in es.items if it.image is not None]
+    chunks = [(images[i : i + 8], settings.ocr_gate, settings.ocr_cache) for i in range(0, len(images), 8)]
+    for texts, keys, _ in pool.map(_ocr_in_worker, chunks):
+        remember(keys, texts)
+
+
 def _mapped(fn: Callable, items: Iterable, pool: ProcessPoolExecutor | None) -> Iterator:
     """``map`` in this process, or in the pool, keeping the order of ``items``."""
     if pool is None:
@@ -152,6 +169,8 @@ def _run(batches, eval_sets, settings, progress, pool, workers, t0) -> AuditRun:
             hashed += int(sum(fb.get("image_ok", [])))
             bar.update(n)
     t1 = time.perf_counter()
+    if settings.ocr and pool is not None:
+        _prefetch_eval_ocr(eval_sets, settings, pool)
     index, errors = build_index(fingerprinted, eval_sets, settings)
     save_ocr_cache(settings, fingerprinted)
     t2 = time.perf_counter()

@@ -45,6 +45,8 @@ GATE_SIZE = 256  # long side of the grey thumbnail the gate looks at
 EDGE_STEP = 48  # a "strong" horizontal edge: neighbouring grey levels this far apart
 BAND_ROWS = 8  # the pixel gate looks at bands of this many thumbnail rows
 MIN_READ_SIDE = 512  # smaller images are enlarged before recognition (small glyphs read badly)
+MAX_READ_SIDE = 2000  # larger ones are reduced (the detector works at up to 2000 px anyway)
+MIN_LINE_RATIO = 1.5  # text lines narrower than this times their height are not recognised
 NGRAM = 4  # characters per n-gram of the candidate index
 STATES = ("gated", "read", "cached")  # what the OCR step did with an image
 
@@ -110,11 +112,14 @@ def _engine() -> Any:
         # one thread per process: engines scale by processes (--workers, Ray), and onnxruntime's
         # own thread pool would fight them for the same cores. "max": never enlarge for the
         # detector (we size images ourselves); no angle classifier: typed text is upright
+        # rec_batch_num=1: a batch is padded to its widest line, and on one CPU thread batching
+        # gains nothing, so a page's short lines would cost as much as its longest
         _ENGINE = RapidOCR(
             intra_op_num_threads=1,
             inter_op_num_threads=1,
             det_limit_type="max",
             use_cls=False,
+            rec_batch_num=1,
         )
     return _ENGINE
 
@@ -156,11 +161,24 @@ def recognise(data: bytes) -> str:
     with Image.open(io.BytesIO(data)) as im:
         rgb = im.convert("RGB")
     long_side = max(rgb.size)
-    if long_side < MIN_READ_SIDE:
-        scale = MIN_READ_SIDE / long_side
+    if not MIN_READ_SIDE <= long_side <= MAX_READ_SIDE:
+        scale = min(max(long_side, MIN_READ_SIDE), MAX_READ_SIDE) / long_side
         rgb = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)), Image.Resampling.BICUBIC)
-    result, _ = _engine()(_pad(rgb))
-    return " ".join(line[1] for line in result or [] if line[1].strip())
+    engine = _engine()
+    if not hasattr(engine, "auto_text_det"):  # an engine release without the steps used below
+        result, _ = engine(_pad(rgb))
+        return " ".join(line[1] for line in result or [] if line[1].strip())
+    bgr = np.ascontiguousarray(np.asarray(_pad(rgb))[:, :, ::-1])  # the engine's arrays are BGR
+    boxes, _ = engine.auto_text_det(bgr)
+    if boxes is None:
+        return ""
+    # lines of one or two glyphs ("1." of FigStep's empty steps) cannot make a match of
+    # ocr_min_chars and cost as much to recognise as a long line: skip them
+    crops = [c for c in engine.get_crop_img_list(bgr, boxes) if c.shape[1] >= MIN_LINE_RATIO * c.shape[0]]
+    if not crops:
+        return ""
+    lines, _ = engine.text_rec(crops)
+    return " ".join(text for text, score, *_ in lines if score >= engine.text_score and text.strip())
 
 
 # --------------------------------------------------------------------------- cache
@@ -211,6 +229,13 @@ def save_cache(path: str | os.PathLike, keys: Iterable[str | None], texts: Itera
             for k, t in new.items():
                 f.write(json.dumps({"key": k, "text": t}, ensure_ascii=False) + "\n")
     return len(new)
+
+
+def remember(keys: Iterable[str | None], texts: Iterable[str | None]) -> None:
+    """Put texts read elsewhere (another process) into this process's cache."""
+    for k, t in zip(keys, texts, strict=True):
+        if k and t is not None and len(_CACHE) < _CACHE_LIMIT:
+            _CACHE[k] = t
 
 
 def read_image(data: bytes, gate: float) -> tuple[str, str, str]:
