@@ -237,6 +237,25 @@ def test_worker_processes_use_batches_too(planted: Path, tmp_path: Path) -> None
         assert q_fast == q_rows
 
 
+def test_worker_processes_on_damaged_files(sample_copy) -> None:
+    """A garbage footer: the file is one unreadable record in both paths, and the shards after
+    it have no positions (their row counts before them are unknown)."""
+    from spa_vl.validate_parallel import _validate_part
+
+    src = sample_copy("hub")
+    shard = src / SHARD.format(1)
+    shard.write_bytes(shard.read_bytes()[:-30] + b"\x00" * 26 + b"PAR1")
+    source = open_source(src)
+    parts = source.parts(("train",))
+    assert [p.start for p in parts] == [0, 67, None, None, None, None, None, None]
+    assert parts[1].rows is None and parts[2].row_id(3) == "train/train-00002-of-00008/000003"
+    for part in parts:
+        fast, q_fast = _validate_part(source, part, None, fast=True)
+        rows, q_rows = _validate_part(source, part, None, fast=False)
+        assert fast.to_dict() == rows.to_dict() and q_fast == q_rows
+    assert _validate_part(source, parts[1], None)[0].problems == {"unreadable-file": 1}
+
+
 # -- the release: byte-identical files ------------------------------------------------------------
 
 
