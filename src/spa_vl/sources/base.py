@@ -227,10 +227,15 @@ def special_file_problems(files: Iterable[Path]) -> list[LayoutProblem]:
     ]
 
 
+MAX_NAMED = 50  # problems named in the one-line error (an allow_partial report lists them all)
+
+
 def incomplete_source_message(path: Path, problems: list[LayoutProblem]) -> str:
     """The one-line error for an incomplete source, naming every file."""
+    shown = "; ".join(map(str, problems[:MAX_NAMED]))
+    if len(problems) > MAX_NAMED:
+        shown += f"; and {len(problems) - MAX_NAMED:,} more"
     return (
-        f"{display_path(path)}: the source is incomplete or inconsistent: "
-        + "; ".join(map(str, problems))
-        + ". Fix the files, or accept a partial source explicitly (allow_partial, --allow-partial)"
+        f"{display_path(path)}: the source is incomplete or inconsistent: {shown}. "
+        "Fix the files, or accept a partial source explicitly (allow_partial, --allow-partial)"
     )
