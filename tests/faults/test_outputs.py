@@ -501,3 +501,13 @@ def test_build_allow_partial_records_the_missing_shard_in_the_manifest(cli, tmp_
     partial = json.loads((out / "MANIFEST.json").read_text(encoding="utf-8"))["counts"]["partial"]
     assert [p["file"] for p in partial] == ["data/train-00003-of-00008.parquet"]
     assert verify_release(out) == []
+
+
+def test_atomic_text_file_gets_the_plain_open_mode(tmp_path) -> None:
+    """write_text_atomic writes through mkstemp (0600): the result must have open()'s mode."""
+    from spa_vl.outputs import write_text_atomic
+
+    write_text_atomic(tmp_path / "a.json", "{}")
+    (tmp_path / "b.json").write_text("{}")
+    assert (tmp_path / "a.json").stat().st_mode == (tmp_path / "b.json").stat().st_mode
+    assert (tmp_path / "a.json").read_text() == "{}"
