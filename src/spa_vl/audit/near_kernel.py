@@ -483,11 +483,18 @@ def _lcs_bits(la: int, b: np.ndarray, start: int, end: int, wkeys, wmask, mask: 
             slot = (slot + 1) & mask
         u = v & wmask[slot]  # 0 for a word the text lacks
         v = (v + u) | (v - u)
-    count = 0
-    for i in range(la):
-        if not (v >> np.uint64(i)) & np.uint64(1):
-            count += 1
-    return count
+    # the LCS is the number of 0 bits among the text's la bits
+    low = ~np.uint64(0) if la == 64 else (np.uint64(1) << np.uint64(la)) - np.uint64(1)
+    return la - _popcount(v & low)
+
+
+@njit(cache=True)
+def _popcount(x: np.uint64) -> int:
+    """Set bits of a 64-bit word (SWAR: no loop over the bits)."""
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return int((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
 @njit(cache=True)
