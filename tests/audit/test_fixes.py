@@ -125,3 +125,22 @@ def test_compile_notice_comes_during_the_wait_not_after(monkeypatch, capsys) -> 
     audit_cmd._warm_up(quiet=False)
     audit_cmd._warm_up(quiet=True)
     assert capsys.readouterr().err == ""
+
+
+def test_out_may_go_inside_a_release_but_not_into_its_data(tmp_path: Path, capsys) -> None:
+    """A release is read from data/ alone, so <release>/audit/report.json (where `spa-vl card`
+    looks) is allowed and its folder made; a report inside data/ would be an input."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    release = tmp_path / "release"
+    (release / "data" / "default").mkdir(parents=True)
+    table = pa.table({"id": ["train/0", "train/1"], "question": [PLANTED, "Something else"]})
+    pq.write_table(table, release / "data" / "default" / "train-00000-of-00001.parquet")
+    (tmp_path / "a.csv").write_text(f"question\n{PLANTED}\n")
+    args = ["audit", str(release), "--eval", f"a={tmp_path / 'a.csv'}", "--no-near", "--quiet"]
+    assert main([*args, "--out", str(release / "audit" / "report.json")]) == 0
+    assert json.loads((release / "audit" / "report.json").read_text())["summary"]["matches"] == 1
+    assert main([*args, "--out", str(release / "data" / "report.json")]) == 2
+    assert "is inside the input" in capsys.readouterr().err
+    assert not (release / "data" / "report.json").exists()

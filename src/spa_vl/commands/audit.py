@@ -327,6 +327,8 @@ def _finish(report: dict, args: argparse.Namespace) -> int:
         raise RuntimeError("the audit report does not match its schema:\n" + "\n".join(errors[:10]))
     from spa_vl.outputs import write_text_atomic
 
+    for path in filter(None, (args.out, args.markdown)):  # checked up front; e.g. <release>/audit/
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_json(report, args.out)
     if args.markdown:
         write_text_atomic(args.markdown, to_markdown(report))
