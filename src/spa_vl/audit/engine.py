@@ -115,6 +115,11 @@ def _fingerprint_in_worker(args: tuple[dict, AuditSettings]) -> dict:
     return fingerprint_batch(*args)
 
 
+def eval_images(eval_sets: Iterable[EvalSet]) -> list[bytes]:
+    """The encoded images of the eval sets' items."""
+    return [it.image for es in eval_sets for it in es.items if it.image is not None]
+
+
 def _ocr_in_worker(args: tuple[list[bytes], float, str | None]) -> tuple[list, list, list]:
     from spa_vl.audit.ocr import read_images
 
@@ -124,10 +129,10 @@ def _ocr_in_worker(args: tuple[list[bytes], float, str | None]) -> tuple[list, l
 def _prefetch_eval_ocr(eval_sets: list[EvalSet], settings: AuditSettings, pool: ProcessPoolExecutor) -> None:
     """Read the eval images' text in the pool, into this process's OCR cache, where building
     the index finds it (recognition is ~0.5 s a typed page: too slow for one process)."""
-    from spa_vl.audit.ocr import remember
+    from spa_vl.audit.ocr import missing, remember
 
-    images = [it.image for es in eval_sets for it in es.items if it.image is not None]
-    chunks = [(images[i : i + 8], settings.ocr_gate, settings.ocr_cache) for i in range(0, len(images), 8)]
+    images = missing(eval_images(eval_sets), settings.ocr_gate, settings.ocr_cache)
+    chunks = [(images[i : i + 8], settings.ocr_gate, None) for i in range(0, len(images), 8)]
     for texts, keys, _ in pool.map(_ocr_in_worker, chunks):
         remember(keys, texts)
 

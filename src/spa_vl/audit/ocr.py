@@ -124,11 +124,23 @@ def _engine() -> Any:
     return _ENGINE
 
 
+class UndecodableImage(ValueError):
+    """The bytes are not an image PIL can decode (the image tiers report those)."""
+
+
+def _decode(data: bytes, mode: str, draft: int | None = None) -> Image.Image:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if draft:
+                im.draft(mode, (draft, draft))  # JPEG: DCT scaling, far cheaper than a full decode
+            return im.convert(mode)
+    except Exception as exc:  # PIL raises many types for a damaged image
+        raise UndecodableImage(f"undecodable image: {exc}") from exc
+
+
 def _thumbnail(data: bytes) -> np.ndarray:
     """Grey thumbnail of long side ``GATE_SIZE`` (JPEGs decoded at reduced scale)."""
-    with Image.open(io.BytesIO(data)) as im:
-        im.draft("L", (GATE_SIZE, GATE_SIZE))  # JPEG: DCT scaling, far cheaper than a full decode
-        grey = im.convert("L")
+    grey = _decode(data, "L", GATE_SIZE)
     grey.thumbnail((GATE_SIZE, GATE_SIZE), Image.Resampling.BILINEAR)
     return np.asarray(grey)
 
@@ -158,8 +170,7 @@ def _pad(rgb: Image.Image) -> Image.Image:
 
 def recognise(data: bytes) -> str:
     """All text lines recognised in the image, in reading order, joined by spaces."""
-    with Image.open(io.BytesIO(data)) as im:
-        rgb = im.convert("RGB")
+    rgb = _decode(data, "RGB")
     long_side = max(rgb.size)
     if not MIN_READ_SIDE <= long_side <= MAX_READ_SIDE:
         scale = min(max(long_side, MIN_READ_SIDE), MAX_READ_SIDE) / long_side
@@ -231,6 +242,19 @@ def save_cache(path: str | os.PathLike, keys: Iterable[str | None], texts: Itera
     return len(new)
 
 
+def missing(images: Iterable[bytes], gate: float, cache_file: str | None = None) -> list[bytes]:
+    """The images this process's cache (loaded from ``cache_file``) has no text for, once each."""
+    load_cache(cache_file)
+    seen: set[str] = set()
+    out = []
+    for data in images:
+        key = image_key(data, gate)
+        if key not in _CACHE and key not in seen:
+            seen.add(key)
+            out.append(data)
+    return out
+
+
 def remember(keys: Iterable[str | None], texts: Iterable[str | None]) -> None:
     """Put texts read elsewhere (another process) into this process's cache."""
     for k, t in zip(keys, texts, strict=True):
@@ -267,9 +291,7 @@ def read_images(
             continue
         try:
             texts[i], keys[i], states[i] = read_image(data, gate)
-        except OcrMissingError:
-            raise
-        except Exception:  # an undecodable image: the image tiers report it already
+        except UndecodableImage:  # the image tiers and the source reader report it already
             continue
     return texts, keys, states
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from spa_vl.audit.core import MATCH_COLUMNS, fingerprint_batch, match_batch
-from spa_vl.audit.engine import AuditRun, build_index, ocr_counts, save_ocr_cache
+from spa_vl.audit.engine import AuditRun, build_index, eval_images, ocr_counts, save_ocr_cache
 from spa_vl.audit.evalsets import EvalSet
 from spa_vl.audit.inputs import BATCH_COLUMNS, SourceBatches, is_release
 from spa_vl.audit.settings import AuditSettings
@@ -153,6 +153,19 @@ def _dataset(ray: Any, source: SourceBatches) -> Any:
     return ray.data.from_arrow(tables)
 
 
+def _read_eval_images(ray: Any, eval_sets: list[EvalSet], settings: AuditSettings) -> None:
+    """The eval images' text, read on the cluster (8 images a task) into the driver's OCR cache,
+    where building the index finds it."""
+    from spa_vl.audit.ocr import missing, read_images, remember
+
+    images = missing(eval_images(eval_sets), settings.ocr_gate, settings.ocr_cache)
+    task = ray.remote(read_images)
+    # no cache file on the workers: a cluster's nodes need not share this file system
+    refs = [task.remote(images[i : i + 8], settings.ocr_gate, None) for i in range(0, len(images), 8)]
+    for texts, keys, _ in ray.get(refs):
+        remember(keys, texts)
+
+
 def run_ray(
     source: SourceBatches,
     eval_sets: list[EvalSet],
@@ -196,6 +209,8 @@ def run_ray(
                     read.append({c: cols[c] for c in ocr_cols})
                 bar.update(n)
         source.rows_read = rows
+        if settings.ocr:
+            _read_eval_images(ray, eval_sets, settings)
         index, errors = build_index(collected, eval_sets, settings)
         del collected
         save_ocr_cache(settings, read)
