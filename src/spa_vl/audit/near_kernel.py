@@ -598,7 +598,10 @@ def near_join(src, ref, scope, rule, max_matches: int):
                 hits[it] += 1
         # 2. Reference texts shorter than the row, through their own rarest n-grams (an eval
         # text inside a longer source, which the row's losses do not bound); the same count
-        # applies with the text's own k (``prefix_need``). Postings are by length.
+        # applies with the text's own k (``prefix_need``). Postings are by length, and stop
+        # where the containment rule stops (a length difference within ``allowed``): the
+        # other rules' pairs miss few of the row's n-grams, so step 1 finds them.
+        cut = la - allowed_edits(la, max_word_edits, edit_fraction)
         for o in range(m):
             p = key_prefix[pos[o]]
             if p < 0:
@@ -607,7 +610,7 @@ def near_join(src, ref, scope, rule, max_matches: int):
                 cand = _grow(cand, n_cand + prefix_offsets[p + 1] - prefix_offsets[p])
             for q in range(prefix_offsets[p], prefix_offsets[p + 1]):
                 it = prefix_items[q]
-                if item_tok_off[it + 1] - item_tok_off[it] >= la:
+                if item_tok_off[it + 1] - item_tok_off[it] >= cut:
                     break
                 if hits[it] == 0:
                     cand[n_cand] = it
