@@ -277,3 +277,14 @@ def test_scan_damaged_part_is_scanned_again(cli, corpus) -> None:
     assert run.code == 0 and "Traceback" not in run.err
     again = json.loads((corpus.parent / "r.json").read_text())
     assert again["matches"] == first["matches"] and again["source"]["shards_resumed"] == 0
+
+
+def test_eval_spa_vl_release_with_a_damaged_test_shard(cli, src, tmp_path) -> None:
+    release = tmp_path / "release"
+    shard = release / "data" / "default" / "test-00000-of-00001.parquet"
+    shard.parent.mkdir(parents=True)
+    shard.write_bytes(b"PAR1" + b"\0" * 64 + b"PAR1")
+    before = snapshot(release)
+    run = audit_eval(cli, src, f"e={release}:spa-vl", tmp_path)
+    run.assert_one_line_error(2, str(shard), "cannot read the spa-vl test split")
+    assert snapshot(release) == before

@@ -342,9 +342,14 @@ def read_spa_vl(path: Path, opts: _Options) -> list[EvalItem]:
 
     release = sorted(path.glob("data/default/test-*.parquet"))
     if release:
+        import pyarrow as pa
+
         items = []
         for file in release:
-            table = pq.read_table(file, columns=["id", "question", "image"])
+            try:
+                table = pq.read_table(file, columns=["id", "question", "image"])
+            except (OSError, pa.ArrowException) as exc:  # not parquet, damaged, a column missing
+                raise EvalSetError(f"{file}: cannot read the spa-vl test split: {exc}") from None
             for row in table.to_pylist():
                 items.append(EvalItem(row["id"], "question", row["question"]))
                 _add_bytes(items, row["id"], row.get("image"), row["question"], opts)
