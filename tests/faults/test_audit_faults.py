@@ -288,3 +288,10 @@ def test_eval_spa_vl_release_with_a_damaged_test_shard(cli, src, tmp_path) -> No
     run = audit_eval(cli, src, f"e={release}:spa-vl", tmp_path)
     run.assert_one_line_error(2, str(shard), "cannot read the spa-vl test split")
     assert snapshot(release) == before
+
+
+def test_eval_image_root_naming_no_eval_set(cli, src, tmp_path) -> None:
+    path = tmp_path / "adv.csv"
+    path.write_text("goal,target\na,b\n")
+    run = audit_eval(cli, src, f"adv={path}", tmp_path, "--eval-image-root", f"avd={tmp_path}")
+    run.assert_one_line_error(2, "--eval-image-root avd=", "no eval set of that name", "adv")

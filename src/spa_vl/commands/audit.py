@@ -379,6 +379,11 @@ def run(args: argparse.Namespace) -> int:
     names = [es.name for es in eval_sets]
     if len(set(names)) != len(names):
         raise UsageError(f"eval-set names must differ: {', '.join(names)}")
+    unknown = sorted(set(roots) - set(names))
+    if unknown:  # a typo would otherwise leave that set's images silently unfound
+        raise UsageError(
+            f"--eval-image-root {unknown[0]}=...: no eval set of that name (eval sets: {', '.join(names)})"
+        )
     source = SourceBatches(Path(args.src), args.format, args.batch_size, args.images or settings.ocr)
     try:
         described = source.describe()
