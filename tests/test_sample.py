@@ -132,3 +132,29 @@ def test_scaling_and_image_options(tmp_path: Path) -> None:
 def test_unknown_layout() -> None:
     with pytest.raises(ValueError, match="unknown layout 'csv'; layouts: hub, rlhf-json, jsonl"):
         write_sample("/nonexistent", "csv")
+
+
+def test_photo_texture_is_incompressible_and_sized_like_the_real_data() -> None:
+    import pyarrow as pa
+
+    spec = SampleSpec(train=120, validation_per_sub=0, test_per_sub=0, texture="photo")
+    images = [r.image for r in generate(spec)]
+    blob = b"".join(images)
+    assert 30_000 < len(blob) / len(images) < 47_000  # the real train split: ~38 KB per row
+    assert len(pa.compress(blob, codec="snappy", asbytes=True)) > 0.98 * len(blob)
+    assert {Image.open(io.BytesIO(b)).format for b in images} == {"JPEG"}
+    assert [r.image for r in generate(spec)][:5] == images[:5]  # deterministic
+    assert images[:5] != [r.image for r in generate(SampleSpec(train=5, texture="photo", seed=1))][:5]
+
+
+def test_photo_texture_from_the_command_line(tmp_path: Path) -> None:
+    from spa_vl.cli import main
+
+    out = tmp_path / "photo"
+    argv = ["sample", str(out), "--train", "8", "--texture", "photo", "--image-size", "64", "--quiet"]
+    assert main(argv) == 0
+    first = pq.read_table(out / "data/train-00000-of-00008.parquet").column("image")[0].as_py()
+    img = Image.open(io.BytesIO(first["bytes"]))
+    assert img.format == "JPEG" and max(img.size) == 64
+    with pytest.raises(ValueError, match="unknown texture 'noise'"):
+        write_sample(tmp_path / "x", "hub", SampleSpec(train=1, texture="noise"))

@@ -26,6 +26,9 @@ from PIL import Image, ImageDraw
 from spa_vl.taxonomy import load_taxonomy
 
 LAYOUTS = ("hub", "rlhf-json", "jsonl")
+TEXTURES = ("gradient", "photo")
+PHOTO_SIDES = (340, 372, 404, 436, 468)  # long sides of photo-like images when no size is given
+PHOTO_QUALITY = 90
 TRAIN_SHARDS = 8  # as on the Hub: data/train-0000K-of-00008.parquet
 UNLABELED_EVERY = 107  # one train row in 107 has an image_name without labels, as in raw dumps
 DEFAULT_TRAIN = 535  # 530 labeled (10 per subcategory) + 5 unlabeled
@@ -61,6 +64,10 @@ class SampleSpec:
     seed: int = 0
     image_size: int | None = None  # long side in pixels; None: varied small images
     image_format: str = "mixed"  # mixed | jpeg | png
+    # gradient: smooth gradients and shapes (small, and compressible: snappy gains ~2.4x on
+    # their JPEGs); photo: grainy multi-scale texture whose JPEGs no codec shrinks, ~38 KB
+    # mean per row at the default sizes, as the real train split averages.
+    texture: str = "gradient"
 
 
 @dataclass
@@ -103,7 +110,41 @@ def _answer(rng: random.Random, head: str, sentences: tuple[int, int]) -> str:
     return " ".join([head, *body])
 
 
+def _photo(rng: random.Random, spec: SampleSpec) -> tuple[bytes, str]:
+    """A photo-like image: a gradient under value noise at two scales plus per-pixel grain.
+
+    JPEG's entropy coding leaves such bytes incompressible, as camera photos are; the
+    mean size per row follows the pixel count (about 38 KB at ``PHOTO_SIDES``)."""
+    long_side = spec.image_size or rng.choice(PHOTO_SIDES)
+    aspect = rng.choice((1.0, 0.75, 1.333, 0.5625))
+    w, h = (
+        (long_side, max(8, int(long_side * aspect)))
+        if aspect <= 1
+        else (max(8, int(long_side / aspect)), long_side)
+    )
+    g = np.random.default_rng(rng.getrandbits(64))
+    c0, c1 = g.integers(0, 256, (2, 3)).astype(np.float32)
+    t = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :, None]
+
+    def blobs(k: int) -> np.ndarray:
+        # Low-resolution noise scaled up: soft blobs of size ~k px, cheap to make.
+        small = g.integers(0, 256, (max(2, h // k), max(2, w // k), 3), dtype=np.uint8)
+        return np.asarray(Image.fromarray(small).resize((w, h), Image.BILINEAR), np.float32)
+
+    arr = 0.45 * (c0 + (c1 - c0) * t) + 0.35 * blobs(16) + 0.2 * blobs(4)
+    arr += g.integers(-6, 7, (h, w, 1), dtype=np.int8)  # sensor-like grain
+    img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+    buf = io.BytesIO()
+    if spec.image_format == "png":
+        img.save(buf, "PNG", optimize=False)
+        return buf.getvalue(), "png"
+    img.save(buf, "JPEG", quality=PHOTO_QUALITY)  # "mixed" too: real photos are JPEGs
+    return buf.getvalue(), "jpg"
+
+
 def _image(rng: random.Random, spec: SampleSpec) -> tuple[bytes, str]:
+    if spec.texture == "photo":
+        return _photo(rng, spec)
     long_side = spec.image_size or rng.choice((48, 64, 80, 96, 128))
     aspect = rng.choice((1.0, 0.75, 1.333, 0.5625))
     w, h = (
@@ -382,6 +423,8 @@ def write_sample(out: str | Path, layout: str = "hub", spec: SampleSpec = Sample
 
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; layouts: {', '.join(LAYOUTS)}")
+    if spec.texture not in TEXTURES:
+        raise ValueError(f"unknown texture {spec.texture!r}; textures: {', '.join(TEXTURES)}")
     check_not_current_folder(resolved(out), out, "OUT")
     target = check_output_dir(
         out, option="OUT", accept=is_sample_folder, what="sample written by spa-vl sample"
