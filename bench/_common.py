@@ -25,15 +25,23 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
-def hub_sample(n_train: int, image_size: int = 256) -> Path:
+def load() -> str:
+    """The load average (1, 5, 15 min), to print beside every figure: the machine is shared."""
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def hub_sample(n_train: int, image_size: int | None = 256, texture: str = "gradient") -> Path:
     """The synthetic sample in the Hub layout with ``n_train`` train rows and JPEGs of
-    ``image_size`` px, written once and reused."""
-    out = DATA / f"hub_{n_train}_{image_size}px"
+    ``image_size`` px, written once and reused. ``texture="photo"``: incompressible photo-like
+    JPEGs, ~38 KB per row with ``image_size=None`` (as the real train split)."""
+    size = "mixed" if image_size is None else f"{image_size}px"
+    name = f"hub_{n_train}_{size}" + ("" if texture == "gradient" else f"_{texture}")
+    out = DATA / name
     if not (out / "README.md").exists():
         from spa_vl.sample import SampleSpec, write_sample
 
         t = time.perf_counter()
-        spec = SampleSpec(train=n_train, image_size=image_size, image_format="jpeg")
+        spec = SampleSpec(train=n_train, image_size=image_size, image_format="jpeg", texture=texture)
         write_sample(out, "hub", spec)
         print(f"  (wrote {out.name} in {time.perf_counter() - t:.0f} s)", file=sys.stderr)
     return out
@@ -56,3 +64,33 @@ def report_peak(result: dict) -> dict:
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
     return result
+
+
+# -- Xet-style content-defined chunking of file bytes ----------------------------------------------
+
+XET_CHUNKS = (8 * 1024, 64 * 1024, 128 * 1024)  # min / average / max, as Xet's gear-hash chunker
+
+
+def cdc_chunks(data: bytes) -> dict[bytes, int]:
+    """The distinct chunks of ``data`` under FastCDC (gear hash) with Xet's sizes: digest -> size."""
+    import hashlib
+
+    from fastcdc import fastcdc
+
+    view = memoryview(data)
+    out: dict[bytes, int] = {}
+    for c in fastcdc(data, *XET_CHUNKS):
+        out[hashlib.blake2b(view[c.offset : c.offset + c.length], digest_size=16).digest()] = c.length
+    return out
+
+
+def new_bytes(old: list[Path], new: list[Path]) -> tuple[int, int]:
+    """(bytes of ``new``'s distinct chunks that no file of ``old`` holds, bytes of all of
+    ``new``'s distinct chunks): what an upload of ``new`` to a Xet store holding ``old`` sends."""
+    seen: set[bytes] = set()
+    for p in old:
+        seen.update(cdc_chunks(p.read_bytes()))
+    fresh: dict[bytes, int] = {}
+    for p in new:
+        fresh.update(cdc_chunks(p.read_bytes()))
+    return sum(n for d, n in fresh.items() if d not in seen), sum(fresh.values())
