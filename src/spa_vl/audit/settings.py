@@ -61,8 +61,9 @@ class AuditSettings:
     # eval texts shorter than this (characters, spaces left out) are not looked for in images
     ocr_min_chars: int = 16
     # the gate: images whose densest band of thumbnail rows is crossed by fewer thin strokes
-    # (per pixel of width) skip the text detector and recognition (0: detect on every image)
-    ocr_gate: float = 0.05
+    # (per pixel of its extent; see ocr.stroke_band_share) skip the text detector and
+    # recognition (0: detect on every image)
+    ocr_gate: float = 0.15
     # a JSON lines file of recognised texts by image hash, read and extended by each audit
     ocr_cache: str | None = None
 
