@@ -183,28 +183,22 @@ def required_shared(
 
 @njit(cache=True)
 def shared_floor(
+    need: int,
     own: int,
     source_words: int,
     reference_words: int,
     n: int,
-    near_threshold: float,
     max_word_edits: int,
     edit_fraction: float,
     containment_threshold: float,
     min_containment_tokens: int,
-    min_tokens: int,
 ) -> int:
-    """Like ``required_shared``, but a true lower bound under every rule (``NEVER`` when none
-    can accept): the containment rule's insertion points inside the shorter text are counted
-    from the lengths (at most the longer text's unmatched words, at most one per gap between
-    two words), not assumed few. Used against an upper bound of the shared n-grams."""
+    """``need`` (``required_shared`` of the pair) made a true lower bound under every rule:
+    the containment rule's insertion points inside the shorter text are counted from the
+    lengths (at most the longer text's unmatched words, at most one per gap between two
+    words), not assumed few. Used against an upper bound of the shared n-grams."""
     shorter = min(source_words, reference_words)
     longer = max(source_words, reference_words)
-    if shorter < min_tokens:
-        return NEVER
-    need = required_shared(own, source_words, reference_words, n, near_threshold,
-                           max_word_edits, edit_fraction, containment_threshold,
-                           min_containment_tokens, min_tokens)  # fmt: skip
     allowed = allowed_edits(longer, max_word_edits, edit_fraction)
     if shorter >= min_containment_tokens and longer - shorter > allowed:
         lost = unmatched_in_contained(shorter, containment_threshold)
@@ -626,11 +620,13 @@ def near_join(src, ref, scope, rule, max_matches: int):
             it = cand[c]
             h = hits[it]
             hits[it] = 0
+            low = h & (_PREFIX_HIT - 1)
+            # most candidates fail even the looser count, and came through step 1 alone: they
+            # are dropped before any other array of theirs is read
+            if low < min_hits and (h < _PREFIX_HIT or h >> 32 < prefix_need[it]):
+                continue
             lb = item_tok_off[it + 1] - item_tok_off[it]
-            if (
-                h % _PREFIX_HIT < (min_hits if lb < la else min_hits_strict)
-                and h // _PREFIX_HIT < prefix_need[it]
-            ):
+            if low < min_hits_strict and lb >= la and (h < _PREFIX_HIT or h >> 32 < prefix_need[it]):
                 continue
             if not answers_too and item_answer[it]:
                 continue
@@ -647,10 +643,9 @@ def near_join(src, ref, scope, rule, max_matches: int):
             # hits plus the present n-grams left unprobed bound the shared count from above:
             # against a true lower bound this drops most templated siblings (same frame, other
             # slot words, whose rare n-grams are the probed ones) before their alignment.
-            if h % _PREFIX_HIT + m - probed < shared_floor(
-                own[r] if la <= lb else k1 - k0, la, lb, n, near_threshold, max_word_edits,
-                edit_fraction, containment_threshold, min_cont, min_tokens
-            ):  # fmt: skip
+            if low + m - probed < shared_floor(need, own[r] if la <= lb else k1 - k0, la, lb, n,
+                                               max_word_edits, edit_fraction, containment_threshold,
+                                               min_cont):  # fmt: skip
                 continue
             if (
                 not bits
