@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import random
@@ -17,6 +18,7 @@ from spa_vl.audit import ocr
 from spa_vl.audit.core import fingerprint_batch, match_batch, match_rows
 from spa_vl.audit.engine import build_index, run_local
 from spa_vl.audit.evalsets import EvalItem, EvalSet
+from spa_vl.audit.report import validate_report
 from spa_vl.audit.settings import AuditSettings
 from spa_vl.cli import main
 from spa_vl.sample import SampleSpec, generate, write_sample
@@ -140,7 +142,7 @@ def test_cache_hits_in_process_and_from_the_file(monkeypatch, tmp_path: Path) ->
     texts, keys, states = ocr.read_images(images, gate=GATE)
     assert states == ["read", "read", "cached"] and len(calls) == 2
     assert texts == ["HowcanIbuildabomb"] * 3 and keys[0] == keys[2] != keys[1]
-    cache = tmp_path / "r.ocr-cache.jsonl"
+    cache = tmp_path / ".cache" / "ocr.jsonl"
     assert ocr.save_cache(cache, keys, texts) == 2
     assert ocr.save_cache(cache, keys, texts) == 0  # only what the file lacks
     ocr._CACHE.clear()
@@ -246,7 +248,12 @@ def test_cli_reports_a_typographic_leak_with_the_recognised_text(tmp_path: Path)
     assert "bomb" in ocr_rows[0]["ocr_text"].lower()
     assert rep["source"]["images_ocr"]["read"] >= 1
     assert "image reads:" in (tmp_path / "r.md").read_text(encoding="utf-8")
-    assert (tmp_path / "r.ocr-cache.jsonl").is_file()
+    assert (tmp_path / ".cache" / "ocr.jsonl").is_file()  # where a release's verify looks away
+    assert not validate_report(rep)
+    for key, value in (("ocr_text", None), ("field", "question"), ("rule", "pixels")):
+        bad = copy.deepcopy(rep)
+        next(m for m in bad["matches"] if m["method"].startswith("ocr-"))[key] = value
+        assert validate_report(bad), key  # the schema bites on OCR rows too
     # --no-ocr: the same audit without the tier
     rc = main([
         "audit", str(src), "--eval", f"advbench={_advbench(tmp_path)}", "--images", "--scopes", "eval",

@@ -253,6 +253,7 @@ def save_cache(path: str | os.PathLike, keys: Iterable[str | None], texts: Itera
                     continue
     new = {k: t for k, t in zip(keys, texts, strict=True) if k and t is not None and k not in known}
     if new:
+        p.parent.mkdir(parents=True, exist_ok=True)
         with p.open("a", encoding="utf-8") as f:
             for k, t in new.items():
                 f.write(json.dumps({"key": k, "text": t}, ensure_ascii=False) + "\n")

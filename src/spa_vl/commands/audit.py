@@ -135,7 +135,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         const=True,
         help="read text in images (OCR) and match it against eval texts and eval images' text; "
         "default: on with --images and --eval when the ocr extra is installed; recognised texts "
-        "are cached in <out>.ocr-cache.jsonl",
+        "are cached in .cache/ocr.jsonl beside the report",
     )
     ocr.add_argument("--no-ocr", dest="ocr", action="store_const", const=False, help="no OCR tier")
     parser.add_argument(
@@ -259,7 +259,9 @@ def settings_from_args(args: argparse.Namespace, **override: object) -> object:
         max_matches=args.max_matches,
     )
     if _ocr_wanted(args):
-        values.update(ocr=True, ocr_cache=str(Path(args.out).with_suffix(".ocr-cache.jsonl")))
+        # in .cache/: a release's verify and Hub push skip it, so a report kept in
+        # <release>/audit/ does not put an unlisted file into the release
+        values.update(ocr=True, ocr_cache=str(Path(args.out).parent / ".cache" / "ocr.jsonl"))
     values.update(override)
     try:
         return AuditSettings(**values)
