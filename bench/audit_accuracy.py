@@ -280,8 +280,9 @@ def print_table(title: str, result: dict, background: int) -> tuple[float, float
         pl += st["planted"]
     fp = result["background_false_positives"]
     recall, precision = tp / pl, tp / (fl + fp) if fl + fp else 1.0
+    f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
     print(
-        f"{'overall':<16}{pl:>8}{recall:>8.3f}{precision:>10.3f}  "
+        f"{'overall':<16}{pl:>8}{recall:>8.3f}{precision:>10.3f}  F1 {f1:.3f} "
         f"(background rows: {background}, false positives among them: {fp})"
     )
     return recall, precision
