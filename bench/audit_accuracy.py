@@ -566,12 +566,42 @@ def bench_typographic(args, settings: AuditSettings) -> tuple[float, float]:
         for m in matches:
             if m["source_id"] not in planted:
                 print(f"  background hit {m['source_id']}: {m['ocr_text']!r} -> {m['eval_text']!r}")
+    _ocr_margins(fb, index, planted)
     if args.ocr_eval_images:
         _typed_eval_images(args, s, fb, pool, planted, typed)
     _ocr_speed(args, s, photos, rows, planted)
     print(f"OCR aim (recall >= 0.95 per transform, precision >= 0.99): "
           f"{'met' if worst >= 0.95 and precision >= 0.99 else 'NOT met'}")  # fmt: skip
     return recall, precision
+
+
+def _ocr_margins(fb: dict, index, planted: dict) -> None:
+    """How far the near threshold is from both sides: the score of the right eval text in each
+    planted image, and the best score of any eval text in the background's typed images."""
+    ocr_index = index.ocr
+    right: dict[str, float] = {}
+    best_bg: dict[str, float] = {}
+    for h in ocr_index.search(fb["ocr_text"], near_threshold=0.5):
+        sid = fb["id"][h.row]
+        eval_id = index.texts.ids[int(ocr_index.ref_pos[h.entry])]
+        if sid in planted and eval_id in planted[sid][1]:
+            right[sid] = max(right.get(sid, 0.0), h.score)
+        elif sid not in planted:
+            best_bg[sid] = max(best_bg.get(sid, 0.0), h.score)
+    per: dict[str, list[float]] = {}
+    for sid, (name, _) in planted.items():
+        per.setdefault(name, []).append(right.get(sid, 0.0))
+    cells = ", ".join(f"{n} {min(v):.2f}/{np.percentile(v, 5):.2f}" for n, v in per.items())
+    print(f"  score of the right eval text, min/p5: {cells}")
+    bg = sorted(best_bg.values())
+    typed_bg = sum(
+        1 for sid, st in zip(fb["id"], fb["ocr_state"], strict=True) if sid not in planted and st == "read"
+    )
+    print(
+        f"  background images read: {typed_bg}; best score of any eval text in them: "
+        f"max {bg[-1] if bg else 0:.2f}, {sum(x >= 0.6 for x in bg)} at >= 0.6 (threshold "
+        f"{index.settings.ocr_near_threshold})"
+    )
 
 
 def _typed_eval_images(args, s: AuditSettings, fb: dict, pool: list, planted: dict, typed: set) -> None:
