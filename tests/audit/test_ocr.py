@@ -158,6 +158,12 @@ def test_ocr_without_the_extra_is_a_one_line_usage_error(monkeypatch, tmp_path: 
     rc = main(["audit", str(src), "--ocr", "--no-near", "--out", str(tmp_path / "r.json"), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "pip install 'spa-vl[ocr]'" in err and len(err.splitlines()) == 1
+    # on by default with --images and --eval: without the extra, the audit runs without it
+    out = tmp_path / "r.json"
+    rc = main(["audit", str(src), "--images", "--eval", f"advbench={_advbench(tmp_path)}", "--no-near",
+               "--scopes", "eval", "--out", str(out)])  # fmt: skip
+    assert rc == 0 and "OCR tier off (pip install 'spa-vl[ocr]'" in capsys.readouterr().err
+    assert json.loads(out.read_text(encoding="utf-8"))["summary"]["settings"]["ocr"] is False
 
 
 # --------------------------------------------------------------------------- the real engine

@@ -280,12 +280,11 @@ def _ocr_wanted(args: argparse.Namespace) -> bool:
     if choice is not None:
         return choice
     default = bool(args.images and args.evals and not args.against)
-    if default and not ocr_available():
-        if not args.quiet:
-            print("spa-vl audit: OCR tier off (pip install 'spa-vl[ocr]' to read text in images)",
-                  file=sys.stderr)  # fmt: skip
-        return False
-    return default
+    if default and not args.quiet:  # on by default: say so, and how to skip it (it costs time)
+        note = ("reading the text in images too (the OCR tier; --no-ocr skips it)" if ocr_available()
+                else "OCR tier off (pip install 'spa-vl[ocr]' to read text in images)")  # fmt: skip
+        print(f"spa-vl audit: {note}", file=sys.stderr)
+    return default and ocr_available()
 
 
 def _run_scan(args: argparse.Namespace) -> int:
