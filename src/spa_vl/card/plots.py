@@ -1,7 +1,7 @@
 """The card's figures: the taxonomy sunburst and rows per split and domain (matplotlib, Agg).
 
 PNG metadata carries no software version or date and text is drawn with the bundled DejaVu
-font, so the same counts give the same bytes.
+font, so the same counts give the same bytes. Figures are cropped to what they draw.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FuncFormatter
+from matplotlib.transforms import Bbox
 
 from spa_vl.card.stats import UNKNOWN, ReleaseStats
 from spa_vl.sources import SPLITS
@@ -25,9 +26,9 @@ from spa_vl.taxonomy import load_taxonomy
 # Colour-blind-safe qualitative palette (Okabe-Ito), one colour per domain.
 DOMAIN_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9"]
 _PNG_META = {"Software": None}
-# Sunburst geometry: the axes span +-_SUN_LIM units (room for the longest outer label).
+# Sunburst geometry: the axes span +-_SUN_LIM units (room for the longest outer label); the
+# saved figure is cropped to what is drawn.
 _SUN_INCHES, _SUN_LIM = 14.0, 1.95
-_POINTS_PER_UNIT = _SUN_INCHES * 72 * 0.95 / (2 * _SUN_LIM)
 _RC = {
     "font.family": "DejaVu Sans",
     "svg.hashsalt": "spa-vl",
@@ -40,9 +41,12 @@ def _lighten(colour: str, amount: float) -> tuple[float, float, float]:
     return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def _save(fig: plt.Figure, path: Path, box: Bbox | str = "tight") -> None:
+    """Save cropped to ``box`` (inches), by default to what the figure draws: no band of
+    empty canvas around the drawing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=110, metadata=_PNG_META, facecolor="white")
+    fig.savefig(path, format="png", dpi=110, metadata=_PNG_META, facecolor="white",
+                bbox_inches=box, pad_inches=0.15)  # fmt: skip
     plt.close(fig)
 
 
@@ -61,26 +65,29 @@ def taxonomy_sunburst(stats: ReleaseStats, path: str | Path, split: str = "train
         fig, ax = plt.subplots(figsize=(_SUN_INCHES, _SUN_INCHES))
         ax.set_aspect("equal")
         ax.axis("off")
+        ax.set_xlim(-_SUN_LIM, _SUN_LIM)
+        ax.set_ylim(-_SUN_LIM, _SUN_LIM)
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.96)
+        ax.apply_aspect()  # the final data-to-pixel scale, which the label fitting measures in
         outer: list[tuple[str, float, float]] = []
         for (level, name), (a0, a1) in spans.items():
             domain = name if level == "domain" else tax.path(name)[0] if level == "subcategory" else (
                 tax.parent("category", name))  # fmt: skip
             colour = DOMAIN_COLOURS[tax.index("domain", domain) % len(DOMAIN_COLOURS)]
+            face = _lighten(colour, _SHADES[level])
             r0, r1 = _RINGS[level]
             ax.add_patch(matplotlib.patches.Wedge(
-                (0, 0), r1, a1, a0, width=r1 - r0, facecolor=_lighten(colour, _SHADES[level]),
-                edgecolor="white", linewidth=1.2,
+                (0, 0), r1, a1, a0, width=r1 - r0, facecolor=face, edgecolor="white", linewidth=1.2,
             ))  # fmt: skip
             if level == "subcategory":
                 outer.append((tax.display(level, name), a0, a1))
             else:
-                _inner_label(ax, level, tax.display(level, name), a0, a1, _ink(colour))
+                _inner_label(ax, level, tax.display(level, name), a0, a1, _ink(face))
         _outer_labels(ax, outer)
         empty = sum(1 for c in counts if c == 0) if sized else 0
         title = f"SPA-VL harm taxonomy, sized by {split} rows ({sum(counts):,} labelled)"
         if not sized:
             title = f"SPA-VL harm taxonomy ({split} has no labelled rows: equal wedges)"
-        ax.set_title(title, fontsize=18, pad=4)
         centre = "\n".join(
             f"{len(tax.names(lvl))} {plural}"
             for lvl, plural in (("domain", "domains"), ("category", "categories"),
@@ -100,10 +107,15 @@ def taxonomy_sunburst(stats: ReleaseStats, path: str | Path, split: str = "train
         if empty:
             ax.text(_SUN_LIM, -_SUN_LIM, f"{empty} subcategories have no {split} rows (not shown)",
                     ha="right", va="bottom", fontsize=10.5, color="#555555")  # fmt: skip
-        ax.set_xlim(-_SUN_LIM, _SUN_LIM)
-        ax.set_ylim(-_SUN_LIM, _SUN_LIM)
-        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.96)
-        _save(fig, path)
+        # The title sits just above the highest label, not at the top of the axes' square
+        # (which would leave a band of empty canvas under it).
+        renderer = fig.canvas.get_renderer()
+        top = max(a.get_window_extent(renderer).y1 for a in [*ax.texts, *ax.patches])
+        fig.text(0.5, (top + 14) / fig.bbox.height, title, ha="center", va="bottom", fontsize=18)
+        # Crop to the drawn artists: matplotlib's "tight" box keeps the axes' whole square.
+        drawn = Bbox.union([a.get_window_extent(renderer) for a in [*ax.texts, *ax.patches, legend,
+                                                                     *fig.texts]])  # fmt: skip
+        _save(fig, path, drawn.padded(0.15 * fig.dpi).transformed(fig.dpi_scale_trans.inverted()))
     return path
 
 
@@ -126,10 +138,16 @@ def _spans(subs: list[tuple[str, str, str]], weights: list[int]) -> dict[tuple[s
     return spans
 
 
-def _ink(colour: str) -> str:
-    """White text on dark domain colours, black on light ones (contrast)."""
-    r, g, b = mcolors.to_rgb(colour)
-    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 else "white"
+def _luminance(colour) -> float:
+    """WCAG 2 relative luminance (of linear-light sRGB, not of the gamma-encoded values)."""
+    channels = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in mcolors.to_rgb(colour)]
+    return 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
+
+
+def _ink(colour) -> str:
+    """Black or white text, whichever contrasts more with ``colour`` (WCAG contrast ratio)."""
+    lum = _luminance(colour)
+    return "black" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "white"
 
 
 def _spread(angles: list[float], gap: float) -> list[float]:
@@ -170,35 +188,91 @@ def _outer_labels(ax, labels: list[tuple[str, float, float]]) -> None:
 
 
 def _inner_label(ax, level: str, text: str, a0: float, a1: float, ink: str) -> None:
-    """A domain or category name inside its wedge, shrunk to fit, or none when it cannot fit
-    (the legend and the outer labels still name it)."""
+    """A domain or category name inside its wedge: the largest size, wrapping and direction
+    (along the ring or along the radius) whose measured box lies wholly inside the wedge; a
+    domain name may drop its trailing "Harms" to fit. None when nothing fits (the legend and
+    the outer labels still name it)."""
     r0, r1 = _RINGS[level]
-    sweep = a0 - a1
-    mid = math.radians((a0 + a1) / 2)
-    deg = math.degrees(mid) % 360
-    left = 90 < deg < 270
+    mid = (a0 + a1) / 2
     r = (r0 + r1) / 2
-    arc = math.radians(sweep) * r  # wedge length along the ring, in axis units
-    tangential = arc > 0.5  # wide wedge: text along the ring; else along the radius
-    along, across = (arc * 0.85, (r1 - r0) * 0.9) if tangential else ((r1 - r0) * 0.92, arc * 0.9)
-    style = {"color": ink, "fontweight": "bold"} if level == "domain" else {}
-    em = 0.68 if level == "domain" else 0.6  # character width in em (more in bold)
+    weight = "bold" if level == "domain" else "normal"
+    per_pixel = 1 / (ax.transData.transform((1, 0))[0] - ax.transData.transform((0, 0))[0])
+    names = [text]
+    if level == "domain" and text.endswith(" Harms"):
+        names.append(text.removesuffix(" Harms"))
+    # Along the ring reads more easily; wide wedges try it first.
+    tangential_first = math.radians(a0 - a1) * r > (r1 - r0)
+    for name in names:
+        size = 10.5 if level == "domain" else 9.0
+        while size >= 7:
+            for tangential in (tangential_first, not tangential_first):
+                for wrapped in _wrappings(name):
+                    w10, h10 = _extent(ax.figure, wrapped, weight)
+                    w, h = w10 * size / 10 * per_pixel, h10 * size / 10 * per_pixel
+                    if _box_in_wedge(w, h, r, mid, tangential, (r0, r1), (a1, a0)):
+                        deg = mid % 360
+                        rot = (deg - 90 if deg < 180 else deg + 90) if tangential else (
+                            deg + 180 if 90 < deg < 270 else deg)  # fmt: skip
+                        ax.text(r * math.cos(math.radians(mid)), r * math.sin(math.radians(mid)),
+                                wrapped, ha="center", va="center", fontsize=size, rotation=rot,
+                                rotation_mode="anchor", linespacing=_LINESPACING, color=ink,
+                                fontweight=weight, multialignment="center")  # fmt: skip
+                        return
+            size -= 0.5
+
+
+_LINESPACING = 1.05
+_MARGIN = 0.015  # axis units kept free between a label and its wedge's edges
+
+
+def _wrappings(text: str) -> list[str]:
+    """``text`` on one line, then wrapped ever narrower (at spaces only), up to four lines."""
+    out: list[str] = []
     longest = max(len(word) for word in text.split())
-    size = 10.5 if level == "domain" else 9.0
-    while size >= 7:
-        per_char = size * em / _POINTS_PER_UNIT
-        if longest * per_char <= along:
-            wrapped = textwrap.fill(text, max(longest, int(along / per_char)),
-                                    break_long_words=False)  # fmt: skip
-            height = (wrapped.count("\n") + 1) * size * 1.2 / _POINTS_PER_UNIT
-            if height <= across:
-                rot = (deg - 90 if deg < 180 else deg + 90) if tangential else (
-                    deg + 180 if left else deg)  # fmt: skip
-                ax.text(r * math.cos(mid), r * math.sin(mid), wrapped, ha="center",
-                        va="center", fontsize=size, rotation=rot, rotation_mode="anchor",
-                        linespacing=1.05, **style)  # fmt: skip
-                return
-        size -= 0.5
+    for width in range(len(text), longest - 1, -1):
+        wrapped = textwrap.fill(text, width, break_long_words=False)
+        if wrapped not in out and wrapped.count("\n") < 4:
+            out.append(wrapped)
+    return out
+
+
+_EXTENTS: dict[tuple[str, str, float], tuple[float, float]] = {}
+
+
+def _extent(fig: plt.Figure, text: str, weight: str) -> tuple[float, float]:
+    """Width and height in pixels of ``text`` drawn at 10 pt on ``fig`` (sizes scale linearly)."""
+    key = (text, weight, fig.dpi)
+    if key not in _EXTENTS:
+        label = fig.text(0, 0, text, fontsize=10, fontweight=weight, linespacing=_LINESPACING)
+        box = label.get_window_extent(fig.canvas.get_renderer())
+        label.remove()
+        _EXTENTS[key] = (box.width, box.height)
+    return _EXTENTS[key]
+
+
+def _box_in_wedge(w: float, h: float, r: float, mid: float, tangential: bool,
+                  radii: tuple[float, float], angles: tuple[float, float]) -> bool:  # fmt: skip
+    """Whether a ``w`` x ``h`` box centred at radius ``r`` on the angle ``mid`` (degrees), its
+    long side along the ring (``tangential``) or along the radius, lies inside the wedge
+    (points along its edges checked: the inner arc bulges into a straight box)."""
+    theta = math.radians(mid)
+    radial = (math.cos(theta), math.sin(theta))
+    tangent = (-math.sin(theta), math.cos(theta))
+    along, across = (tangent, radial) if tangential else (radial, tangent)
+    cx, cy = r * radial[0], r * radial[1]
+    half = (angles[1] - angles[0]) / 2
+    steps = [i / 8 - 0.5 for i in range(9)]
+    edge = [(u, v) for u in steps for v in (-0.5, 0.5)] + [(u, v) for u in (-0.5, 0.5) for v in steps]
+    for u, v in edge:
+        x = cx + u * w * along[0] + v * h * across[0]
+        y = cy + u * w * along[1] + v * h * across[1]
+        rho = math.hypot(x, y)
+        if not radii[0] + _MARGIN <= rho <= radii[1] - _MARGIN:
+            return False
+        off = (math.degrees(math.atan2(y, x)) - mid + 180) % 360 - 180
+        if abs(off) > half - math.degrees(_MARGIN / rho):
+            return False
+    return True
 
 
 def rows_per_split_domain(stats: ReleaseStats, path: str | Path) -> Path:
