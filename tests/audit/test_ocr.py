@@ -18,7 +18,7 @@ from spa_vl.audit import ocr
 from spa_vl.audit.core import fingerprint_batch, match_batch, match_rows
 from spa_vl.audit.engine import build_index, run_local
 from spa_vl.audit.evalsets import EvalItem, EvalSet
-from spa_vl.audit.report import validate_report
+from spa_vl.audit.report import summary_text, validate_report
 from spa_vl.audit.settings import AuditSettings
 from spa_vl.cli import main
 from spa_vl.sample import SampleSpec, generate, write_sample
@@ -253,6 +253,7 @@ def test_cli_reports_a_typographic_leak_with_the_recognised_text(tmp_path: Path)
     assert [(m["source_id"], m["eval_id"]) for m in ocr_rows] == [(first["id"], "harmful_behaviors.csv:2")]
     assert "bomb" in ocr_rows[0]["ocr_text"].lower()
     assert rep["source"]["images_ocr"]["read"] >= 1
+    assert "skipped by the text gate" in summary_text(rep)
     assert "image reads:" in (tmp_path / "r.md").read_text(encoding="utf-8")
     assert (tmp_path / ".cache" / "ocr.jsonl").is_file()  # where a release's verify looks away
     assert not validate_report(rep)

@@ -140,6 +140,12 @@ def summary_text(report: dict) -> str:
             f"  {g['scope']:<9} {g['eval_set']:<16} {g['method']:<12} {g['matches']:>6} matches, "
             f"{g['source_rows']} rows, {g['eval_items']} items"
         )
+    o = report["source"].get("images_ocr")
+    if o:
+        lines.append(
+            f"  OCR: {o.get('read', 0)} images read ({o.get('with_text', 0)} with text), "
+            f"{o.get('gated', 0)} skipped by the text gate, {o.get('cached', 0)} from the cache"
+        )
     return "\n".join(lines)
 
 
