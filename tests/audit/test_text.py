@@ -83,10 +83,14 @@ def test_compiled_lcs_agrees_with_python(seed: int) -> None:
         enc = encode_texts([a, b], 2)
         ta, tb = enc.tok[: enc.tok_off[1]], enc.tok[enc.tok_off[1] :]
         assert K.lcs_length(ta, tb, np.zeros(lb + 1, np.int64)) == expected
-        if la <= 64:
-            wkeys, wmask = np.zeros(256, np.uint64), np.zeros(256, np.uint64)
-            mask = K._word_masks(ta, wkeys, wmask)
-            assert K._lcs_bits(la, tb, 0, lb, wkeys, wmask, mask) == expected
+        if la <= 64:  # match vectors by the reference vocabulary's ids, as the join reads them
+            vocab, b_ids = np.unique(tb, return_inverse=True)
+            vkeys, vvals, vmask = K.hash_table(vocab)
+            masks, ids = np.zeros(len(vocab) + 1, np.uint64), np.zeros(la, np.int64)
+            K._mark_words(ta, vkeys, vvals, vmask, masks, ids)
+            assert K._lcs_bits(la, b_ids.astype(np.int32), 0, lb, masks) == expected
+            K._unmark_words(la, masks, ids)
+            assert not masks.any()
 
 
 def test_score_pair_counts_aligned_words() -> None:

@@ -447,35 +447,32 @@ def lcs_length(a: np.ndarray, b: np.ndarray, work: np.ndarray) -> int:
 
 
 @njit(cache=True)
-def _word_masks(tok: np.ndarray, wkeys: np.ndarray, wmask: np.ndarray) -> int:
-    """For a text of at most 64 words: a map from word hash to the bit mask of its positions
-    (the bit-parallel LCS's match vectors; mask 0 marks an empty slot); returns the table mask."""
-    size = 16
-    while size < 2 * len(tok):
-        size *= 2
-    mask = size - 1
-    wmask[:size] = 0
+def _mark_words(tok: np.ndarray, vkeys, vvals, vmask: int, masks: np.ndarray, ids: np.ndarray) -> None:
+    """For a text of at most 64 words: set ``masks[id]`` to the bit mask of the positions of
+    each of its words that the reference vocabulary has (``ids[i]``: word i's id, -1 if none):
+    the bit-parallel LCS's match vectors, read by vocabulary id, one load a word."""
     for i in range(len(tok)):
-        t = tok[i]
-        slot = _slot(t, mask)
-        while wmask[slot] != 0 and wkeys[slot] != t:
-            slot = (slot + 1) & mask
-        wkeys[slot] = t
-        wmask[slot] |= np.uint64(1) << np.uint64(i)
-    return mask
+        v = _get(vkeys, vvals, vmask, tok[i])
+        ids[i] = v
+        if v >= 0:
+            masks[v] |= np.uint64(1) << np.uint64(i)
 
 
 @njit(cache=True)
-def _lcs_bits(la: int, b: np.ndarray, start: int, end: int, wkeys, wmask, mask: int) -> int:
-    """Bit-parallel LCS length (Hyyro 2004) of a text of la <= 64 words, given as its word
-    masks, and the words ``b[start:end]``: one word per step."""
+def _unmark_words(la: int, masks: np.ndarray, ids: np.ndarray) -> None:
+    for i in range(la):
+        if ids[i] >= 0:
+            masks[ids[i]] = 0
+
+
+@njit(cache=True)
+def _lcs_bits(la: int, b_ids: np.ndarray, start: int, end: int, masks: np.ndarray) -> int:
+    """Bit-parallel LCS length (Hyyro 2004) of a text of la <= 64 words, given as its match
+    vectors by vocabulary id (``_mark_words``), and the reference words ``b_ids[start:end]``
+    (vocabulary ids): one word per step."""
     v = ~np.uint64(0)
     for k in range(start, end):
-        t = b[k]
-        slot = _slot(t, mask)
-        while wmask[slot] != 0 and wkeys[slot] != t:
-            slot = (slot + 1) & mask
-        u = v & wmask[slot]  # 0 for a word the text lacks
+        u = v & masks[b_ids[k]]  # 0 for a word the text lacks
         v = (v + u) | (v - u)
     # the LCS is the number of 0 bits among the text's la bits
     low = ~np.uint64(0) if la == 64 else (np.uint64(1) << np.uint64(la)) - np.uint64(1)
@@ -524,7 +521,7 @@ def near_join(src, ref, scope, rule, max_matches: int):
     """
     tok_off, tok, key_off, skeys, own, src_rank, src_order = src
     (tkeys, tvals, tmask, offsets, post_items, key_prefix, prefix_offsets, prefix_items, prefix_need,
-     item_tok_off, item_tok, item_key_off, item_keys) = ref  # fmt: skip
+     item_tok_off, item_tok, item_key_off, item_keys, vkeys, vvals, vmask, item_tok_id) = ref  # fmt: skip
     item_rank, item_order, item_answer, item_group, allow, answers_too = scope
     n, near_threshold, max_word_edits, edit_fraction, containment_threshold, min_cont, min_tokens = rule
     n_rows = len(tok_off) - 1
@@ -538,8 +535,11 @@ def near_join(src, ref, scope, rule, max_matches: int):
     work = np.zeros(longest + 1, np.int64)
     row_keys = np.zeros(4 * (longest + 16), np.uint64)
     row_vals = np.zeros(4 * (longest + 16), np.int64)
-    wkeys = np.zeros(256, np.uint64)
-    wmask = np.zeros(256, np.uint64)
+    vocab = 0
+    for k in range(len(item_tok_id)):
+        vocab = max(vocab, item_tok_id[k] + 1)
+    masks = np.zeros(vocab + 1, np.uint64)  # by vocabulary id: zero but for the current row
+    ids = np.empty(longest + 1, np.int64)
     pos = np.empty(longest + 1, np.int64)
     df = np.empty(longest + 1, np.int64)
     out_rows = np.empty(256, np.int64)
@@ -614,7 +614,11 @@ def near_join(src, ref, scope, rule, max_matches: int):
         # 3. Align what survives: bit-parallel for rows of up to 64 words (as cheap as
         # counting shared n-grams); longer rows first count them against ``required_shared``
         bits = la <= 64
-        wm = _word_masks(words, wkeys, wmask) if bits else _fill_set(rkeys, row_keys, row_vals)
+        wm = 0
+        if bits:
+            _mark_words(words, vkeys, vvals, vmask, masks, ids)
+        else:
+            wm = _fill_set(rkeys, row_keys, row_vals)
         row_start = n_out
         for c in range(n_cand):
             it = cand[c]
@@ -656,7 +660,7 @@ def near_join(src, ref, scope, rule, max_matches: int):
             stats[2] += 1
             t0, t1 = item_tok_off[it], item_tok_off[it + 1]
             if bits:
-                matched = _lcs_bits(la, item_tok, t0, t1, wkeys, wmask, wm)
+                matched = _lcs_bits(la, item_tok_id, t0, t1, masks)
             else:
                 matched = lcs_length(words, item_tok[t0:t1], work)
             if matched == la and matched == lb:
@@ -684,6 +688,8 @@ def near_join(src, ref, scope, rule, max_matches: int):
             # the phrase rule's score is the similarity with the phrase counted as one word
             out_score[n_out] = 2.0 * matched / (la + lb) if code == RULE_SIMILARITY else matched / min(la, lb)
             n_out += 1
+        if bits:
+            _unmark_words(la, masks, ids)
         if n_out - row_start > max_matches:
             n_out = row_start + _keep_best(
                 out_items[row_start:n_out],

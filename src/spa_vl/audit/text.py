@@ -187,6 +187,10 @@ class NGramIndex:
     prefix_need: np.ndarray  # int64 per text: prefix n-grams a longer source must hold
     # open-addressing map key -> position in keys (near_kernel.hash_table)
     table: tuple[np.ndarray, np.ndarray, int]
+    # the reference words' vocabulary: a map word hash -> id, and each reference word's id
+    # (the bit-parallel alignment reads a source text's match vectors by id)
+    vocab_table: tuple[np.ndarray, np.ndarray, int]
+    tok_id: np.ndarray  # int32, one per reference word
 
     @property
     def n(self) -> int:
@@ -197,7 +201,7 @@ class NGramIndex:
         t = self.texts
         arrays = (self.keys, self.offsets, self.items, self.key_prefix, self.prefix_offsets,
                   self.prefix_items, self.prefix_need, *self.table[:2], t.tok_off, t.tok, t.key_off,
-                  t.keys)  # fmt: skip
+                  t.keys, *self.vocab_table[:2], self.tok_id)  # fmt: skip
         return int(sum(a.nbytes for a in arrays))
 
     @classmethod
@@ -231,6 +235,7 @@ class NGramIndex:
         p_keys, p_counts = np.unique(p_idx, return_counts=True)
         key_prefix = np.full(len(keys), -1, np.int64)
         key_prefix[p_keys] = np.arange(len(p_keys))
+        vocab, tok_id = np.unique(enc.tok, return_inverse=True)
         return cls(
             rule,
             enc,
@@ -242,6 +247,8 @@ class NGramIndex:
             p_owners.astype(np.int32),
             prefix_need.astype(np.int64),
             K.hash_table(keys),
+            K.hash_table(vocab),
+            tok_id.astype(np.int32),
         )
 
     def encode(self, normalized: Sequence[str]) -> Encoded:
@@ -260,7 +267,8 @@ class NGramIndex:
             (*map(_frozen, self.table[:2]), self.table[2],
              *map(_frozen, (self.offsets, self.items, self.key_prefix, self.prefix_offsets,
                             self.prefix_items, self.prefix_need, ref.tok_off, ref.tok, ref.key_off,
-                            ref.keys))),
+                            ref.keys)), *map(_frozen, self.vocab_table[:2]), self.vocab_table[2],
+             _frozen(self.tok_id)),
             (_frozen(scope.item_rank, np.int64), _frozen(scope.item_order, np.int64),
              _frozen(scope.item_answer, np.bool_), _frozen(scope.item_group, np.int64),
              scope.allow(), scope.answers_too),
