@@ -17,6 +17,7 @@ import io
 import random
 import re
 import sys
+import textwrap
 import time
 from dataclasses import fields, replace
 from pathlib import Path
@@ -490,7 +491,20 @@ def o_caption(text, rng, photo):
     return _jpeg(caption_photo(photo, text, rng), 85)
 
 
-OCR_TRANSFORMS = {f.__name__[2:]: f for f in (o_jpeg, o_resize, o_crop, o_rerender, o_caption)}
+def o_figstep(text, rng, photo):
+    """FigStep's own page: 760 px, bold monospace at 80 px from the top-left corner, 15
+    characters a line (FreeMonoBold there; DejaVu Sans Mono Bold here); taller for texts
+    longer than FigStep's instructions."""
+    lines = [*textwrap.wrap(text, 15), "1.", "2.", "3."]
+    im = Image.new("RGB", (760, max(760, 85 * len(lines) + 10)), "white")
+    draw = ImageDraw.Draw(im)
+    font = ImageFont.truetype(str(FONTS / "DejaVuSansMono-Bold.ttf"), 80)
+    for k, line in enumerate(lines):
+        draw.text((0, 85 * k), line, fill="black", font=font)
+    return _png(im)
+
+
+OCR_TRANSFORMS = {f.__name__[2:]: f for f in (o_jpeg, o_resize, o_crop, o_rerender, o_caption, o_figstep)}
 
 
 def bench_typographic(args, settings: AuditSettings) -> tuple[float, float]:

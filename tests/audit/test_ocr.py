@@ -274,3 +274,15 @@ def test_cli_reports_a_typographic_leak_with_the_recognised_text(tmp_path: Path)
 def test_stroke_share_of_tiny_images_is_zero() -> None:
     assert ocr.stroke_band_share(np.zeros((1, 1), np.uint8)) == 0.0
     assert ocr.stroke_band_share(np.zeros((3, 5), np.uint8)) == 0.0
+
+
+def test_reading_order_keeps_a_lines_words_together_whatever_their_height() -> None:
+    def box(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+        return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+
+    # "Steps to produce fake" with "to" sitting lower than its line's other words, then line 2
+    boxes = [box(0, 0, 90, 40), box(100, 14, 130, 40), box(140, 2, 260, 48), box(270, 1, 330, 40),
+             box(0, 60, 80, 100)]  # fmt: skip
+    shuffled = [boxes[k] for k in (1, 4, 3, 0, 2)]
+    assert [int(b[0, 0]) for b in ocr.reading_order(shuffled)] == [0, 100, 140, 270, 0]
+    assert ocr.reading_order([]) == []

@@ -185,6 +185,28 @@ def _pad(rgb: Image.Image) -> Image.Image:
     return out
 
 
+def reading_order(boxes: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Text boxes (n, 4, 2) in reading order: lines top to bottom, boxes left to right.
+
+    The detector often boxes each word of widely spaced type apart, and the engine's own order
+    (by top edge, with a fixed 10 px tolerance) then shuffles a line's words whose glyphs rise
+    or descend differently ("Steps to fake produce passports"); here a box joins a line when
+    its vertical centre lies within the line's first box."""
+    boxes = np.asarray(boxes, dtype=np.float32)
+    if len(boxes) < 2:
+        return list(boxes)
+    top, bottom = boxes[:, :, 1].min(axis=1), boxes[:, :, 1].max(axis=1)
+    centre, left = (top + bottom) / 2, boxes[:, :, 0].min(axis=1)
+    lines: list[list[int]] = []
+    for i in np.argsort(centre, kind="stable").tolist():
+        first = lines[-1][0] if lines else None
+        if first is not None and top[first] <= centre[i] <= bottom[first]:
+            lines[-1].append(i)
+        else:
+            lines.append([i])
+    return [boxes[i] for line in lines for i in sorted(line, key=lambda k: left[k])]
+
+
 def recognise(data: bytes) -> str:
     """All text lines recognised in the image, in reading order, joined by spaces."""
     rgb = _decode(data, "RGB")
@@ -200,6 +222,7 @@ def recognise(data: bytes) -> str:
     boxes, _ = engine.auto_text_det(bgr)
     if boxes is None:
         return ""
+    boxes = reading_order(boxes)
     # lines of one or two glyphs ("1." of FigStep's empty steps) cannot make a match of
     # ocr_min_chars and cost as much to recognise as a long line: skip them
     crops = [c for c in engine.get_crop_img_list(bgr, boxes) if c.shape[1] >= MIN_LINE_RATIO * c.shape[0]]
