@@ -286,3 +286,15 @@ def test_reading_order_keeps_a_lines_words_together_whatever_their_height() -> N
     shuffled = [boxes[k] for k in (1, 4, 3, 0, 2)]
     assert [int(b[0, 0]) for b in ocr.reading_order(shuffled)] == [0, 100, 140, 270, 0]
     assert ocr.reading_order([]) == []
+
+
+def test_an_eval_text_inside_a_page_of_other_text_is_found() -> None:
+    """A screenshot of a document: thousands of characters sharing n-grams with most entries;
+    the search aligns only the entries with the most of their n-grams present."""
+    rng = random.Random(3)
+    questions = [r.question for r in generate(SampleSpec(train=200, seed=2)) if r.split == "train"]
+    entries = [(0, k, q, None) for k, q in enumerate(rng.sample(questions, 150))] + [(0, 150, GOAL, None)]
+    index = ocr.CharIndex.build(entries, min_chars=16)
+    page = " ".join([*rng.sample(questions, 40), GOAL.replace(" ", ""), *rng.sample(questions, 40)])
+    found = {int(index.ref_pos[h.entry]) for h in index.search([page], near_threshold=0.85)}
+    assert 150 in found

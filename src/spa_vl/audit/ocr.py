@@ -48,6 +48,7 @@ MIN_READ_SIDE = 512  # smaller images are enlarged before recognition (small gly
 MAX_READ_SIDE = 2000  # larger ones are reduced (the detector works at up to 2000 px anyway)
 MIN_LINE_RATIO = 1.2  # text lines narrower than this times their height are not recognised
 NGRAM = 4  # characters per n-gram of the candidate index
+MAX_CANDIDATES = 64  # entries aligned per recognised text, at most (see CharIndex.search)
 STATES = ("gated", "read", "cached")  # what the OCR step did with an image
 
 
@@ -447,7 +448,13 @@ class CharIndex:
             if not hits:
                 continue
             shared = np.bincount(np.concatenate(hits), minlength=len(self))
-            for e in np.flatnonzero(shared >= need).tolist():
+            candidates = np.flatnonzero(shared >= need)
+            if len(candidates) > MAX_CANDIDATES:
+                # a page of text shares n-grams with most entries somewhere: check those with
+                # the most of their n-grams present first (an entry in the text has them all)
+                share = shared[candidates] / self.grams[candidates]
+                candidates = candidates[np.argsort(-share, kind="stable")[:MAX_CANDIDATES]]
+            for e in candidates.tolist():
                 pattern = self.compact[e]
                 if len(pattern) > len(c) + budget[e]:
                     continue
