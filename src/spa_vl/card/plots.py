@@ -151,19 +151,32 @@ def _ink(colour) -> str:
 
 
 def _spread(angles: list[float], gap: float) -> list[float]:
-    """Move label angles (decreasing) apart by at least ``gap``, as little as possible."""
-    pos = list(angles)
-    for _ in range(50):  # relax: push neighbours apart, then pull back toward the wedges
-        moved = False
-        for i in range(1, len(pos)):
-            overlap = gap - (pos[i - 1] - pos[i])
-            if overlap > 1e-6:
-                pos[i - 1] += overlap / 2
-                pos[i] -= overlap / 2
-                moved = True
-        if not moved:
-            break
-    return pos
+    """Move label angles (decreasing, once round the circle) apart by at least ``gap``, as
+    little as possible: neighbours that crowd form a cluster, evenly spaced about their wedges
+    (least squares), merged with the next cluster while the two overlap. The circle is cut at
+    its widest gap between labels, so the labels on either side of the top also stay apart."""
+    n = len(angles)
+    if n < 2 or gap * n >= 360:
+        return list(angles)
+    # Start after the widest gap; the labels before it follow the last one, 360 degrees lower.
+    gaps = [angles[i - 1] - angles[i] for i in range(1, n)] + [angles[-1] - (angles[0] - 360)]
+    start = (max(range(n), key=gaps.__getitem__) + 1) % n
+    order = list(range(start, n)) + list(range(start))
+    shift = [0.0] * (n - start) + [360.0] * start
+    want = [angles[i] - shift[k] for k, i in enumerate(order)]
+    clusters: list[tuple[int, int, float]] = []  # (first member, size, sum of want + j * gap)
+    for k, a in enumerate(want):
+        clusters.append((k, 1, a))
+        while len(clusters) > 1:
+            (first, n1, s1), (_, n2, s2) = clusters[-2], clusters[-1]
+            if s1 / n1 - (n1 - 1) * gap - s2 / n2 >= gap - 1e-9:
+                break  # the previous cluster's last label is far enough above this one's first
+            clusters[-2:] = [(first, n1 + n2, s1 + s2 + n1 * n2 * gap)]
+    placed = [0.0] * n
+    for first, size, total in clusters:
+        for j in range(size):
+            placed[order[first + j]] = total / size - j * gap + shift[first + j]
+    return placed
 
 
 def _outer_labels(ax, labels: list[tuple[str, float, float]]) -> None:
