@@ -1,52 +1,42 @@
-"""``SpaVL``: the canonical builder (a ``datasets.GeneratorBasedBuilder``).
+"""``SpaVL``: the canonical builder (a ``datasets.ArrowBasedBuilder``).
 
 It plays the role the design card gives ``spa_vl.py``: one BuilderConfig per config (``default``
-and the six harm domains), the unified Features, and examples from the source readers through
-validation. ``datasets`` 4 dropped script loading, so users load the script-free release
-instead; this builder serves ``spa_vl.load(source=<raw source>)`` and defines what a release
-holds.
+and the six harm domains), the unified Features, and the rows of a raw source as Arrow tables,
+through the same column batches and validation as ``spa-vl build`` (``spa_vl.fastpath``: whole
+batches checked with Arrow kernels, the rows they doubt by the row validator), shaped like
+``datasets``' packaged parquet builder. ``datasets`` 4 dropped script loading, so users load the
+script-free release instead; this builder serves ``spa_vl.load(source=<raw source>)`` and
+defines what a release holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from spa_vl.features import spa_vl_features, to_example
-from spa_vl.sources import SPLITS, open_source
+from spa_vl.about import CITATION, DATA_VERSION, DESCRIPTION, HOMEPAGE, LICENSE
+from spa_vl.fastpath import AcceptedBatch, validate_batches
+from spa_vl.features import spa_vl_features, to_example, to_table
+from spa_vl.sources import SPLITS, SourceRow, open_source
+from spa_vl.sources.columns import ColumnBatch
 from spa_vl.taxonomy import CONFIGS, load_taxonomy
-from spa_vl.validate import (
-    Quarantine,
-    RecordValidator,
-    ValidationOptions,
-    ValidationReport,
-    validate_rows,
-)
+from spa_vl.validate import Quarantine, RecordValidator, ValidationOptions, ValidationReport, ValidRecord
 
-DATA_VERSION = "1.0.0"
-HOMEPAGE = "https://sqrti.github.io/SPA-VL/"
-LICENSE = "cc-by-4.0"
-CITATION = """\
-@inproceedings{zhang2025spavl,
-  title     = {SPA-VL: A Comprehensive Safety Preference Alignment Dataset for Vision Language Models},
-  author    = {Zhang, Yongting and Chen, Lu and Zheng, Guodong and Gao, Yifeng and Zheng, Rui and
-               Fu, Jinlan and Yin, Zhenfei and Jin, Senjie and Qiao, Yu and Huang, Xuanjing and
-               Zhao, Feng and Gui, Tao and Shao, Jing},
-  booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
-  year      = {2025},
-  eprint    = {2406.12030},
-  archivePrefix = {arXiv}
-}
-"""
-DESCRIPTION = (
-    "SPA-VL: a safety preference alignment dataset for vision-language models. Each row is a "
-    "question about an image with a chosen (safer) and a rejected response, labelled with a "
-    "6-domain / 15-category / 53-subcategory harm taxonomy. The test split holds HarmEval and "
-    "HelpEval (eval_set), which have questions only."
-)
+# The published facts live in spa_vl.about; kept importable from here for older callers.
+__all__ = ["CITATION", "DATA_VERSION", "DESCRIPTION", "HOMEPAGE", "LICENSE", "SpaVL"]
+
+BUILDER_NAME = "spa_vl"  # builder_name and the cache folder (datasets would say "builder")
+ROWS_PER_TABLE = 1_000  # rows of the row path (JSON sources) gathered into one Arrow table
+
+try:  # datasets >= 4 tells a table's shard by a Key; older versions take any key
+    from datasets.builder import Key
+except ImportError:  # pragma: no cover - datasets < 4
+    Key = None
 
 
 def config_description(config: str) -> str:
@@ -71,7 +61,7 @@ class SpaVLConfig(datasets.BuilderConfig):
     quarantine: str | None = None
 
 
-class SpaVL(datasets.GeneratorBasedBuilder):
+class SpaVL(datasets.ArrowBasedBuilder):
     """SPA-VL with configs ``default`` and one per harm domain."""
 
     BUILDER_CONFIG_CLASS = SpaVLConfig
@@ -80,6 +70,12 @@ class SpaVL(datasets.GeneratorBasedBuilder):
         for name in CONFIGS
     ]
     DEFAULT_CONFIG_NAME = "default"
+
+    def __init__(self, *args, dataset_name: str | None = None, **kwargs) -> None:
+        super().__init__(*args, dataset_name=dataset_name or BUILDER_NAME, **kwargs)
+        # datasets names a builder after its module, which would make it "builder".
+        self.name = BUILDER_NAME
+        self.info.builder_name = BUILDER_NAME
 
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(
@@ -94,19 +90,58 @@ class SpaVL(datasets.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         if not self.config.data_dir:
             raise ValueError("SpaVL needs data_dir: a raw SPA-VL source (Hub layout, RLHF JSON or JSONL)")
+        # One validator across splits: ids must be unique over the whole dataset.
         self._validator = RecordValidator(ValidationOptions(deep=self.config.deep))
         self.validation_report = ValidationReport(source=str(self.config.data_dir))
         return [datasets.SplitGenerator(name=split, gen_kwargs={"split": split}) for split in SPLITS]
 
-    def _generate_examples(self, split: str) -> Iterator[tuple[str, dict]]:
+    def _generate_tables(self, split: str) -> Iterator[tuple[object, pa.Table]]:
         source = open_source(self.config.data_dir, self.config.source_format)
         self.validation_report.format = source.format
-        rows = (r for r in source.rows(splits=(split,)) if (r.record or {}).get("split", split) == split)
+        # The column batches `spa-vl build` validates (rows for sources without them).
+        items = (
+            source.batches(splits=(split,)) if hasattr(source, "batches") else source.rows(splits=(split,))
+        )
         quarantine = self.config.quarantine
         qpath = Path(quarantine).with_suffix(f".{split}.jsonl") if quarantine else None
-        # One validator across splits: ids must be unique over the whole dataset.
+        domain = load_taxonomy().domain_of_config(self.config.name)
+        index = None if domain is None else load_taxonomy().index("domain", domain)
         with Quarantine(qpath) as q:
-            for valid in validate_rows(rows, self.validation_report, quarantine=q, validator=self._validator):
-                example = to_example(valid.record, valid.image)
-                if in_config(example, self.config.name):
-                    yield valid.record["id"], example
+            accepted = validate_batches(
+                _of_split(items, split), self.validation_report, quarantine=q, validator=self._validator
+            )
+            for i, table in enumerate(_tables(accepted)):
+                if index is not None:  # a domain config holds the rows of its domain only
+                    table = table.filter(pc.equal(table.column("domain"), index))
+                if table.num_rows:
+                    yield (Key(0, i) if Key is not None else i), table
+
+
+def _of_split(items: Iterable[ColumnBatch | SourceRow], split: str) -> Iterator[ColumnBatch | SourceRow]:
+    """The items of ``split`` (a file may hold rows that say they belong to another)."""
+    for item in items:
+        if isinstance(item, ColumnBatch):
+            if item.split == split:
+                yield item
+        elif (item.record or {}).get("split", split) == split:
+            yield item
+
+
+def _tables(accepted: Iterable[AcceptedBatch | ValidRecord]) -> Iterator[pa.Table]:
+    """Typed tables in reading order: each accepted column batch as one (``to_table``), the
+    row path's records gathered ``ROWS_PER_TABLE`` at a time (``to_example``)."""
+    schema = spa_vl_features().arrow_schema
+    rows: list[dict] = []
+    for item in accepted:
+        if isinstance(item, AcceptedBatch):
+            if rows:
+                yield pa.Table.from_pylist(rows, schema=schema)
+                rows = []
+            yield to_table(item.table)
+            continue
+        rows.append(to_example(item.record, item.image))
+        if len(rows) >= ROWS_PER_TABLE:
+            yield pa.Table.from_pylist(rows, schema=schema)
+            rows = []
+    if rows:
+        yield pa.Table.from_pylist(rows, schema=schema)

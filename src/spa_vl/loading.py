@@ -13,11 +13,11 @@ from pathlib import Path
 
 import datasets
 
+from spa_vl.about import UPSTREAM_REPO  # the authors' Hub dataset, in the raw Hub layout
 from spa_vl.errors import SpaVLError, is_network_failure, network_message
 from spa_vl.sources import SPLITS, SourceError, detect_format, is_release, open_source
 from spa_vl.taxonomy import CONFIGS
 
-UPSTREAM_REPO = "sqrti/SPA-VL"  # the authors' Hub dataset, in the raw Hub layout
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _SPLIT = re.compile(r"^(?P<name>[a-z]+)(\[.*\])?$")
 # What of the upstream repository the raw Hub reader needs (not train.zip or meta_files/).
@@ -149,7 +149,9 @@ def _load_raw(path: Path, config: str, split, streaming: bool, cache_dir):
     from spa_vl.builder import SpaVL
 
     source = open_source(path)
-    if next(iter(source.rows()), None) is None:
+    # The first column batch (or row) only: the builder reads the rest once.
+    first = source.batches() if hasattr(source, "batches") else source.rows()
+    if next(iter(first), None) is None:
         raise LoadError(f"{path} ({source.format} layout) holds no records")
     builder = SpaVL(
         config_name=config,

@@ -91,3 +91,11 @@ def test_stale_dataset_info_count_is_caught_before_datasets_trips(releases, tmp_
     with pytest.raises(Exception) as raw_exc:
         datasets.load_dataset(str(rel), "default", cache_dir=cache)
     assert "NonMatchingSplitsSizes" in type(raw_exc.value).__name__ or "536" in str(raw_exc.value)
+
+
+def test_raw_stream_read_twice_gives_the_same_rows(sample_dirs):
+    # Ids are unique over the whole dataset; a second pass must not take the first pass's
+    # ids for duplicates and quarantine every row.
+    stream = spa_vl.load("default", "validation", source=sample_dirs["jsonl"], streaming=True)
+    first = [r["id"] for r in stream]
+    assert len(first) == 106 and [r["id"] for r in stream] == first
