@@ -81,7 +81,7 @@ def test_body_tells_the_facts(card_release: Path) -> None:
     assert "| `scamns` | Scams |" in body
     assert "`false beliefs` (False Beliefs)" in body
     # Counts the sample is known to have (SampleSpec defaults: 10 train rows per subcategory,
-    # 5 unlabelled, 2 validation and 1 HarmEval + 1 HelpEval per subcategory).
+    # 5 unlabeled, 2 validation and 1 HarmEval + 1 HelpEval per subcategory).
     assert "| train | 535 | 530 | 5 | 0 | 0 |" in body
     assert "| test | 106 | 106 | 0 | 53 | 53 |" in body
     assert "| `malicious_use` | Malicious Use | 220 | 44 | 44 | 308 | 3 |" in body
@@ -112,8 +112,9 @@ def test_yaml_metadata(card_release: Path) -> None:
     assert meta["license"] == "cc-by-4.0"
     assert meta["size_categories"] == ["n<1K"]
     assert "visual-question-answering" in meta["task_categories"]
-    assert "harmful" in meta["extra_gated_prompt"]
-    assert set(meta["extra_gated_fields"].values()) <= {"text", "checkbox"}
+    assert meta["source_datasets"] == ["extended|sqrti/SPA-VL"]  # the lineage to the authors' data
+    # A new card describes an open repository: no access form (tests/card/test_card_truth.py).
+    assert not [key for key in meta if key.startswith("extra_gated")]
     assert meta["citation"].startswith("@inproceedings{zhang2025spavl,")
     assert [c["config_name"] for c in meta["configs"] if c.get("default")] == ["default"]
 
@@ -146,7 +147,7 @@ def test_audit_summary_is_shown(release_copy) -> None:
             "groups": [
                 {"scope": "eval", "eval_set": "advbench", "method": "exact",
                  "matches": 7, "source_rows": 5, "eval_items": 4},
-                {"scope": "split", "eval_set": "spa-vl", "method": "near",
+                {"scope": "leak", "eval_set": "spa-vl", "method": "near",
                  "matches": 5, "source_rows": 4, "eval_items": 3},
             ],
         },
@@ -158,8 +159,10 @@ def test_audit_summary_is_shown(release_copy) -> None:
     body = (folder / "README.md").read_text(encoding="utf-8")
     assert "## Contamination audit" in body
     assert "checked 747 rows" in body
-    assert "(advbench, figstep)" in body
-    assert "12 matches on 9 rows" in body
+    assert "2 public evaluation sets (advbench, figstep)" in body
+    assert "**Against evaluation sets: 7 matches** on 5 rows." in body
+    assert "**Inside the dataset: 5 matches** on 4 rows" in body
+    assert "| **all scopes** | 12 | 9 |" in body
     assert "| eval | advbench | exact | 7 | 5 | 4 |" in body
     assert check_release(folder) == []
 

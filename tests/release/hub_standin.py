@@ -16,7 +16,12 @@ legacy git-LFS "basic" transfer, not Xet). It serves what the real ``huggingface
   must have been uploaded, else 422), file and folder deletions; ``parentCommit`` must be the
   branch head, else 412 as on the Hub.
 - ``POST /api/datasets/{id}/tag/{rev}`` (409 when the tag exists), ``GET .../refs``,
-  ``GET .../commits/{rev}``, ``GET /api/datasets/{id}[/revision/{rev}]``.
+  ``GET .../commits/{rev}``, ``GET /api/datasets/{id}[/revision/{rev}]`` (with ``gated``).
+- ``PUT /api/datasets/{id}/settings`` (``HfApi.update_repo_settings``): ``gated`` "auto",
+  "manual" or false (any other value is a 400), ``visibility``; a write token is needed. Each
+  call is recorded in ``HubStandin.settings_calls``; ``Repo.gated`` holds the result and the
+  repo info reports it. That a gated repo then asks users for the form is the Hub's, not
+  reproduced: downloads here stay open.
 - ``GET .../tree/{rev}[/{path}]`` and ``POST .../paths-info/{rev}``: entries with ``oid``,
   ``size`` and, for LFS files, ``lfs: {oid (sha256), size, pointerSize}``.
 - ``HEAD/GET /datasets/{id}/resolve/{rev}/{path}``: ``X-Repo-Commit``, ``ETag`` and
@@ -25,7 +30,8 @@ legacy git-LFS "basic" transfer, not Xet). It serves what the real ``huggingface
 - Tokens: a bad token is 401 "Invalid credentials in Authorization header" on any request;
   writing needs a "write" token (a "read" token gets 403); private repos are 404 without one.
 
-Not reproduced: Xet storage, pagination, multipart LFS, PRs, gating, rate limits (inject a 429).
+Not reproduced: Xet storage, pagination, multipart LFS, PRs, access requests to gated repos,
+rate limits (inject a 429).
 
 Faults are injected per request with :meth:`HubStandin.fail`: a status code (500, 429, 401...),
 ``"drop"`` (read half of the request body, then close the connection without an answer: a
@@ -92,6 +98,7 @@ class Commit:
 class Repo:
     repo_id: str
     private: bool
+    gated: str | bool = False  # "auto" | "manual" | False, as the Hub's repo info reports it
     commits: dict[str, Commit] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
@@ -133,6 +140,7 @@ class HubStandin:
         self.lfs: dict[str, bytes] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path)
         self.auth_seen: list[str] = []  # Authorization headers, to check the token was sent
+        self.settings_calls: list[tuple[str, dict]] = []  # (repo id, JSON body) per settings PUT
         self._faults: list[Fault] = []
         self._lock = threading.RLock()
         self._counter = 0
@@ -263,6 +271,7 @@ _ROUTES: list[tuple[str, re.Pattern, str]] = [
         ("POST", rf"^/api/{_REPO}/preupload/(?P<rev>[^/]+)$", "preupload"),
         ("POST", rf"^/api/{_REPO}/commit/(?P<rev>[^/]+)$", "commit"),
         ("POST", rf"^/api/{_REPO}/tag/(?P<rev>[^/]+)$", "tag"),
+        ("PUT", rf"^/api/{_REPO}/settings$", "settings"),
         ("GET", rf"^/api/{_REPO}/commits/(?P<rev>[^/]+)$", "commits"),
         ("GET", rf"^/api/{_REPO}/tree/(?P<rev>[^/]+)(/(?P<path>.*))?$", "tree"),
         ("POST", rf"^/api/{_REPO}/paths-info/(?P<rev>[^/]+)$", "paths_info"),
@@ -455,7 +464,21 @@ class _Handler(BaseHTTPRequestHandler):
         r = self._readable(repo)
         commit = self._commit_at(r, rev)
         siblings = [{"rfilename": p} for p in sorted(commit.files)]
-        return 200, {"id": repo, "sha": commit.oid, "private": r.private, "siblings": siblings}, None
+        info = {"id": repo, "sha": commit.oid, "private": r.private, "gated": r.gated, "siblings": siblings}
+        return 200, info, None
+
+    def _settings(self, body: bytes, query: dict, type: str, repo: str) -> tuple:
+        r = self._writable(repo)
+        data = json.loads(body or b"{}")
+        if "gated" in data and data["gated"] not in ("auto", "manual", False):
+            raise HubError(400, f"gated must be 'auto', 'manual' or false, not {data['gated']!r}")
+        with self.hub._lock:
+            self.hub.settings_calls.append((repo, data))
+            if "gated" in data:
+                r.gated = data["gated"]
+            if "visibility" in data:
+                r.private = data["visibility"] == "private"
+        return 200, {}, None
 
     def _preupload(self, body: bytes, query: dict, type: str, repo: str, rev: str) -> tuple:
         r = self._writable(repo)

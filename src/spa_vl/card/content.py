@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from spa_vl.builder import CITATION, DESCRIPTION, HOMEPAGE
+from spa_vl.about import CITATION, DESCRIPTION, HOMEPAGE, base_metadata
 from spa_vl.card import published
 from spa_vl.card.stats import ReleaseStats, size_category
 from spa_vl.features import spa_vl_features
@@ -28,7 +32,12 @@ IMAGES = {
     "sunburst": "images/taxonomy_sunburst.png",
     "splits": "images/rows_per_split_domain.png",
 }
-_REPO_MARKER = re.compile(r"<!-- spa-vl card: repo_id=(\S+) -->")
+# The card's own settings, kept in a hidden comment of the body so that re-rendering (and the
+# check, which renders again) keeps them: `<!-- spa-vl card: repo_id=ORG/NAME[ gated=MODE] -->`.
+_MARKER = re.compile(r"<!-- spa-vl card: repo_id=(?P<repo>\S+?)(?: gated=(?P<gated>\S+))? -->")
+# How the Hub gates a repository (huggingface_hub `update_repo_settings(gated=...)`): "auto"
+# grants each request once the form is filled in, "manual" lets the maintainers review it.
+GATED_MODES = ("auto", "manual")
 
 GATED_HEADING = "Acknowledge the harmful-content notice to access SPA-VL"
 GATED_BUTTON = "Acknowledge and request access"
@@ -56,13 +65,67 @@ def gating_metadata() -> dict:
     }
 
 
-def card_metadata(folder: str | Path, stats: ReleaseStats) -> dict:
-    """The card's YAML front matter, computed from the release folder."""
-    from spa_vl.release.build import base_metadata  # imported late: build imports the card
+@dataclass(frozen=True)
+class CardSettings:
+    """What a rendering of the card was told: the repository it describes and whether that
+    repository is gated (``None``: anyone can download it)."""
 
+    repo_id: str
+    gated: str | None = None
+
+    def marker(self) -> str:
+        gated = f" gated={self.gated}" if self.gated else ""
+        return f"<!-- spa-vl card: repo_id={self.repo_id}{gated} -->"
+
+
+def card_settings(folder: str | Path) -> CardSettings | None:
+    """The settings of the card in ``folder`` (None when README.md was not rendered by
+    ``spa-vl card``: no marker)."""
+    readme = Path(folder) / "README.md"
+    if not readme.is_file():
+        return None
+    m = _MARKER.search(readme.read_text(encoding="utf-8"))
+    return CardSettings(m["repo"], m["gated"]) if m else None
+
+
+_KEEP = "keep"
+_ACCESS: ContextVar[str | None] = ContextVar("spa_vl_card_access", default=_KEEP)
+
+
+@contextmanager
+def card_access(gated: str | None) -> Iterator[None]:
+    """Render the cards of this block for a repository gated with ``gated`` ("auto",
+    "manual") or not gated (``None``), instead of keeping the folder's current choice
+    (``spa-vl card --gated``)."""
+    if gated is not None and gated not in GATED_MODES:
+        raise ValueError(f"gated must be one of {GATED_MODES} or None, not {gated!r}")
+    token = _ACCESS.set(gated)
+    try:
+        yield
+    finally:
+        _ACCESS.reset(token)
+
+
+def card_gating(folder: str | Path) -> str | None:
+    """The access mode the card being rendered states: the one of ``card_access`` when set,
+    else the previous rendering's; a new card says the repository is not gated, because
+    only ``spa-vl release --gated`` gates it."""
+    chosen = _ACCESS.get()
+    if chosen != _KEEP:
+        return chosen
+    settings = card_settings(folder)
+    return settings.gated if settings and settings.gated in GATED_MODES else None
+
+
+def card_metadata(folder: str | Path, stats: ReleaseStats) -> dict:
+    """The card's YAML front matter, computed from the release folder. The Hub's access form
+    (``extra_gated_*``) is declared only when the card says the repository is gated: the Hub
+    shows it on gated repositories alone, so on others it would claim a gate that is not
+    there."""
     meta = base_metadata()
     meta["size_categories"] = [size_category(stats.total("default"))]
-    meta.update(gating_metadata())
+    if card_gating(folder):
+        meta.update(gating_metadata())
     meta["citation"] = CITATION
     meta["configs"] = configs_yaml(folder)
     meta["dataset_info"] = dataset_info_yaml(folder, _arrow_bytes(folder, stats))
@@ -88,23 +151,21 @@ def _arrow_bytes(folder: str | Path, stats: ReleaseStats) -> dict[tuple[str, str
 
 def existing_repo_id(folder: str | Path) -> str | None:
     """The repo id a previous rendering used (kept in a hidden comment of the body)."""
-    readme = Path(folder) / "README.md"
-    if not readme.is_file():
-        return None
-    m = _REPO_MARKER.search(readme.read_text(encoding="utf-8"))
-    return m.group(1) if m else None
+    settings = card_settings(folder)
+    return settings.repo_id if settings else None
 
 
 def card_context(folder: str | Path, stats: ReleaseStats, repo_id: str = DEFAULT_REPO_ID) -> dict:
     """The values the body template renders; every number in it comes from the folder."""
-    from spa_vl.release.build import base_metadata  # imported late: build imports the card
-
     folder = Path(folder)
     tax = load_taxonomy()
     manifest = _manifest(folder)
     counts = manifest.get("counts") or {}
+    gated = card_gating(folder)
     return {
         "repo_id": repo_id,
+        "gated": gated,
+        "marker": CardSettings(repo_id, gated).marker(),
         "tags": list(base_metadata().get("tags") or []),
         "version": manifest.get("version", "?"),
         "package_version": manifest.get("package_version", "?"),
@@ -281,7 +342,19 @@ def _changelog(folder: Path) -> str:
     return "\n".join("##" + ln if ln.startswith("#") else ln for ln in lines).strip()
 
 
+# The audit's scopes (schema/audit_report.schema.json) as the card names them: matches
+# against external eval sets first, then those inside the dataset.
+AUDIT_SCOPES = {
+    "eval": "against the evaluation sets",
+    "duplicate": "inside the dataset: duplicates within a split",
+    "leak": "inside the dataset: leaks between train, validation and test",
+}
+
+
 def _audit(folder: Path) -> dict | None:
+    """The audit report's summary: matches and matched rows per scope, so the card says how
+    many are against eval sets and how many inside the dataset; a scope the audit did not
+    run is said to be unchecked, never shown as zero."""
     path = folder / AUDIT_REPORT
     if not path.is_file():
         return None
@@ -290,12 +363,46 @@ def _audit(folder: Path) -> dict | None:
     except (OSError, ValueError) as exc:
         return {"error": f"{AUDIT_REPORT} cannot be read: {exc}"}
     summary = report.get("summary") or {}
+    groups = summary.get("groups") or []
+    eval_sets = [e.get("name") for e in report.get("eval_sets") or [] if e.get("name")]
+    run = (summary.get("settings") or {}).get("scopes")
+    matches = report.get("matches") or []
+    total = summary.get("matches", len(matches))
+    # Distinct rows per scope need the match list; a report that kept only the summary gives
+    # them where one group covers the scope (else unknown, shown as "?").
+    complete = len(matches) == total
+
+    def rows(scopes: tuple[str, ...]) -> int | None:
+        if complete:
+            return len({(m.get("source_split"), m.get("source_id")) for m in matches
+                        if m.get("scope") in scopes})  # fmt: skip
+        found = [g for g in groups if g.get("scope") in scopes]
+        return 0 if not found else found[0].get("source_rows") if len(found) == 1 else None
+
+    def count(scopes: tuple[str, ...]) -> int:
+        by_scope = summary.get("by_scope")
+        if isinstance(by_scope, dict):
+            return sum(int(by_scope.get(sc, 0)) for sc in scopes)
+        return sum(int(g.get("matches", 0)) for g in groups if g.get("scope") in scopes)
+
+    scopes = []
+    for scope, label in AUDIT_SCOPES.items():
+        checked = (run is None or scope in run) and (scope != "eval" or bool(eval_sets))
+        scopes.append({"scope": scope, "label": label, "checked": checked,
+                       "matches": count((scope,)), "rows": rows((scope,))})  # fmt: skip
+    inside = ("duplicate", "leak")
     return {
         "path": AUDIT_REPORT,
         "rows": (report.get("source") or {}).get("rows"),
-        "matches": summary.get("matches", len(report.get("matches") or [])),
+        "matches": total,
         "rows_matched": summary.get("source_rows_matched"),
-        "by_scope": sorted((summary.get("by_scope") or {}).items()),
-        "eval_sets": [e.get("name") for e in report.get("eval_sets") or [] if e.get("name")],
-        "groups": summary.get("groups") or [],
+        "eval_sets": eval_sets,
+        "scopes": scopes,
+        "eval": next(sc for sc in scopes if sc["scope"] == "eval"),
+        "inside": {
+            "checked": any(sc["checked"] for sc in scopes if sc["scope"] in inside),
+            "matches": count(inside),
+            "rows": rows(inside),
+        },
+        "groups": groups,
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from spa_vl.builder import LICENSE
+from spa_vl.about import LICENSE
 from spa_vl.features import EVAL_SETS
 from spa_vl.taxonomy import LEVELS, load_taxonomy
 
@@ -241,7 +241,11 @@ def _rai(ctx: dict) -> dict:
         "rai:dataSocialImpact": (
             "Meant to make vision-language models refuse harmful requests while staying helpful; "
             "misuse (training on rejected responses as targets) could make models more harmful. "
-            "Access is gated behind a harmful-content acknowledgement."
+            + (
+                f"Access is gated behind a harmful-content acknowledgement ({ctx['gated']} approval)."
+                if ctx["gated"]
+                else "The repository is not gated: anyone can download it."
+            )
         ),
         "rai:dataReleaseMaintenancePlan": (
             "Versioned releases tagged vX.Y.Z with a MANIFEST.json of checksums and a CHANGELOG.md; "

@@ -6,7 +6,9 @@ compare a release against, and every number about the release itself is computed
 
 from __future__ import annotations
 
-UPSTREAM_REPO = "sqrti/SPA-VL"
+# One source for the title and the repo id (spa_vl.about); the card template reads them here.
+from spa_vl.about import TITLE, UPSTREAM_REPO  # noqa: F401
+
 VENUE = "CVPR 2025"
 ARXIV = "2406.12030"
 PAPER = f"arXiv {ARXIV} ({VENUE})"

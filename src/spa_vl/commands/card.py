@@ -22,6 +22,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="ORG/NAME",
         help="Hub repository shown in the loading examples (default: the card's current one)",
     )
+    p.add_argument(
+        "--gated",
+        choices=["auto", "manual", "no"],
+        help="whether the card says the Hub repository is gated (auto: requests granted at once, "
+        "manual: reviewed; no: anyone can download); push with the same `spa-vl release --gated` "
+        "(default: the card's current choice; a new card says no)",
+    )
     p.add_argument("--quiet", action="store_true")
 
 
@@ -66,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--json goes with --check")
     if args.repo_id and not re.fullmatch(r"[\w.-]+/[\w.-]+", args.repo_id):
         raise UsageError(f"--repo-id must look like ORG/NAME, got {args.repo_id!r}")
+    if args.check and args.gated:
+        raise UsageError("--gated renders the card; it does not go with --check")
     check_release_folder(folder, writable=not args.check)
     if args.check:
         from spa_vl.card.check import card_problems
@@ -86,9 +95,14 @@ def run(args: argparse.Namespace) -> int:
     from spa_vl.release.verify import refuse_untrusted_data
 
     refuse_untrusted_data(folder, "no card is written")  # the card must not describe bad data
+    from contextlib import nullcontext
+
+    from spa_vl.card.content import card_access
     from spa_vl.card.render import render_card
 
-    written = render_card(folder, repo_id=args.repo_id)
+    access = nullcontext() if args.gated is None else card_access(None if args.gated == "no" else args.gated)
+    with access:
+        written = render_card(folder, repo_id=args.repo_id)
     if not args.quiet:
         print(f"card written to {folder}: {', '.join(written)} (MANIFEST.json refreshed)")
     return 0

@@ -14,6 +14,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="check the folder and print the plan; send nothing"
     )
     parser.add_argument("--private", action="store_true", help="create the repo private if missing")
+    parser.add_argument(
+        "--gated",
+        choices=["auto", "manual"],
+        help="gate the repository before any file is uploaded: users must accept the card's "
+        "notice (auto: granted at once; manual: you review each request). The card must say "
+        "the same (`spa-vl card DIR --gated MODE`). Without it the repository must not be gated",
+    )
     parser.add_argument("--message", metavar="TEXT", help="commit description (default: none)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -23,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     # returns its exit code: 1 when the folder or the tag fails a check, 2 for the Hub.
     from spa_vl.release.hub import plan_release, push_release, token_source
 
-    plan = plan_release(args.dir, args.repo_id, private=args.private, message=args.message)
+    plan = plan_release(args.dir, args.repo_id, private=args.private, message=args.message, gated=args.gated)
     if args.dry_run:
         from huggingface_hub import constants
 

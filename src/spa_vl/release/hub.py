@@ -2,13 +2,18 @@
 
 Order of work, each step safe to repeat (so a push killed at any point can simply be re-run):
 
-1. local checks: manifest checksums and the card check; nothing leaves the machine before;
-2. the tag: if ``vX.Y.Z`` exists, its files must be exactly this folder (then there is nothing
+1. local checks: manifest checksums and the card check, and the card must say what the push
+   will make true (its repository, whether it is gated); nothing leaves the machine before;
+2. access: with ``--gated auto|manual`` the repository is gated (repo settings) before any data
+   file is uploaded, so the data is never downloadable without the form; then the Hub's gating
+   is read back and must be what the card says (a repo gated by hand under a card that says
+   "not gated" is refused);
+3. the tag: if ``vX.Y.Z`` exists, its files must be exactly this folder (then there is nothing
    to do) or the push is refused: a released version never changes;
-3. the commit: if ``main`` already holds exactly these files (an earlier run committed, then
+4. the commit: if ``main`` already holds exactly these files (an earlier run committed, then
    died), it is reused; otherwise ``upload_folder`` makes one commit "Release vX.Y.Z" on top of
    the head it checked (``parent_commit``), deleting files of older versions;
-4. the files of that commit are compared with the manifest *before* it is tagged, so a tag
+5. the files of that commit are compared with the manifest *before* it is tagged, so a tag
    never lands on a commit that is not this release; then the tag, then the same comparison at
    the tag.
 
@@ -38,6 +43,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 REPO_TYPE = "dataset"
+GATED_MODES = ("auto", "manual")  # huggingface_hub's update_repo_settings(gated=...)
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 HUB_OWNED = frozenset({".gitattributes"})  # created by the Hub with the repo; not ours to check
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
@@ -116,6 +122,7 @@ class PushPlan:
     files: tuple[tuple[str, int], ...]  # (path, bytes), MANIFEST.json included
     private: bool = False
     message: str | None = None
+    gated: str | None = None  # "auto" or "manual": gate the repository; None: leave it open
 
     @property
     def tag(self) -> str:
@@ -132,10 +139,19 @@ class PushPlan:
             f"({'private' if self.private else 'public'} dataset repo, created if missing)",
             f'commit:  "{self.commit_message}" on main (files of older versions are removed)',
             f"tag:     {self.tag} on exactly that commit (refused if {self.tag} already exists)",
+            "access:  "
+            + (
+                f"gated ({self.gated}: {_GATED_WORDS[self.gated]}), set before any file is uploaded"
+                if self.gated
+                else "not gated: anyone can download it (refused if the repo is gated on the Hub)"
+            ),
             f"files:   {len(self.files)} files, {_human(total)}",
         ]
         lines += [f"  {_human(size):>10}  {path}" for path, size in self.files]
         return "\n".join(lines)
+
+
+_GATED_WORDS = {"auto": "requests granted once the form is filled in", "manual": "each request reviewed"}
 
 
 @dataclass(frozen=True)
@@ -146,19 +162,28 @@ class PushResult:
     new_commit: bool  # False when main already held the release (resumed run)
     already_released: bool  # True when the tag existed with exactly these files
     files_checked: int
+    gated: str | None = None  # the repository's gating after the push
 
 
 # -- local checks ------------------------------------------------------------------------------
 def plan_release(
-    folder: str | Path, repo_id: str, *, private: bool = False, message: str | None = None
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    message: str | None = None,
+    gated: str | None = None,
 ) -> PushPlan:
-    """Check the folder locally and describe the push; raise ReleaseRefused listing problems."""
+    """Check the folder locally and describe the push; raise ReleaseRefused listing problems.
+    ``gated`` ("auto" or "manual") gates the repository; the card must say so."""
     root = Path(folder)
     if not _REPO_ID.match(repo_id):
         raise ReleaseError(f"--repo-id {repo_id!r} is not of the form ORG/NAME")
+    if gated is not None and gated not in GATED_MODES:
+        raise ReleaseError(f"--gated {gated!r}: choose one of {', '.join(GATED_MODES)}")
     problems: list[str | Issue] = [*verify_release(root)]
     problems += _card_problems(root)
-    problems += _card_repo_problems(root, repo_id)
+    problems += _card_repo_problems(root, repo_id, gated)
     if problems:
         raise ReleaseRefused(
             f"{root} is not a consistent release folder; nothing was sent to the Hub:", problems
@@ -168,22 +193,34 @@ def plan_release(
         raise ReleaseRefused(f"{root}: manifest version {manifest.version!r} is not X.Y.Z")
     files = [(f.path, f.bytes) for f in manifest.files]
     files.append((MANIFEST_NAME, (root / MANIFEST_NAME).stat().st_size))
-    return PushPlan(root, repo_id, manifest.version, tuple(sorted(files)), private, message)
+    return PushPlan(root, repo_id, manifest.version, tuple(sorted(files)), private, message, gated)
 
 
-def _card_repo_problems(folder: Path, repo_id: str) -> list[str]:
-    """The card's loading examples must name the repository it is pushed to."""
+def _card_repo_problems(folder: Path, repo_id: str, gated: str | None = None) -> list[str]:
+    """The card must describe the push: its loading examples name the repository, and it
+    says the repository is gated exactly when ``--gated`` gates it."""
     try:
-        from spa_vl.card.content import existing_repo_id
+        from spa_vl.card.content import card_settings
     except ModuleNotFoundError:
         return []
-    named = existing_repo_id(folder)
-    if named is None or named == repo_id:
+    settings = card_settings(folder)
+    if settings is None:
         return []  # a card without our marker was not rendered by `spa-vl card`
-    return [
-        f"README.md: the card's loading examples name {named!r}, not {repo_id!r}; "
-        f"run `spa-vl card {folder} --repo-id {repo_id}` first"
-    ]
+    problems = []
+    fix = f"spa-vl card {folder} --repo-id {repo_id} --gated {gated or 'no'}"
+    if settings.repo_id != repo_id:
+        problems.append(
+            f"README.md: the card's loading examples name {settings.repo_id!r}, not {repo_id!r}; "
+            f"run `{fix}` first"
+        )
+    if settings.gated != gated:
+        said = f"the repository is gated ({settings.gated})" if settings.gated else "anyone can download it"
+        asked = f"--gated {gated} gates it" if gated else "without --gated the repository is not gated"
+        problems.append(
+            f"README.md: the card says {said}, but {asked}; run `{fix}` first"
+            + (f", or push with --gated {settings.gated}" if settings.gated else "")
+        )
+    return problems
 
 
 def _card_problems(folder: Path) -> list[str]:
@@ -291,6 +328,7 @@ class _Pusher:
             "create the dataset repo",
             lambda: self.api.create_repo(private=plan.private, exist_ok=True, **self.repo),
         )
+        self.ensure_access()
         tags = self.step("list the tags", lambda: self.refs()[1])
         if plan.tag in tags:
             return self.existing_tag(tags[plan.tag])
@@ -300,7 +338,7 @@ class _Pusher:
         checked = self.check_remote(plan.tag, f"tag {plan.tag}")
         echo_new = "committed" if new else "main already held these files (resumed)"
         self.echo(f"{plan.repo_id}: {echo_new}; tagged {plan.tag} = {commit[:12]}; {checked} files verified")
-        return PushResult(plan.repo_id, plan.tag, commit, new, False, checked)
+        return PushResult(plan.repo_id, plan.tag, commit, new, False, checked, plan.gated)
 
     # -- steps -----------------------------------------------------------------------------
     def refs(self) -> tuple[str | None, dict[str, str]]:
@@ -317,7 +355,34 @@ class _Pusher:
                 problems,
             )
         self.echo(f"{self.plan.repo_id}: {self.plan.tag} is already released with exactly these files")
-        return PushResult(self.plan.repo_id, self.plan.tag, target, False, True, len(self.plan.files))
+        files = len(self.plan.files)
+        return PushResult(self.plan.repo_id, self.plan.tag, target, False, True, files, self.plan.gated)
+
+    def ensure_access(self) -> None:
+        """Gate the repository when asked (before any data file goes up), then read its
+        gating back: it must be what the card says."""
+        plan = self.plan
+        if plan.gated:
+            self.step(
+                f"gate the repository ({plan.gated})",
+                lambda: self.api.update_repo_settings(gated=plan.gated, **self.repo),
+            )
+            self.echo(f"{plan.repo_id}: access gated ({plan.gated}: {_GATED_WORDS[plan.gated]})")
+        info = self.step("read the repository's settings", lambda: self.api.repo_info(**self.repo))
+        live = getattr(info, "gated", None) or None  # False and None both mean "not gated"
+        if live == plan.gated:
+            return
+        if plan.gated:
+            raise HubFailure(
+                f"{plan.repo_id} reads back as {f'gated ({live})' if live else 'not gated'} after "
+                f"gating it ({plan.gated}); nothing was uploaded. Run the same command again."
+            )
+        raise ReleaseRefused(
+            f"{plan.repo_id} is gated ({live}) on the Hub, but the card says anyone can download "
+            f"it; nothing was uploaded. Render the card with `spa-vl card {plan.folder} --repo-id "
+            f"{plan.repo_id} --gated {live}` and push with --gated {live}, or turn gating off in "
+            "the repository's settings."
+        )
 
     def ensure_commit(self) -> tuple[str, bool]:
         head, _ = self.refs()
