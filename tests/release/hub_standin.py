@@ -1,7 +1,10 @@
 """A small local stand-in for the Hugging Face Hub API, for tests (127.0.0.1 only).
 
-Select it with ``HF_ENDPOINT=<standin.endpoint>`` and ``HF_HUB_DISABLE_XET=1`` (it speaks the
-legacy git-LFS "basic" transfer, not Xet). It serves what the real ``huggingface_hub`` client and
+Select it with ``HF_ENDPOINT=<standin.endpoint>`` and ``HF_HUB_DISABLE_XET=1``: it speaks the
+legacy git-LFS "basic" transfer, not Xet, so only the tests that push to it turn Xet off (the
+``hub`` fixture). ``spa-vl release`` itself never does: it uploads through huggingface_hub's
+default path, Xet on the Hub, which sends only the chunks the Hub does not hold yet, so a new
+version uploads about what changed. It serves what the real ``huggingface_hub`` client and
 ``datasets.load_dataset`` call for a dataset repo, and reproduces these Hub behaviours:
 
 - ``POST /api/repos/create``: a new repo gets an "initial commit" holding ``.gitattributes``

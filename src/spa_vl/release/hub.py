@@ -17,8 +17,10 @@ Order of work, each step safe to repeat (so a push killed at any point can simpl
    never lands on a commit that is not this release; then the tag, then the same comparison at
    the tag.
 
-429 and 5xx answers and lost connections are retried with exponential backoff. The token comes
-from ``HF_TOKEN`` or the saved login and is scrubbed from every message we emit.
+Files go up through huggingface_hub's default upload path (Xet storage on the Hub): only the
+chunks the Hub does not hold yet are sent, so a new version uploads about what changed. 429 and
+5xx answers and lost connections are retried with exponential backoff. The token comes from
+``HF_TOKEN`` or the saved login and is scrubbed from every message we emit.
 """
 
 from __future__ import annotations
