@@ -64,10 +64,10 @@ def corpus(rows: int, shard_rows: int, plant: int) -> tuple[Path, set[tuple[str,
     )
     tests = []
     for split in ("test", "validation"):
-        import pyarrow.parquet as pq2
+        from spa_vl.release.layout import ReleaseLayout
 
-        f = next((release() / "data" / "default").glob(f"{split}-*.parquet"))
-        tests += pq2.read_table(f, columns=["id", "question"]).to_pylist()
+        for batch in ReleaseLayout.of(release()).read_split(split, ["id", "question"]):
+            tests += batch.to_pylist()
     n_shards = -(-rows // shard_rows)
     where = rng.choice(rows, plant, replace=False)
     picks = rng.choice(len(tests), plant, replace=False)

@@ -24,8 +24,10 @@ def release(sample_dirs: dict[str, Path], tmp_path_factory: pytest.TempPathFacto
 
 
 def _questions(release: Path, split: str) -> list[dict]:
-    file = next((release / "data" / "default").glob(f"{split}-*.parquet"))
-    return pq.read_table(file, columns=["id", "question"]).to_pylist()
+    """The rows of ``split`` in id order (the source's order: layout v2 groups them by domain)."""
+    files = sorted(release.glob(f"data/*/{split}-*.parquet"))  # layout v2: `default` is every folder
+    rows = [r for f in files for r in pq.read_table(f, columns=["id", "question"]).to_pylist()]
+    return sorted(rows, key=lambda r: r["id"])
 
 
 def _background(k: int, n: int) -> list[str]:
@@ -240,9 +242,9 @@ def test_eval_and_against_together_are_a_usage_error(planted, release: Path, tmp
 
 
 def test_the_scan_finds_planted_images_in_an_image_column(release: Path, tmp_path: Path) -> None:
-    file = next((release / "data" / "default").glob("test-*.parquet"))
+    file = next(release.glob("data/*/test-*.parquet"))
     test = pq.read_table(file, columns=["id", "question", "image"]).to_pylist()
-    train = next((release / "data" / "default").glob("train-*.parquet"))
+    train = max(release.glob("data/*/train-*.parquet"), key=lambda p: p.stat().st_size)
     background = [r["image"]["bytes"] for r in pq.read_table(train, columns=["image"]).to_pylist()[:30]]
     corpus = tmp_path / "corpus"
     corpus.mkdir()

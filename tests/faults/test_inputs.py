@@ -238,13 +238,13 @@ def release(built_release: Path, tmp_path: Path) -> Path:
 
 
 def test_stray_file_in_a_release(cli, release: Path, tmp_path: Path) -> None:
-    (release / "data/default/train.parquet.bak").write_bytes(b"old")
+    (release / "data/misinformation/train.parquet.bak").write_bytes(b"old")
     run, _, _ = validate(cli, release, tmp_path)
-    run.assert_one_line_error(1, "data/default/train.parquet.bak: matches no file name of a release")
+    run.assert_one_line_error(1, "data/misinformation/train.parquet.bak: matches no file name of a release")
 
 
 def test_invalid_utf8_in_a_release_image_path(release: Path) -> None:
-    file = sorted((release / "data/default").glob("validation-*.parquet"))[0]
+    file = sorted(release.glob("data/*/validation-*.parquet"))[0]
     table = pq.read_table(file)
     image = table.column("image").combine_chunks()
     paths = bad_utf8_strings(image.field("path").to_pylist(), 2, b"\xc3(.png")

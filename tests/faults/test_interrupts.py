@@ -55,11 +55,11 @@ if hook == "shards-written":
     build.write_data = write_data
 elif hook == "card":
     import spa_vl.card.render as render
-    real_card = render.render_release_card
-    def render_release_card(folder):
+    real_card = render.render_build_card
+    def render_build_card(folder, stats):
         pause()
-        return real_card(folder)
-    render.render_release_card = render_release_card
+        return real_card(folder, stats)
+    render.render_build_card = render_build_card
 elif hook == "between-renames":
     staging._exchange = lambda a, b: False
     real_rename = os.rename

@@ -22,7 +22,7 @@ from spa_vl.release.verify import verify_release
 from spa_vl.sample import SampleSpec, write_sample
 
 SMALL = SampleSpec(train=20, validation_per_sub=1, test_per_sub=1)  # 179 rows: fast to build
-SHARD = "data/default/train-00000-of-00001.parquet"
+SHARD = "data/misinformation/train-00000-of-00001.parquet"  # one of the small sample's shards
 
 
 def build_small_release(root: Path) -> Path:
@@ -192,12 +192,12 @@ def test_listed_file_is_a_link_out(rel: Path, tmp_path: Path, cli) -> None:
 
 
 def test_listed_file_under_a_folder_linked_out(rel: Path, tmp_path: Path, cli) -> None:
-    outside = Path(shutil.copytree(rel / "data/default", tmp_path / "elsewhere"))
-    shutil.rmtree(rel / "data/default")
-    (rel / "data/default").symlink_to(outside, target_is_directory=True)
+    outside = Path(shutil.copytree(rel / "data/misinformation", tmp_path / "elsewhere"))
+    shutil.rmtree(rel / "data/misinformation")
+    (rel / "data/misinformation").symlink_to(outside, target_is_directory=True)
     run = cli("verify", rel)
     run.assert_one_line_error(1, f"{SHARD}: unsafe-path", "outside the release")
-    assert "data/default: extra" in run.err  # the link itself is not part of a release
+    assert "data/misinformation: extra" in run.err  # the link itself is not part of a release
 
 
 def test_listed_file_is_a_folder(rel: Path, cli) -> None:
@@ -223,7 +223,7 @@ def test_listed_twice(rel: Path, cli) -> None:
 
 @pytest.mark.parametrize(
     "relpath",
-    [".hidden", "data/.DS_Store", "data/default/deep/er/notes.txt", ".git/config", "images/.x/y"],
+    [".hidden", "data/.DS_Store", "data/misinformation/deep/er/notes.txt", ".git/config", "images/.x/y"],
 )
 def test_unlisted_file_at_any_depth_is_named(rel: Path, cli, relpath: str) -> None:
     (rel / relpath).parent.mkdir(parents=True, exist_ok=True)

@@ -270,8 +270,8 @@ def test_build_failing_midway_leaves_the_previous_release(cli, world: World, mon
 
     real = build.write_data
 
-    def disk_full(records, out, *args):
-        real(records, out, *args)
+    def disk_full(records, out, *args, **kwargs):
+        real(records, out, *args, **kwargs)
         raise OSError(errno.ENOSPC, "No space left on device", str(out / "data" / "default"))
 
     monkeypatch.setattr(build, "write_data", disk_full)
@@ -285,10 +285,10 @@ def test_build_failing_midway_leaves_the_previous_release(cli, world: World, mon
 def test_build_interrupted_in_process_leaves_the_previous_release(cli, world: World, monkeypatch) -> None:
     import spa_vl.card.render as render
 
-    def ctrl_c(folder):
+    def ctrl_c(folder, stats):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(render, "render_release_card", ctrl_c)
+    monkeypatch.setattr(render, "render_build_card", ctrl_c)
     run = cli("build", world.src, "--out", world.rel, "--quarantine", world.quarantine, "--quiet")
     assert run.code == 130 and "Traceback" not in run.err
     world.assert_nothing_lost()
@@ -298,7 +298,9 @@ def test_build_that_does_not_verify_is_not_swapped_in(cli, world: World, monkeyp
     import spa_vl.release.build as build
     from spa_vl.release.verify import FileProblem
 
-    monkeypatch.setattr(build, "verify_release", lambda folder: [FileProblem("x.parquet", "altered", "test")])
+    monkeypatch.setattr(
+        build, "verify_release", lambda folder, **_: [FileProblem("x.parquet", "altered", "test")]
+    )
     run = cli("build", world.src, "--out", world.rel, "--quarantine", world.quarantine, "--quiet")
     run.assert_one_line_error(1, "does not verify", "x.parquet", "previous one is unchanged")
     world.assert_nothing_lost()

@@ -38,12 +38,15 @@ def releases(sample_dirs, tmp_path_factory) -> dict[str, Path]:
 
 def read_rows(release: Path, config: str, split: str | None = None) -> list[dict]:
     """Rows of a release read with plain pyarrow, labels turned back into names via the
-    ClassLabel names stored in the parquet metadata."""
+    ClassLabel names stored in the parquet metadata. Layout v2 as the contract states it, typed
+    here rather than taken from the code: a domain config is ``data/<config>/``, ``default``
+    every folder under ``data/``."""
     import json
 
     rows = []
     pattern = f"{split}-*.parquet" if split else "*.parquet"
-    for path in sorted((release / "data" / config).glob(pattern)):
+    folders = sorted((release / "data").iterdir()) if config == "default" else [release / "data" / config]
+    for path in [p for folder in folders for p in sorted(folder.glob(pattern))]:
         table = pq.read_table(path)
         feats = json.loads(table.schema.metadata[b"huggingface"])["info"]["features"]
         names = {k: v.get("names") for k, v in feats.items() if v.get("_type") == "ClassLabel"}

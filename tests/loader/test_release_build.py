@@ -100,7 +100,7 @@ def test_rebuild_is_byte_identical_even_from_another_path(sample_dirs, tmp_path)
 
 def test_small_max_shard_size_cuts_shards_and_keeps_every_row(sample_dirs, tmp_path):
     out = build_release(sample_dirs["hub"], tmp_path / "rel", max_shard_size=64 * 1024).out
-    shards = sorted((out / "data" / "default").glob("train-*.parquet"))
+    shards = sorted((out / "data" / "malicious_use").glob("train-*.parquet"))
     assert len(shards) > 2
     n = len(shards)
     assert [s.name for s in shards] == [f"train-{k:05d}-of-{n:05d}.parquet" for k in range(n)]

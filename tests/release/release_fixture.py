@@ -1,8 +1,9 @@
-"""Hand-made release folders per docs/CONTRACTS.md, until the builder exists.
+"""Hand-made release folders per docs/CONTRACTS.md (layout v2), independent of the builder.
 
-``write_release`` writes parquet per config and split through ``datasets`` (so the Features sit
-in the parquet metadata), a README with YAML ``configs:`` and ``dataset_info:``, a CHANGELOG and a
-MANIFEST.json that lists every file.
+``write_release`` writes parquet per data folder and split through ``datasets`` (so the Features
+sit in the parquet metadata), each row once under its domain's folder, a README with YAML
+``configs:`` and ``dataset_info:``, a CHANGELOG and a MANIFEST.json that lists every file. Names
+come from ``spa_vl.release.layout``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import datasets
 import yaml
 from PIL import Image as PILImage
 
+from spa_vl.release import layout
 from spa_vl.release.manifest import ReleaseManifest
 from spa_vl.taxonomy import load_taxonomy
 
@@ -111,20 +113,38 @@ def write_release(folder: Path, version: str, rows: list[dict] | None = None) ->
         source={"format": "jsonl", "fingerprint": f"fixture-{version}"},
         counts={"read": len(rows), "accepted": len(rows), "quarantined": 0},
     )
-    configs, infos = [], []
-    for config in tax.config_names:
-        domain = tax.domain_of_config(config)
-        data_files, splits = [], []
+    nbytes: dict[tuple[str, str], int] = {}
+    for folder_name in layout.data_folders():
         for split in SPLITS:
-            subset = [r for r in rows if r["split"] == split and domain in (None, r["domain"])]
-            rel = f"data/{config}/{split}-00000-of-00001.parquet"
+            subset = [
+                r
+                for r in rows
+                if r["split"] == split
+                and layout.folder_of_domain(tax.index("domain", r["domain"])) == folder_name
+            ]
+            if not subset:
+                continue
+            rel = layout.data_path(folder_name, layout.shard_name(split, 0, 1))
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             ds = datasets.Dataset.from_dict(_columns(subset, feats), features=feats)
             ds.to_parquet(folder / rel)
+            config = layout.config_of_folder(folder_name)
             manifest.set_file(folder, rel, rows=len(subset), config=config, split=split)
-            data_files.append({"split": split, "path": rel})
-            splits.append({"name": split, "num_bytes": ds.data.nbytes, "num_examples": len(subset)})
-        entry: dict = {"config_name": config, "data_files": data_files}
+            nbytes[(folder_name, split)] = ds.data.nbytes
+    configs, infos = [], []
+    for config in tax.config_names:
+        splits = []
+        folders = {s: [f for f in layout.folders_of_config(config) if (f, s) in nbytes] for s in SPLITS}
+        for split in SPLITS:
+            files = manifest.data_files(config, split)
+            splits.append(
+                {
+                    "name": split,
+                    "num_bytes": sum(nbytes[(f, split)] for f in folders[split]),
+                    "num_examples": sum(f.rows or 0 for f in files),
+                }
+            )
+        entry: dict = {"config_name": config, "data_files": layout.config_data_files(config, folders)}
         if config == "default":
             entry["default"] = True
         configs.append(entry)

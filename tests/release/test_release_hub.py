@@ -58,12 +58,12 @@ def test_first_release_commits_once_tags_and_reads_back(hub: HubStandin, release
     repo = hub.repo(REPO)
     assert releases(hub) == ["Release v1.0.0"]
     assert repo.tags == {"v1.0.0": result.commit} and repo.branches["main"] == result.commit
-    assert result.new_commit and not result.already_released and result.files_checked == 24
+    assert result.new_commit and not result.already_released and result.files_checked == 21
     files = repo.commits[result.commit].files
     assert set(files) - {".gitattributes"} == {
         p.relative_to(release_v1).as_posix() for p in release_v1.rglob("*") if p.is_file()
     }
-    parquet = "data/default/train-00000-of-00001.parquet"
+    parquet = "data/malicious_use/train-00000-of-00001.parquet"
     assert files[parquet].sha256 is not None  # stored through LFS
     assert hub.read(files[parquet]) == (release_v1 / parquet).read_bytes()
     assert hub.count("GET", r"/tree/v1\.0\.0$") == 1  # read back at the tag
@@ -73,10 +73,10 @@ def test_second_version_keeps_the_first_tag_and_drops_stale_files(
     hub: HubStandin, release_v1: Path, release_v2: Path
 ) -> None:
     first = push(release_v1)
-    (release_v2 / "data/default/extra-00000-of-00001.parquet").write_bytes(b"x")
+    (release_v2 / "data/malicious_use/extra-00000-of-00001.parquet").write_bytes(b"x")
     with pytest.raises(ReleaseRefused):  # an unlisted file never leaves the machine
         push(release_v2)
-    (release_v2 / "data/default/extra-00000-of-00001.parquet").unlink()
+    (release_v2 / "data/malicious_use/extra-00000-of-00001.parquet").unlink()
     # Someone adds a file by hand on main: the next release must not carry it along.
     stray = base64.b64encode(b"stray").decode()
     hub.commit(
@@ -106,7 +106,7 @@ def test_rerelease_of_an_existing_tag(hub: HubStandin, release_v1: Path, release
     (release_v2 / "MANIFEST.json").write_text(json.dumps(manifest))
     with pytest.raises(ReleaseRefused, match="a released version never changes") as err:
         push(release_v2)
-    assert any("data/default/train" in p for p in err.value.problems)
+    assert any("data/malicious_use/train" in p for p in err.value.problems)
     assert releases(hub) == ["Release v1.0.0"]
     assert hub.repo(REPO).tags == {"v1.0.0": first.commit}
 
@@ -144,7 +144,7 @@ def test_dropped_lfs_upload_is_resumed_by_the_client(hub: HubStandin, release_v1
     # huggingface_hub retries an LFS PUT itself (1 s backoff): one PUT more, one commit.
     hub.fail("PUT", r"^/__lfs/", "drop", times=1)
     result = push(release_v1)
-    assert hub.count("PUT", r"^/__lfs/") == 22  # 21 parquet files + the one cut short
+    assert hub.count("PUT", r"^/__lfs/") == 19  # 18 parquet files + the one cut short
     assert releases(hub) == ["Release v1.0.0"] and hub.repo(REPO).tags == {"v1.0.0": result.commit}
 
 
@@ -248,8 +248,8 @@ def test_dry_run_prints_the_plan_and_sends_nothing(
     assert main(["release", str(release_v1), "--repo-id", REPO, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert f"{hub.endpoint}/datasets/{REPO}" in out
-    assert "tag:     v1.0.0" in out and "24 files" in out
-    assert "data/default/train-00000-of-00001.parquet" in out and "MANIFEST.json" in out
+    assert "tag:     v1.0.0" in out and "21 files" in out
+    assert "data/malicious_use/train-00000-of-00001.parquet" in out and "MANIFEST.json" in out
     assert "token:   HF_TOKEN" in out and WRITE_TOKEN not in out
     assert hub.requests == []
 

@@ -9,20 +9,20 @@ import pytest
 from spa_vl.cli import main
 from spa_vl.release.verify import verify_release
 
-SHARD = "data/default/train-00000-of-00001.parquet"
+SHARD = "data/malicious_use/train-00000-of-00001.parquet"
 
 
 def test_a_clean_release_verifies(release_v1: Path, capsys: pytest.CaptureFixture) -> None:
     assert verify_release(release_v1) == []
     assert main(["verify", str(release_v1)]) == 0
-    assert "v1.0.0, 23 files match MANIFEST.json" in capsys.readouterr().out
+    assert "v1.0.0, 20 files match MANIFEST.json" in capsys.readouterr().out
 
 
 def test_missing_extra_and_altered_files_are_each_named(
     release_v1: Path, capsys: pytest.CaptureFixture
 ) -> None:
     (release_v1 / "CHANGELOG.md").unlink()
-    (release_v1 / "data/default/notes.txt").write_text("not in the manifest")
+    (release_v1 / "data/malicious_use/notes.txt").write_text("not in the manifest")
     shard = release_v1 / SHARD
     data = bytearray(shard.read_bytes())
     data[-20] ^= 0x01  # same size, other bytes: only the sha256 can tell
@@ -33,7 +33,7 @@ def test_missing_extra_and_altered_files_are_each_named(
     problems = {(p.path, p.kind) for p in verify_release(release_v1)}
     assert problems == {
         ("CHANGELOG.md", "missing"),
-        ("data/default/notes.txt", "extra"),
+        ("data/malicious_use/notes.txt", "extra"),
         (SHARD, "altered"),
         ("README.md", "altered"),
     }
@@ -42,7 +42,7 @@ def test_missing_extra_and_altered_files_are_each_named(
     assert "4 file(s) do not match" in err
     for line in (
         "CHANGELOG.md: missing",
-        "data/default/notes.txt: extra",
+        "data/malicious_use/notes.txt: extra",
         f"{SHARD}: altered: sha256",
         "README.md: altered:",
     ):

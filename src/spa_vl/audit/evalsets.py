@@ -340,7 +340,9 @@ def read_spa_vl(path: Path, opts: _Options) -> list[EvalItem]:
     """The test split (HarmEval + HelpEval) of a release folder or a Hub-layout folder."""
     import pyarrow.parquet as pq
 
-    release = sorted(path.glob("data/default/test-*.parquet"))
+    from spa_vl.release.layout import ReleaseLayout, is_release
+
+    release = ReleaseLayout.of(path).files("default", "test") if is_release(path) else []
     if release:
         import pyarrow as pa
 
@@ -367,7 +369,7 @@ def read_spa_vl(path: Path, opts: _Options) -> list[EvalItem]:
         return items
     raise EvalSetError(
         f"{path}: not a spa-vl folder: expected a release folder "
-        "(data/default/test-*.parquet with columns id, question, image) or a Hub-layout "
+        "(data/<folder>/test-*.parquet with columns id, question, image) or a Hub-layout "
         "folder (test/harm-*.parquet, test/help-*.parquet with columns image, question)"
     )
 
@@ -433,7 +435,7 @@ EXPECTED = {
     "siuo": "JSON list of {question_id, image, question, safety_warning, reference_answer}",
     "vlsbench": "JSON list of {instruction_id, instruction, image_path, ...}",
     "jailbreakv": "CSV with columns jailbreak_query, redteam_query, image_path, policy, ...",
-    "spa-vl": "release folder (data/default/test-*.parquet) or Hub-layout folder (test/*.parquet)",
+    "spa-vl": "release folder (data/<folder>/test-*.parquet) or Hub-layout folder (test/*.parquet)",
     "csv": "CSV with --text-field columns",
     "json": "JSON list of objects with --text-field fields",
     "jsonl": "JSON Lines objects with --text-field fields",
@@ -443,7 +445,11 @@ EXPECTED = {
 def detect_format(path: Path) -> str:
     """Guess the adapter from the file's columns or the folder's layout."""
     if path.is_dir():
-        if any(path.glob("data/default/test-*.parquet")) or any(path.glob("test/*.parquet")):
+        from spa_vl.release.layout import ReleaseLayout, is_release
+
+        if (is_release(path) and ReleaseLayout.of(path).files("default", "test")) or any(
+            path.glob("test/*.parquet")
+        ):
             return "spa-vl"
         if (path / "processed_questions").is_dir() or any(path.glob("[0-9][0-9]-*.json")):
             return "mm-safetybench"

@@ -1,25 +1,21 @@
 """From what the user points at to batches of columns, the only input the core knows.
 
-A release folder (``data/default/<split>-*.parquet``) is read with pyarrow directly; any other
-path goes through ``spa_vl.sources.open_source``. Rows a reader cannot parse are counted and
-skipped: the validator, not the audit, is where they are reported.
+A release folder (its ``default`` config's shards, as ``spa_vl.release.layout`` lists them) is
+read with pyarrow directly; any other path goes through ``spa_vl.sources.open_source``. Rows a
+reader cannot parse are counted and skipped: the validator, not the audit, is where they are
+reported.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spa_vl.release.layout import ReleaseLayout, is_release, shard_split
+
 BATCH_COLUMNS = ("id", "split", "question", "chosen", "rejected", "image_name", "image")
-_RELEASE_FILE = re.compile(r"^(train|validation|test)-\d+-of-\d+\.parquet$")
-
-
-def is_release(path: Path) -> bool:
-    return path.is_dir() and any(
-        _RELEASE_FILE.match(p.name) for p in (path / "data" / "default").glob("*.parquet")
-    )
+__all__ = ["BATCH_COLUMNS", "SourceBatches", "is_release"]
 
 
 @dataclass
@@ -69,15 +65,12 @@ class SourceBatches:
 
         wanted = ["id", "question", "chosen", "rejected", "image_name"]
         wanted += ["image"] if self.images else []
-        for file in sorted((self.path / "data" / "default").glob("*.parquet")):
-            m = _RELEASE_FILE.match(file.name)
-            if not m:
-                continue
+        for file in ReleaseLayout.of(self.path).files("default"):
             pf = pq.ParquetFile(file)
             columns = [c for c in wanted if c in pf.schema_arrow.names]
             for part in pf.iter_batches(batch_size=self.batch_size, columns=columns):
                 for record in part.to_pylist():
-                    record["split"] = m.group(1)
+                    record["split"] = shard_split(file)
                     yield record
 
     def _source_rows(self) -> Iterator[dict]:

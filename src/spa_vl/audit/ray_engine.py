@@ -12,7 +12,6 @@ Ray is imported lazily: without the ``distributed`` extra the rest of the packag
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,12 +22,12 @@ from spa_vl.audit.engine import AuditRun, build_index, eval_images, ocr_counts, 
 from spa_vl.audit.evalsets import EvalSet
 from spa_vl.audit.inputs import BATCH_COLUMNS, SourceBatches, is_release
 from spa_vl.audit.settings import AuditSettings
+from spa_vl.release.layout import ReleaseLayout, shard_split
 
 MISSING_RAY = (
     "--engine ray needs Ray Data, which is not installed: pip install 'spa-vl[distributed]' "
     "(the `distributed` extra, ray[data])"
 )
-_RELEASE_FILE = re.compile(r"(train|validation|test)-\d+-of-\d+\.parquet$")
 
 
 # Ray lists files on 8 threads, and there the first import of fsspec's HTTP filesystem races
@@ -127,11 +126,7 @@ def _dataset(ray: Any, source: SourceBatches) -> Any:
     """A release folder through ``read_parquet``; any other source read on the driver and
     handed to Ray with ``from_arrow`` (raw sources are small: the release is the scale path)."""
     if is_release(source.path):
-        files = sorted(
-            str(p)
-            for p in (source.path / "data" / "default").glob("*.parquet")
-            if _RELEASE_FILE.search(p.name)
-        )
+        files = [str(p) for p in ReleaseLayout.of(source.path).files("default")]
         import pyarrow.parquet as pq
 
         names = pq.read_schema(files[0]).names
@@ -143,7 +138,7 @@ def _dataset(ray: Any, source: SourceBatches) -> Any:
         def add_split(batch: Any) -> Any:
             cols = batch.to_pydict()
             paths = cols.pop("path")
-            cols["split"] = [_RELEASE_FILE.search(p).group(1) for p in paths]
+            cols["split"] = [shard_split(p) for p in paths]
             return to_table(cols)
 
         return ds.map_batches(add_split, batch_format="pyarrow")

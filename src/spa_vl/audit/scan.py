@@ -29,6 +29,7 @@ from spa_vl.audit.engine import AuditRun, build_index
 from spa_vl.audit.evalsets import EvalItem, EvalSet, EvalSetError, load_eval_spec
 from spa_vl.audit.reference import AuditIndex
 from spa_vl.audit.settings import AuditSettings
+from spa_vl.release.layout import ReleaseLayout, is_release
 
 CORPUS_SPLIT = "corpus"  # the source_split of every corpus row in the report
 SPA_VL_SPLITS = ("test", "validation")
@@ -59,7 +60,8 @@ def load_spa_vl(path: str | Path, images: bool, splits: tuple[str, ...] = SPA_VL
         head, _, config = str(path).rpartition(":")
         path = Path(head)
     items: list[EvalItem] = []
-    files = sorted(f for s in splits for f in path.glob(f"data/{config}/{s}-*.parquet"))
+    found = ReleaseLayout.of(path)
+    files = [f for s in splits for f in found.files(config, s)] if is_release(path) else []
     if files:
         import pyarrow.parquet as pq
 
@@ -89,7 +91,7 @@ def load_spa_vl(path: str | Path, images: bool, splits: tuple[str, ...] = SPA_VL
                     items.append(EvalItem(rec["id"], "image", None, image=data, image_label=rec["id"]))
     else:
         raise ScanError(
-            f"{path}: not a SPA-VL folder: expected a release folder (data/{config}/test-*.parquet) "
+            f"{path}: not a SPA-VL folder: expected a release folder (data/<folder>/test-*.parquet) "
             "or a Hub-layout folder (test/, validation/)"
         )
     return EvalSet("spa_vl", "spa-vl", path, items)

@@ -28,6 +28,7 @@ from spa_vl.card.croissant import CROISSANT_NAME, croissant_text
 from spa_vl.card.stats import ReleaseStats, read_stats, size_category
 from spa_vl.features import spa_vl_features
 from spa_vl.problems import Issue
+from spa_vl.release.layout import ReleaseLayout
 from spa_vl.release.manifest import MANIFEST_NAME, ManifestError, ReleaseManifest, path_problem
 from spa_vl.release.metadata import data_files, metadata_problems, read_front_matter
 from spa_vl.sources import SPLITS
@@ -118,10 +119,11 @@ def card_problems(folder: str | Path) -> list[CardProblem]:
 
 
 def _special_data_files(folder: Path) -> list[str]:
-    """``data/*/*.parquet`` entries that are not regular files (a FIFO would block a reader)."""
+    """Shard entries of the data folders that are not regular files (a FIFO would block a
+    reader)."""
     return [
         f"{path}: not a regular file; a release holds regular parquet files only"
-        for path in sorted(folder.glob("data/*/*.parquet"))
+        for path in ReleaseLayout.of(folder).all_named()
         if path.is_symlink() or not path.is_file()
     ]
 
@@ -192,7 +194,7 @@ def config_problems(meta: dict, folder: Path) -> list[str]:
         names = [e.get("config_name", "default") for e in entries if isinstance(e, dict)]
         for config in CONFIGS:
             if config not in names and on_disk.get(config):
-                problems.append(f"{readme}: {key}: config {config!r} is missing (data/{config}/ has files)")
+                problems.append(f"{readme}: {key}: config {config!r} is missing (it has data files)")
         for name in names:
             if name not in CONFIGS:
                 problems.append(f"{readme}: {key}[{name}]: not a spa-vl config")

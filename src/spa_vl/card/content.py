@@ -16,12 +16,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from spa_vl.about import CITATION, DESCRIPTION, HOMEPAGE, base_metadata
 from spa_vl.card import published
 from spa_vl.card.stats import ReleaseStats, size_category
 from spa_vl.features import spa_vl_features
+from spa_vl.release import layout
 from spa_vl.release.metadata import configs_yaml, dataset_info_yaml
 from spa_vl.sources import SPLITS
 from spa_vl.taxonomy import CONFIGS, LEVELS, load_taxonomy
@@ -127,8 +126,11 @@ def card_metadata(folder: str | Path, stats: ReleaseStats) -> dict:
     if card_gating(folder):
         meta.update(gating_metadata())
     meta["citation"] = CITATION
-    meta["configs"] = configs_yaml(folder)
-    meta["dataset_info"] = dataset_info_yaml(folder, _arrow_bytes(folder, stats))
+    meta["configs"] = configs_yaml(stats)
+    # The build hands over the Arrow sizes it counted; re-rendering a folder takes them from
+    # the card it had (where the row counts still match), so no image is read again.
+    nbytes = None if stats.arrow_bytes is not None else _arrow_bytes(folder, stats)
+    meta["dataset_info"] = dataset_info_yaml(stats, nbytes, folder)
     return meta
 
 
@@ -170,7 +172,7 @@ def card_context(folder: str | Path, stats: ReleaseStats, repo_id: str = DEFAULT
         "version": manifest.get("version", "?"),
         "package_version": manifest.get("package_version", "?"),
         "source": manifest.get("source") or {},
-        "synthetic": is_synthetic_sample(folder),
+        "synthetic": stats.synthetic,
         "description": DESCRIPTION,
         "homepage": HOMEPAGE,
         "citation": CITATION,
@@ -191,24 +193,9 @@ def card_context(folder: str | Path, stats: ReleaseStats, repo_id: str = DEFAULT
         "changelog": _changelog(folder),
         "audit": _audit(folder),
         "images": IMAGES,
+        "unlabeled_folder": layout.UNLABELED,
         "taxonomy_notes": _taxonomy_notes(),
     }
-
-
-def is_synthetic_sample(folder: str | Path) -> bool:
-    """Whether the release holds ``spa-vl sample`` data: its answers carry the sample's
-    placeholder text (checked on the first row group of the training data only)."""
-    from spa_vl.sample import _HARMFUL
-
-    marker = _HARMFUL.split("{", 1)[0]
-    paths = sorted(Path(folder).glob("data/default/train-*.parquet"))
-    if not paths:
-        return False
-    pf = pq.ParquetFile(paths[0])
-    if pf.metadata.num_row_groups == 0:
-        return False
-    answers = [a for a in pf.read_row_group(0, columns=["rejected"]).column(0).to_pylist() if a]
-    return bool(answers) and all(a.startswith(marker) for a in answers)
 
 
 def _manifest(folder: Path) -> dict:
@@ -242,6 +229,7 @@ def _configs(stats: ReleaseStats) -> list[dict]:
                 "total": stats.total(config),
                 "mib": stats.parquet_bytes[config] / 2**20,
                 "shards": sum(len(v) for v in stats.files[config].values()),
+                "includes": layout.config_file_glob(config),
             }
         )
     return out

@@ -138,7 +138,7 @@ def croissant_metadata(ctx: dict) -> dict:
                 "name": f"parquet-{name}",
                 "description": f"Parquet shards of config `{name}` ({c['display']}).",
                 "encodingFormat": "application/x-parquet",
-                "includes": f"data/{name}/*.parquet",
+                "includes": c["includes"],
             }
         )
         record_sets.append(

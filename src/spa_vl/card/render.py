@@ -1,7 +1,9 @@
 """Render a release's card: README.md (YAML + body), the plots and croissant.json.
 
-Everything is computed from the folder's files; the template lives in the top-level
-``dataset_card/`` folder (shipped in the wheel as ``spa_vl._resources.dataset_card``).
+Everything is computed from the release: during a build from the figures the writer gathered as
+the rows passed (``ReleaseStats``, handed over, so the folder's data is not read again), else
+from the folder's files. The template lives in the top-level ``dataset_card/`` folder (shipped
+in the wheel as ``spa_vl._resources.dataset_card``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from spa_vl.card.content import (
 )
 from spa_vl.card.croissant import CROISSANT_NAME, write_croissant
 from spa_vl.card.stats import ReleaseStats, read_stats
-from spa_vl.release.manifest import ReleaseManifest, refresh_manifest
+from spa_vl.release.manifest import refresh_manifest
 
 TEMPLATE = "README.md.j2"
 
@@ -75,18 +77,25 @@ def render_body(folder: str | Path, stats: ReleaseStats, repo_id: str = DEFAULT_
     return _environment().get_template(TEMPLATE).render(**ctx)
 
 
-def render_card(folder: str | Path, repo_id: str | None = None, *, update_manifest: bool = True) -> list[str]:
+def render_card(
+    folder: str | Path,
+    repo_id: str | None = None,
+    *,
+    stats: ReleaseStats | None = None,
+    update_manifest: bool = True,
+) -> list[str]:
     """Write README.md, the plots and croissant.json of a release from its data.
 
     ``repo_id`` (``ORG/NAME``) goes into the loading examples; by default the one of the
-    previous rendering, else a placeholder. Returns the relative paths written; with
+    previous rendering, else a placeholder. ``stats``: what the data holds, when the caller
+    has it (the build); else read from the folder. Returns the relative paths written; with
     ``update_manifest`` their MANIFEST.json entries are refreshed (new files added).
     """
     from spa_vl.card.plots import rows_per_split_domain, taxonomy_sunburst
 
     folder = Path(folder)
     repo_id = repo_id or existing_repo_id(folder) or DEFAULT_REPO_ID
-    stats = read_stats(folder)
+    stats = stats if stats is not None else read_stats(folder)
     meta = card_metadata(folder, stats)
     taxonomy_sunburst(stats, folder / IMAGES["sunburst"])
     rows_per_split_domain(stats, folder / IMAGES["splits"])
@@ -100,7 +109,7 @@ def render_card(folder: str | Path, repo_id: str | None = None, *, update_manife
     return written
 
 
-def render_release_card(folder: str | Path) -> ReleaseManifest:
-    """The build's hook: render the full card and return the refreshed manifest."""
-    render_card(folder)
-    return ReleaseManifest.load(folder)
+def render_build_card(folder: str | Path, stats: ReleaseStats) -> list[str]:
+    """The build's card step: the full card from the figures the build gathered while writing
+    (no data file is read); returns the files written, for the build's manifest."""
+    return render_card(folder, stats=stats, update_manifest=False)

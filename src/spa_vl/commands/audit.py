@@ -198,13 +198,13 @@ def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse unusable output paths before any long work: a folder, an input (or a file inside
     an input folder), an unwritable place, or --out and --markdown naming one file."""
     from spa_vl.audit.evalsets import EvalSetError, parse_eval_spec
-    from spa_vl.audit.inputs import is_release
     from spa_vl.outputs import check_output_dir, check_output_file
+    from spa_vl.release.layout import DATA, is_release
 
     src = Path(args.src)
     # a release is read from data/ alone, so <release>/audit/report.json (where `spa-vl card`
     # looks for it) is allowed; any other source is an input as a whole
-    inputs: list[str | Path] = [src / "data" if is_release(src) else src]
+    inputs: list[str | Path] = [src / DATA if is_release(src) else src]
     if any(c in args.src for c in "*?[") or args.src.startswith("hf://"):
         inputs = []  # a glob or a Hub path: no local folder to protect
     for spec in [*args.evals, *args.against]:

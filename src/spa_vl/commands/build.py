@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from spa_vl.builder import DATA_VERSION
+from spa_vl.about import DATA_VERSION
 from spa_vl.sources import FORMATS, SourceError
 
 
@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--version must look like X.Y.Z, got {args.version!r}")
     try:
         max_shard = parse_size(args.max_shard_size)
-    except ValueError:
-        raise UsageError(f"--max-shard-size: cannot read {args.max_shard_size!r} (try 500MB)") from None
+    except ValueError as exc:
+        raise UsageError(f"--max-shard-size: {exc} (try 500MB)") from None
     out = Path(args.out)
     # Beside the release, never inside it (the build replaces that folder whole).
     beside = out if out.name not in ("", ".", "..") else resolved(out)

@@ -40,15 +40,16 @@ def check_release_folder(folder: Path, *, writable: bool) -> None:
     """Refuse (UsageError, exit 2) a DIR that is not an existing release folder, or, when the
     card is to be written, one where the card's files cannot be written."""
     from spa_vl.cli import UsageError
+    from spa_vl.release.layout import ReleaseLayout
     from spa_vl.release.manifest import MANIFEST_NAME
 
     if not folder.exists():
         raise UsageError(f"{folder}: no such folder")
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a folder")
-    if not (folder / MANIFEST_NAME).exists() or not any(folder.glob("data/*/*.parquet")):
+    if not (folder / MANIFEST_NAME).exists() or not ReleaseLayout.of(folder).all_named():
         raise UsageError(
-            f"{folder}: no {MANIFEST_NAME} and data/<config>/*.parquet files; "
+            f"{folder}: no {MANIFEST_NAME} and data/<folder>/*.parquet files; "
             "is it a release folder (written by `spa-vl build`)?"
         )
     if not writable:

@@ -5,23 +5,25 @@ from __future__ import annotations
 import errno
 import json
 import os
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from spa_vl import __version__
-from spa_vl.builder import CITATION, DATA_VERSION, DESCRIPTION, HOMEPAGE, LICENSE
+from spa_vl.about import DATA_VERSION
 from spa_vl.errors import DataError, UsageError
 from spa_vl.fastpath import validate_batches
 from spa_vl.outputs import check_output_dir, check_output_file, resolved
+from spa_vl.release import layout
 from spa_vl.release.manifest import FORMAT, MANIFEST_NAME, ReleaseManifest, release_files
-from spa_vl.release.metadata import configs_yaml, dataset_info_yaml, write_card
 from spa_vl.release.staging import StagedFolder, aside_file, check_not_current_folder
+from spa_vl.release.stats import ReleaseStats, is_sample_answer
 from spa_vl.release.verify import verify_release
-from spa_vl.release.writer import DEFAULT_MAX_SHARD_SIZE, write_data
+from spa_vl.release.writer import DEFAULT_MAX_SHARD_SIZE, ParquetSettings, parse_size, write_data
 from spa_vl.sources import open_source
 from spa_vl.validate import Quarantine, ValidationOptions, ValidationReport, validate_rows
 
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
     from spa_vl.sources import SourceRow
 
 CHANGELOG = "CHANGELOG.md"
+# The card is a step of the build: given the staged folder and the figures gathered while
+# writing, it writes its files there (reading no data file) and returns their relative paths.
+CardStep = Callable[[Path, ReleaseStats], list[str]]
 
 
 @dataclass
@@ -36,25 +41,6 @@ class BuildResult:
     out: Path
     manifest: ReleaseManifest
     report: ValidationReport
-
-
-def base_metadata() -> dict:
-    """The card YAML that does not depend on the data."""
-    return {
-        "license": LICENSE,
-        "language": ["en"],
-        "pretty_name": "SPA-VL",
-        "task_categories": ["visual-question-answering", "image-text-to-text"],
-        "tags": ["safety", "preference", "dpo", "rlhf", "vision-language", "harmlessness"],
-    }
-
-
-def minimal_body(version: str) -> str:
-    return (
-        f"# SPA-VL (release {version})\n\n{DESCRIPTION}\n\nHomepage: {HOMEPAGE}\n\n"
-        "Run `spa-vl card DIR` for the full dataset card.\n\n"
-        f"## Citation\n\n```bibtex\n{CITATION}```\n"
-    )
 
 
 def changelog_text(version: str, previous: Path | None, out: Path) -> str:
@@ -74,15 +60,6 @@ def _counted(rows: Iterable[SourceRow], bar: tqdm) -> Iterator[SourceRow]:
     for row in rows:
         bar.update(1)
         yield row
-
-
-def is_release(folder: Path) -> bool:
-    """Whether ``folder`` holds a MANIFEST.json of the spa-vl release format."""
-    try:
-        raw = json.loads((Path(folder) / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(raw, dict) and raw.get("format") == FORMAT and isinstance(raw.get("files"), list)
 
 
 def _unlisted_files(folder: Path) -> list[str]:
@@ -119,7 +96,7 @@ def check_build_paths(
     check_not_current_folder(out_r, out, "--out")
     if previous and resolved(previous) == out_r:
         inputs = [src]  # read before the swap, then replaced: allowed
-    if out_r.is_dir() and is_release(out_r):
+    if out_r.is_dir() and layout.has_release_manifest(out_r):
         foreign = _unlisted_files(out_r)
         if foreign:
             shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
@@ -129,7 +106,11 @@ def check_build_paths(
                 "away or choose another --out"
             )
     out_r = check_output_dir(
-        out, option="--out", inputs=inputs, accept=is_release, what="spa-vl release (MANIFEST.json)"
+        out,
+        option="--out",
+        inputs=inputs,
+        accept=layout.has_release_manifest,
+        what="spa-vl release (MANIFEST.json)",
     )
     if out_r.exists() and not os.access(out_r.parent, os.W_OK | os.X_OK):
         raise UsageError(
@@ -152,10 +133,28 @@ def check_build_paths(
     return BuildPaths(resolved(src), out_r, q, prev)
 
 
+def _warm_up_plots() -> None:
+    """The default card step draws with matplotlib, whose import takes about 2 s of the build:
+    import it on a thread while the rows are read and written (that work is mostly Arrow's,
+    outside the GIL), so the card step starts at once. Nothing else uses matplotlib's modules
+    meanwhile; the card step's own import waits for this one if it is not done."""
+
+    def run() -> None:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")  # no display, as spa_vl.card.plots sets it
+            import matplotlib.pyplot
+        except ImportError:
+            pass  # the card step imports it again and says what is missing
+
+    threading.Thread(target=run, name="spa-vl-import-plots", daemon=True).start()
+
+
 def _check_previous(previous: str | Path) -> None:
     if not Path(previous).is_dir():
         raise UsageError(f"--previous {previous}: no such release folder")
-    if not is_release(Path(previous)):
+    if not layout.has_release_manifest(Path(previous)):
         raise UsageError(
             f"--previous {previous}: not a spa-vl release (no readable {MANIFEST_NAME} of format "
             f"{FORMAT}); the changelog needs the release it follows"
@@ -163,8 +162,10 @@ def _check_previous(previous: str | Path) -> None:
 
 
 def _verified(folder: Path) -> None:
-    """Refuse to swap in a release that does not match its own manifest."""
-    problems = verify_release(folder)
+    """Refuse to swap in a release that does not match its own manifest: every listed file
+    there, of its size, and nothing else (the checksums were taken from the bytes as they were
+    written; reading every file again would double the build's I/O)."""
+    problems = verify_release(folder, hashes=False)
     if problems:
         listed = "; ".join(str(p) for p in problems[:5])
         raise DataError(f"the new release does not verify ({listed}); the previous one is unchanged")
@@ -175,21 +176,29 @@ def build_release(
     out: str | Path = "spa_vl",
     version: str = DATA_VERSION,
     format: str = "auto",
-    max_shard_size: int = DEFAULT_MAX_SHARD_SIZE,
+    max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
     quarantine: str | Path | None = None,
     previous: str | Path | None = None,
     options: ValidationOptions | None = None,
     progress: bool = False,
     fast: bool = True,
+    settings: ParquetSettings | None = None,
+    card: CardStep | None = None,
 ) -> BuildResult:
     """Validate ``src`` and write the release folder ``out``; rejected rows go to ``quarantine``.
     ``fast``: use the column-batch path where the source offers it (``spa_vl.fastpath``).
+    ``max_shard_size`` is parsed as datasets parses it (``500MB``: 500,000,000 bytes; ``1GiB``);
+    ``settings`` the parquet settings (``ParquetSettings()`` by default). ``card``: the card
+    step (``spa_vl.card.render.render_build_card`` by default).
 
     Every output path is checked first (``check_build_paths``). The release is written into a
     staging folder beside ``out``, verified, and swapped in (``spa_vl.release.staging``); the
     quarantine file is written aside and renamed into place after the swap. A failed or
     interrupted build leaves ``out`` and the quarantine file as they were."""
     paths = check_build_paths(src, out, quarantine, previous)
+    settings = replace(settings or ParquetSettings(), max_shard_size=parse_size(max_shard_size))
+    if card is None:
+        _warm_up_plots()
     with StagedFolder(paths.out, "build", "--out") as stage:
         if previous is not None:
             _check_previous(previous)  # after a crashed swap was undone: it may be --out
@@ -200,13 +209,14 @@ def build_release(
                 stage.path,
                 version,
                 format,
-                max_shard_size,
+                settings,
                 q_aside,
                 quarantine,
                 previous,
                 options,
                 progress,
                 fast,
+                card,
             )
             stage.commit(_verified)
             if q_aside is not None and paths.quarantine is not None:
@@ -242,15 +252,18 @@ def _write_release(
     out: Path,
     version: str,
     format: str,
-    max_shard_size: int,
+    settings: ParquetSettings,
     quarantine_file: Path | None,
     quarantine: str | Path | None,
     previous: str | Path | None,
     options: ValidationOptions | None,
     progress: bool,
     fast: bool,
+    card: CardStep | None,
 ) -> tuple[ReleaseManifest, ValidationReport]:
-    """Write the whole release into the (new, empty) folder ``out``."""
+    """Write the whole release into the (new, empty) folder ``out``: the data (each file hashed
+    and counted as it is written), the changelog, the card from the writer's figures, and the
+    manifest. No data file is read back."""
     allow_partial = bool(options and options.allow_partial)
     source = open_source(src, format, allow_partial=allow_partial)  # DataError if incomplete
     report = ValidationReport(
@@ -264,11 +277,7 @@ def _write_release(
             accepted = validate_batches(source.batches(), report, options, q, progress=bar)
         else:
             accepted = validate_rows(_counted(source.rows(), bar), report, options, q)
-        written = write_data(accepted, out, max_shard_size)
-    meta = base_metadata()
-    meta["configs"] = configs_yaml(out)
-    meta["dataset_info"] = dataset_info_yaml(out, written.nbytes)
-    write_card(out / "README.md", meta, minimal_body(version))
+        written = write_data(accepted, out, settings, is_sample_answer=is_sample_answer)
     # --previous may be --out itself: the old release is still in place while this one is
     # written beside it, so the diff reads the real previous data.
     (out / CHANGELOG).write_text(
@@ -285,6 +294,7 @@ def _write_release(
             "splits": {k: vars(v) for k, v in report.splits.items()},
             "problems": dict(sorted(report.problems.items())),
         },
+        parquet=settings.to_dict(),
     )
     if report.partial:
         # An --allow-partial build says in the release what its source lacked; paths relative
@@ -292,20 +302,28 @@ def _write_release(
         manifest.counts["partial"] = [
             {"file": _source_relative(p["file"], src), "problem": p["problem"]} for p in report.partial
         ]
-    data = {
-        path.relative_to(out).as_posix(): (config, split, rows) for config, split, path, rows in written.files
-    }
-    # The folder is new: everything in it was written by this build, so listing it lists
-    # only our files.
+    for f in written.files:
+        manifest.add_entry(
+            f.path.relative_to(out).as_posix(),
+            f.sha256,
+            f.size,
+            rows=f.rows,
+            config=layout.config_of_folder(f.folder),
+            split=f.split,
+        )
+    manifest.set_file(out, CHANGELOG)
+    manifest.write(out)  # the card reads the version, source and counts from it
+    if card is None:
+        from spa_vl.card import render
+
+        card = render.render_build_card
+    for rel in card(out, written.stats):
+        manifest.set_file(out, rel)
+    # The folder is new: everything in it was written by this build; anything the card step
+    # wrote without naming it is listed too, so the manifest lists every file.
+    listed = {f.path for f in manifest.files}
     for rel in release_files(out):
-        if rel in data:
-            config, split, rows = data[rel]
-            manifest.set_file(out, rel, rows=rows, config=config, split=split)
-        else:
+        if rel not in listed:
             manifest.set_file(out, rel)
     manifest.write(out)
-    # The full card (README.md body, plots, croissant.json) is rendered from the written data.
-    from spa_vl.card.render import render_release_card
-
-    manifest = render_release_card(out)
     return manifest, report

@@ -3,15 +3,17 @@ label distribution, rendered as text, JSON or a CHANGELOG entry.
 
 Rows are matched by ``id``; a row "changed" when the hash of all its other columns (image bytes
 included) differs. Parquet is read batch by batch, so a full SPA-VL release fits in memory.
-The new folder needs no MANIFEST.json yet: the builder calls :func:`changelog_entry` before it
-writes the manifest, so data files are then found by their contract names.
+Each data file is read once: a config's rows are the union of its data folders'
+(``spa_vl.release.layout``; a release of layout v1, with its ``data/default/`` copy, diffs
+against a v2 one config by config). The new folder needs no MANIFEST.json yet: the builder calls
+:func:`changelog_entry` before it writes the manifest, so data files are then found by their
+layout names.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,11 +21,12 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from spa_vl.release import layout
 from spa_vl.release.manifest import MANIFEST_NAME, ReleaseManifest
+from spa_vl.taxonomy import CONFIGS
 
 LABEL_COLUMNS = ("domain", "category", "subcategory", "eval_set")
 UNKNOWN = "(unknown)"
-_SHARD = re.compile(r"^data/(?P<config>[^/]+)/(?P<split>[^/]+?)-\d{5}-of-\d{5}\.parquet$")
 _BATCH = 512
 
 
@@ -72,14 +75,24 @@ def diff_releases(old_dir: str | Path, new_dir: str | Path, *, new_manifest: boo
     old_manifest = ReleaseManifest.load(old)
     use_new = new_manifest and (new / MANIFEST_NAME).is_file()
     new_manifest_ = ReleaseManifest.load(new) if use_new else None
-    old_files, new_files = _data_files(old), _data_files(new, use_manifest=use_new)
+    old_files = _data_files(old, old_manifest.layout_version)
+    new_version = new_manifest_.layout_version if new_manifest_ else layout.layout_version(new)
+    new_files = _data_files(new, new_version, use_manifest=use_new)
     if not new_files:
-        raise FileNotFoundError(f"{new}: no data/<config>/<split>-*.parquet; not a release folder")
+        raise FileNotFoundError(f"{new}: no data/<folder>/<split>-*.parquet; not a release folder")
+    old_data, new_data = _read_folders(old, old_files), _read_folders(new, new_files)
     splits = []
-    for key in sorted(set(old_files) | set(new_files), key=_split_order):
-        a = _read_split(old, old_files.get(key, []))
-        b = _read_split(new, new_files.get(key, []))
-        splits.append(_compare(key, a, b))
+    keys = {
+        (config, split)
+        for config in CONFIGS
+        for side, version in ((old_files, old_manifest.layout_version), (new_files, new_version))
+        for f, split in side
+        if f in layout.folders_of_config(config, version)
+    }
+    for config, split in sorted(keys, key=_split_order):
+        a = _union(old_data, layout.folders_of_config(config, old_manifest.layout_version), split)
+        b = _union(new_data, layout.folders_of_config(config, new_version), split)
+        splits.append(_compare((config, split), a, b))
     return ReleaseDiff(
         old_manifest.version,
         new_manifest_.version if new_manifest_ else None,
@@ -99,18 +112,38 @@ def changelog_entry(old_dir: str | Path, new_dir: str | Path, version: str) -> s
 
 
 # -- reading ------------------------------------------------------------------------------------
-def _data_files(folder: Path, use_manifest: bool = True) -> dict[tuple[str, str], list[str]]:
-    """(config, split) -> relative parquet paths, from the manifest or else the file names."""
+def _data_files(folder: Path, version: int, use_manifest: bool = True) -> dict[tuple[str, str], list[str]]:
+    """(data folder, split) -> relative parquet paths, from the manifest or else the layout."""
     out: dict[tuple[str, str], list[str]] = {}
     if use_manifest and (folder / MANIFEST_NAME).is_file():
-        for f in ReleaseManifest.load(folder).data_files():
-            out.setdefault((f.config or "default", f.split or "train"), []).append(f.path)
-        return out
-    for path in sorted(folder.glob("data/*/*.parquet")):
-        rel = path.relative_to(folder).as_posix()
-        if m := _SHARD.match(rel):
-            out.setdefault((m["config"], m["split"]), []).append(rel)
+        rels = [f.path for f in ReleaseManifest.load(folder).data_files()]
+    else:
+        found = layout.ReleaseLayout(folder, version)
+        rels = [p.relative_to(folder).as_posix() for p in found.files()]
+        if version == 1:  # v1's domain folders hold copies of default's rows: read them too
+            rels = [p.relative_to(folder).as_posix() for c in CONFIGS for p in found.files(c)]
+    for rel in rels:
+        key = layout.parse_data_path(rel)
+        if key is not None:
+            out.setdefault(key, []).append(rel)
     return out
+
+
+def _read_folders(folder: Path, files: dict[tuple[str, str], list[str]]) -> dict[tuple[str, str], _SplitData]:
+    return {key: _read_split(folder, paths) for key, paths in files.items()}
+
+
+def _union(data: dict[tuple[str, str], _SplitData], folders: tuple[str, ...], split: str) -> _SplitData:
+    """The rows of ``split`` in ``folders`` (a config's), as one."""
+    parts = [data[(f, split)] for f in folders if (f, split) in data]
+    if len(parts) == 1:
+        return parts[0]
+    merged = _SplitData({}, {level: Counter() for level in LABEL_COLUMNS})
+    for part in parts:
+        merged.hashes.update(part.hashes)
+        for level in LABEL_COLUMNS:
+            merged.labels[level].update(part.labels[level])
+    return merged
 
 
 def _read_split(folder: Path, paths: list[str]) -> _SplitData:

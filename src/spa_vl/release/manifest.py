@@ -22,9 +22,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path, PurePosixPath
 
 from spa_vl.errors import DataError, UsageError
+from spa_vl.release.layout import FORMAT, MANIFEST_NAME, format_version, in_config
 
-MANIFEST_NAME = "MANIFEST.json"
-FORMAT = "spa-vl-release/1"
 _CHUNK = 1 << 20
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 SKIPPED_DIRS = frozenset({".cache"})  # datasets' caches beside the data; never part of a release
@@ -69,6 +68,8 @@ class ReleaseManifest:
     files: list[FileEntry] = field(default_factory=list)
     counts: dict = field(default_factory=dict)  # {"read":, "accepted":, "quarantined":, ...}
     format: str = FORMAT
+    # how the parquet was written (spa_vl.release.writer.ParquetSettings.to_dict()); {} in format 1
+    parquet: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, folder: str | Path) -> ReleaseManifest:
@@ -103,7 +104,7 @@ class ReleaseManifest:
         for key in ("format", "version", "package_version"):
             if key in raw and not isinstance(raw[key], str):
                 raise ManifestError(f"{name}: key {key!r} must be a string, not {_kind(raw[key])}")
-        for key in ("source", "counts"):
+        for key in ("source", "counts", "parquet"):
             if key in raw and not isinstance(raw[key], dict):
                 raise ManifestError(f"{name}: key {key!r} must be an object, not {_kind(raw[key])}")
         if not isinstance(raw["files"], list):
@@ -124,20 +125,31 @@ class ReleaseManifest:
     def set_file(self, folder: str | Path, relpath: str, **extra) -> FileEntry:
         """Add or refresh the entry of one file (after writing or re-rendering it)."""
         full = Path(folder) / relpath
+        return self.add_entry(relpath, sha256_file(full), full.stat().st_size, **extra)
+
+    def add_entry(self, relpath: str, sha256: str, size: int, **extra) -> FileEntry:
+        """Add or refresh the entry of one file whose checksum and size are already known (the
+        writer takes them from the bytes as it writes)."""
         old = self.entry(relpath)
         keep = {k: getattr(old, k) for k in ("rows", "config", "split")} if old else {}
         keep.update(extra)
-        new = FileEntry(relpath, sha256_file(full), full.stat().st_size, **keep)
+        new = FileEntry(relpath, sha256, size, **keep)
         self.files = [f for f in self.files if f.path != relpath] + [new]
         return new
 
+    @property
+    def layout_version(self) -> int:
+        return format_version(self.format) or 2
+
     def data_files(self, config: str | None = None, split: str | None = None) -> list[FileEntry]:
+        """The parquet files of ``config`` (all configs when None) and ``split``. In format 2 a
+        file's ``config`` is the narrowest config holding it, and ``default`` holds them all."""
         return sorted(
             (
                 f
                 for f in self.files
                 if f.rows is not None
-                and (config is None or f.config == config)
+                and (config is None or in_config(f.config, config, self.layout_version))
                 and (split is None or f.split == split)
             ),
             key=lambda f: f.path,

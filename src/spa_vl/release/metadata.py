@@ -1,10 +1,10 @@
-"""The card's YAML metadata (``configs`` and ``dataset_info``), derived from the parquet files,
-and a fast consistency check of it against those files (footers only, no data read)."""
+"""The card's YAML metadata (``configs`` and ``dataset_info``), from the figures the build
+gathered as it wrote (``ReleaseStats``), and a fast consistency check of it against the files
+(footers only, no data read). File names and folders come from ``spa_vl.release.layout``."""
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from pathlib import Path
 
 import datasets
@@ -12,69 +12,75 @@ import pyarrow.parquet as pq
 import yaml
 
 from spa_vl.features import spa_vl_features
-from spa_vl.sources import SPLITS
+from spa_vl.release import layout
+from spa_vl.release.stats import ReleaseStats
 from spa_vl.taxonomy import CONFIGS
 
+SPLITS = layout.SPLITS
 _FRONT_MATTER = re.compile(r"\A---\n(.*?\n)---\n", re.S)
-_SHARD = re.compile(r"^(?P<split>[a-z]+)-\d{5}-of-\d{5}\.parquet$")
 
 
 def data_files(folder: str | Path) -> dict[str, dict[str, list[Path]]]:
-    """config -> split -> sorted shard paths found under ``data/``."""
-    found: dict[str, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
-    for path in sorted(Path(folder).glob("data/*/*.parquet")):
-        m = _SHARD.match(path.name)
-        if m:
-            found[path.parent.name][m["split"]].append(path)
-    return {c: dict(s) for c, s in found.items()}
+    """config -> split -> shard paths of the release ``folder``, in reading order."""
+    return layout.ReleaseLayout.of(folder).data_files()
 
 
-def configs_yaml(folder: str | Path | None = None) -> list[dict]:
-    """The ``configs:`` list: one entry per config, ``default`` marked default.
+def configs_yaml(found: str | Path | ReleaseStats | None = None) -> list[dict]:
+    """The ``configs:`` list: one entry per config, ``default`` marked default. A domain config
+    reads its folder; ``default`` every folder (a list of patterns, in reading order).
 
-    Given the release ``folder``, only splits (and configs) that have files are listed: datasets
-    cannot load a config whose split is an empty parquet file."""
-    found = data_files(folder) if folder is not None else None
+    Given the release (its folder, or the build's ``ReleaseStats``), only splits (and configs)
+    that have files are listed: datasets cannot load a config whose split is an empty parquet
+    file, nor a pattern that matches nothing."""
     out = []
     for config in CONFIGS:
-        splits = [s for s in SPLITS if found is None or found.get(config, {}).get(s)]
-        if not splits:
+        if found is None:
+            folders = {s: list(layout.folders_of_config(config)) for s in SPLITS}
+        elif isinstance(found, ReleaseStats):
+            folders = found.split_folders(config)
+        else:
+            folders = layout.ReleaseLayout.of(found).split_folders(config)
+        files = layout.config_data_files(config, folders)
+        if not files:
             continue
-        entry: dict = {
-            "config_name": config,
-            "data_files": [{"split": s, "path": f"data/{config}/{s}-*"} for s in splits],
-        }
+        entry: dict = {"config_name": config, "data_files": files}
         if config == "default":
             entry["default"] = True
         out.append(entry)
     return out
 
 
-def dataset_info_yaml(folder: str | Path, nbytes: dict[tuple[str, str], int] | None = None) -> list[dict]:
-    """``dataset_info:`` per config: features, split sizes and byte counts, from the files."""
+def dataset_info_yaml(
+    stats: ReleaseStats,
+    nbytes: dict[tuple[str, str], int] | None = None,
+    folder: str | Path | None = None,
+) -> list[dict]:
+    """``dataset_info:`` per config: features, split sizes and byte counts. ``nbytes`` (Arrow
+    bytes per (config, split), datasets' ``num_bytes``) defaults to the build's figures in
+    ``stats``; a split missing from both is measured by reading its files in ``folder``."""
+    nbytes = {**(stats.arrow_bytes or {}), **(nbytes or {})}
     infos = []
-    files = data_files(folder)
     for config in CONFIGS:
-        if not files.get(config):
+        if not any(stats.files.get(config, {}).values()):
             continue
-        splits = datasets.SplitDict()
-        download = 0
+        split_dict = datasets.SplitDict()
         for split in SPLITS:
-            paths = files.get(config, {}).get(split, [])
+            paths = stats.files.get(config, {}).get(split, [])
             if not paths:
                 continue
-            rows = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
-            size = sum(p.stat().st_size for p in paths)
-            download += size
-            num_bytes = (nbytes or {}).get((config, split))
+            num_bytes = nbytes.get((config, split))
             if num_bytes is None:
-                num_bytes = sum(_arrow_bytes(p) for p in paths)
-            splits.add(datasets.SplitInfo(split, num_bytes=num_bytes, num_examples=rows))
+                if folder is None:
+                    raise ValueError(f"no Arrow byte count for {config}/{split}, and no folder to read")
+                num_bytes = sum(_arrow_bytes(Path(folder) / p) for p in paths)
+            split_dict.add(
+                datasets.SplitInfo(split, num_bytes=num_bytes, num_examples=stats.rows[config][split])
+            )
         info = datasets.DatasetInfo(
             features=spa_vl_features(),
-            splits=splits,
-            download_size=download,
-            dataset_size=sum(s.num_bytes for s in splits.values()),
+            splits=split_dict,
+            download_size=stats.parquet_bytes.get(config, 0),
+            dataset_size=sum(s.num_bytes for s in split_dict.values()),
             config_name=config,
         )
         infos.append({"config_name": config, **info._to_yaml_dict()})
@@ -118,6 +124,7 @@ def metadata_problems(folder: str | Path) -> list[str]:
         return [str(exc)]
     problems = []
     files = data_files(folder)
+    footers: dict[Path, int] = {}
     configs = meta.get("configs") or []
     if not any(c.get("default") for c in configs if isinstance(c, dict)):
         problems.append(f"{readme}: configs: no config is marked `default: true`")
@@ -125,11 +132,17 @@ def metadata_problems(folder: str | Path) -> list[str]:
         name = c.get("config_name") if isinstance(c, dict) else None
         for df in (c.get("data_files") or []) if isinstance(c, dict) else []:
             split = df.get("split") if isinstance(df, dict) else None
-            pattern = df.get("path") if isinstance(df, dict) else None
-            if not pattern or not any(
-                True for _ in folder.glob(pattern if pattern.endswith("parquet") else pattern + ".parquet")
-            ):
-                problems.append(f"{readme}: configs[{name}].data_files[{split}]: no file matches {pattern!r}")
+            paths = df.get("path") if isinstance(df, dict) else None
+            for pattern in [paths] if isinstance(paths, str) or not paths else paths:
+                glob = (
+                    pattern
+                    if not isinstance(pattern, str) or pattern.endswith("parquet")
+                    else pattern + ".parquet"
+                )
+                if not isinstance(glob, str) or not glob or not any(True for _ in folder.glob(glob)):
+                    problems.append(
+                        f"{readme}: configs[{name}].data_files[{split}]: no file matches {pattern!r}"
+                    )
     infos = meta.get("dataset_info") or []
     if isinstance(infos, dict):
         infos = [infos]
@@ -137,7 +150,10 @@ def metadata_problems(folder: str | Path) -> list[str]:
         name = info.get("config_name", "default")
         for s in info.get("splits") or []:
             paths = files.get(name, {}).get(s.get("name"), [])
-            rows = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+            for p in paths:
+                if p not in footers:
+                    footers[p] = pq.ParquetFile(p).metadata.num_rows
+            rows = sum(footers[p] for p in paths)
             if s.get("num_examples") != rows:
                 problems.append(
                     f"{readme}: dataset_info[{name}].splits[{s.get('name')}].num_examples is "

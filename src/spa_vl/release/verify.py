@@ -17,8 +17,8 @@ from pathlib import Path
 
 from spa_vl.errors import DataError, UsageError
 from spa_vl.problems import Issue
+from spa_vl.release.layout import FORMAT, FORMATS
 from spa_vl.release.manifest import (
-    FORMAT,
     MANIFEST_NAME,
     FileEntry,
     ManifestError,
@@ -70,7 +70,7 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def _check_entry(root: Path, real_root: Path, entry: FileEntry) -> FileProblem | None:
+def _check_entry(root: Path, real_root: Path, entry: FileEntry, hashes: bool = True) -> FileProblem | None:
     unsafe = path_problem(entry.path)
     if unsafe:
         return FileProblem(entry.path, "unsafe-path", f"{unsafe}: the path leaves the release; refused")
@@ -90,6 +90,8 @@ def _check_entry(root: Path, real_root: Path, entry: FileEntry) -> FileProblem |
         # Size first: it is free and names a truncated file without hashing it.
         if size != entry.bytes:
             return FileProblem(entry.path, "altered", f"{size} bytes, manifest says {entry.bytes}")
+        if not hashes:
+            return None
         digest = sha256_file(target)
     except (OSError, ValueError) as exc:  # ValueError: a NUL or unencodable name
         return FileProblem(entry.path, "unreadable", f"cannot be read: {exc}")
@@ -115,10 +117,13 @@ def _extra(root: Path, rel: str) -> FileProblem:
     return FileProblem(rel, "extra", what)
 
 
-def verify_release(folder: str | Path) -> list[FileProblem]:
+def verify_release(folder: str | Path, *, hashes: bool = True) -> list[FileProblem]:
     """Recompute every checksum of ``folder``; return the problems (empty when it verifies).
 
-    A malformed MANIFEST.json is one problem naming its key. Raises UsageError when the folder
+    ``hashes=False`` checks all but the checksums (every listed file there, a regular file of
+    its size, nothing unlisted): the build's check of a folder it has just written, whose
+    checksums it took from the bytes as it wrote them. A malformed MANIFEST.json is one
+    problem naming its key. Raises UsageError when the folder
     does not exist, and NoManifestError (a UsageError) when it has no MANIFEST.json.
     """
     root = Path(folder)
@@ -130,7 +135,7 @@ def verify_release(folder: str | Path) -> list[FileProblem]:
         message = str(exc).removeprefix(f"{root / MANIFEST_NAME}: ")
         return [FileProblem(MANIFEST_NAME, "manifest", message)]
     problems: list[FileProblem] = []
-    if manifest.format != FORMAT:
+    if manifest.format not in FORMATS:
         problems.append(
             FileProblem(MANIFEST_NAME, "manifest", f"format {manifest.format!r}, expected {FORMAT!r}")
         )
@@ -141,7 +146,7 @@ def verify_release(folder: str | Path) -> list[FileProblem]:
             problems.append(FileProblem(entry.path, "manifest", "listed twice or lists the manifest"))
             continue
         listed.add(entry.path)
-        problem = _check_entry(root, real_root, entry)
+        problem = _check_entry(root, real_root, entry, hashes)
         if problem:
             problems.append(problem)
     problems += [_extra(root, rel) for rel in release_entries(root) if rel not in listed]

@@ -63,7 +63,7 @@ def detect_format(path: str | Path) -> str:
             return name
     raise SourceError(
         f"{path}: not a SPA-VL source. Expected one of: a spa-vl release folder "
-        "(MANIFEST.json, data/<config>/*.parquet), a Hub-layout folder "
+        "(MANIFEST.json, data/<folder>/*.parquet), a Hub-layout folder "
         "(data/train-*.parquet, validation/*.parquet, test/harm-*.parquet), "
         "the authors' RLHF JSON (*.json list with an images/ folder or images.zip), "
         "or canonical JSON Lines (*.jsonl with an images/ folder)"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import stat
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -13,6 +12,11 @@ from pathlib import Path
 from typing import Protocol
 
 from spa_vl.problems import Problem
+from spa_vl.release.layout import (  # the shard numbering of the Hub and of releases
+    numbered_name,
+    numbered_pattern,
+    shard_index,
+)
 from spa_vl.sources.images import FolderImages, ImageLoadError, ZipImages
 from spa_vl.taxonomy import load_taxonomy
 
@@ -140,8 +144,6 @@ def display_path(path: Path) -> str:
 
 # -- the layout's files: complete, consistent, nothing skipped in silence ---------------------------
 
-# ``train-00003-of-00008``: the shard numbering of the Hub and of our releases.
-SHARD_STEM = re.compile(r"^(?P<name>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})$")
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -177,12 +179,6 @@ class LayoutProblem:
         return {"file": self.file, "problem": self.problem}
 
 
-def shard_index(file: Path) -> tuple[str, int, int] | None:
-    """(set name, index, count) of a file named ``NAME-NNNNN-of-MMMMM.EXT``, else None."""
-    m = SHARD_STEM.match(file.name[: -len(file.suffix)] if file.suffix else file.name)
-    return (m["name"], int(m["index"]), int(m["count"])) if m else None
-
-
 def shard_set_problems(files: Iterable[Path]) -> list[LayoutProblem]:
     """Every numbered set among ``files`` must be whole: one count, each index below it, no
     index missing. A missing shard is named by the file name it would have."""
@@ -194,7 +190,7 @@ def shard_set_problems(files: Iterable[Path]) -> list[LayoutProblem]:
     problems = []
     for (folder, name, suffix), members in sorted(sets.items()):
         counts = sorted({c for _, c, _ in members})
-        pattern = display_path(folder / f"{name}-NNNNN-of-MMMMM{suffix}")
+        pattern = display_path(folder / numbered_pattern(name, suffix))
         if len(counts) > 1:
             files_by_count = "; ".join(
                 f"{c}: " + ", ".join(display_path(f) for _, k, f in sorted(members) if k == c) for c in counts
@@ -211,7 +207,7 @@ def shard_set_problems(files: Iterable[Path]) -> list[LayoutProblem]:
         for count in counts:
             for i in range(count):
                 if i not in present:
-                    missing = folder / f"{name}-{i:05d}-of-{count:05d}{suffix}"
+                    missing = folder / numbered_name(name, i, count, suffix)
                     problems.append(
                         LayoutProblem(display_path(missing), f"missing: shard {i} of {count} of {pattern}")
                     )
@@ -225,6 +221,22 @@ def special_file_problems(files: Iterable[Path]) -> list[LayoutProblem]:
         for f in files
         if (what := not_a_file(f))
     ]
+
+
+class NamedDataFiles:
+    """For readers of a file or a folder of named data files: ``files`` and ``layout_problems``
+    follow from ``_named`` (the paths the layout would read, whatever they turn out to be)."""
+
+    def _named(self) -> list[Path]:
+        raise NotImplementedError
+
+    def files(self) -> list[Path]:
+        """The named paths that are regular files (the others are layout problems)."""
+        return [p for p in self._named() if not not_a_file(p)]
+
+    def layout_problems(self) -> list[LayoutProblem]:
+        named = self._named()
+        return [*special_file_problems(named), *shard_set_problems(named)]
 
 
 MAX_NAMED = 50  # problems named in the one-line error (an allow_partial report lists them all)

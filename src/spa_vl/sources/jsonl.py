@@ -19,20 +19,18 @@ from pathlib import Path
 from spa_vl.sources.base import (
     RECORD_FIELDS,
     LayoutProblem,
+    NamedDataFiles,
     SourceRow,
     display_path,
     fingerprint_files,
-    not_a_file,
     parse_int,
     recover_labels,
-    shard_set_problems,
-    special_file_problems,
 )
 from spa_vl.sources.rlhf_json import find_image_root
 
 
 @dataclass
-class JsonlReader:
+class JsonlReader(NamedDataFiles):
     path: Path
     format: str = "jsonl"
     partial: list[LayoutProblem] = field(default_factory=list)  # accepted by allow_partial
@@ -48,13 +46,6 @@ class JsonlReader:
             return [self.path]
         # Our own quarantine files are outputs, not inputs (listed by ``ignored``).
         return sorted(p for p in self.path.glob("*.jsonl") if "quarantine" not in p.name)
-
-    def files(self) -> list[Path]:
-        return [p for p in self._named() if not not_a_file(p)]
-
-    def layout_problems(self) -> list[LayoutProblem]:
-        named = self._named()
-        return [*special_file_problems(named), *shard_set_problems(named)]
 
     def ignored(self) -> list[LayoutProblem]:
         if not self.path.is_dir():

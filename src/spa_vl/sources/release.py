@@ -1,8 +1,10 @@
 """A spa-vl release folder read back as canonical records (for audits and rebuilds).
 
-Reads the ``default`` config, which holds every row; ClassLabel ids become names again.
-``data/<config>/`` must hold whole shard sets (``<split>-NNNNN-of-MMMMM.parquet``) and nothing
-else (``layout_problems()``). Unreadable files and rows count as in ``sources.hub_parquet``.
+Reads the ``default`` config, which holds every row (in layout v2 every data folder, in v1
+``data/default/``; ``spa_vl.release.layout`` knows which); ClassLabel ids become names again.
+Each data folder must hold whole shard sets (``<split>-NNNNN-of-MMMMM.parquet``), and ``data/``
+nothing else (``layout_problems()``). Unreadable files and rows count as in
+``sources.hub_parquet``.
 """
 
 from __future__ import annotations
@@ -16,14 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from spa_vl.release.layout import ReleaseLayout, is_release, shard_split
 from spa_vl.sources.base import (
-    SPLITS,
     LayoutProblem,
     SourceRow,
     display_path,
     fingerprint_files,
     not_a_file,
-    shard_index,
     shard_set_problems,
     special_file_problems,
 )
@@ -45,10 +46,6 @@ BATCH_ROWS = 256
 FAST_BATCH_ROWS = 2048  # column batches: see sources.hub_parquet
 
 
-def is_release(path: Path) -> bool:
-    return path.is_dir() and ((path / "MANIFEST.json").exists() or any(path.glob("data/default/*.parquet")))
-
-
 @dataclass
 class ReleaseReader:
     path: Path
@@ -58,29 +55,24 @@ class ReleaseReader:
 
     detect = staticmethod(is_release)
 
+    @property
+    def layout(self) -> ReleaseLayout:
+        return ReleaseLayout.of(self.path)
+
     def _named(self) -> list[Path]:
-        """Entries of ``data/<config>/`` named ``<split>-NNNNN-of-MMMMM.parquet``, by split."""
-        folder = self.path / "data" / self.config
-        named = []
-        for s in SPLITS:
-            for f in sorted(folder.glob(f"{s}-*.parquet")):
-                found = shard_index(f)
-                if found is not None and found[0] == s:
-                    named.append(f)
-        return named
+        """Entries of the config's data folders named as shards, in reading order."""
+        return self.layout.named(self.config)
 
     def files(self) -> list[Path]:
         return [f for f in self._named() if not not_a_file(f)]
 
     def layout_problems(self) -> list[LayoutProblem]:
-        """Incomplete shard sets, special files, and files of ``data/<config>/`` that match no
-        name of the layout."""
+        """Incomplete shard sets, special files, and entries of ``data/`` that are no shard of
+        a data folder of the layout."""
         named = self._named()
-        folder = self.path / "data" / self.config
         stray = [
             LayoutProblem(display_path(f), "matches no file name of a release; it is not read")
-            for f in (sorted(folder.iterdir()) if folder.is_dir() else [])
-            if f not in set(named) and not f.name.startswith(".")
+            for f in self.layout.strays()
         ]
         return [*special_file_problems(named), *shard_set_problems(named), *stray]
 
@@ -132,7 +124,7 @@ class ReleaseReader:
 
     def _files(self, splits: tuple[str, ...] | None) -> Iterator[tuple[Path, str]]:
         for file in self.files():
-            split = file.name.split("-", 1)[0]
+            split = shard_split(file) or ""
             if splits is None or split in splits:
                 yield file, split
 

@@ -28,14 +28,12 @@ from spa_vl.problems import SourceError
 from spa_vl.sources.base import (
     RECORD_FIELDS,
     LayoutProblem,
+    NamedDataFiles,
     SourceRow,
     display_path,
     fingerprint_files,
-    not_a_file,
     parse_int,
     recover_labels,
-    shard_set_problems,
-    special_file_problems,
 )
 from spa_vl.sources.images import FolderImages, ZipImages, open_image_store
 
@@ -192,7 +190,7 @@ class Utf8Text:
 
 
 @dataclass
-class RlhfJsonReader:
+class RlhfJsonReader(NamedDataFiles):
     path: Path
     format: str = "rlhf-json"
     partial: list[LayoutProblem] = field(default_factory=list)  # accepted by allow_partial
@@ -207,14 +205,6 @@ class RlhfJsonReader:
         if not self.path.is_dir():
             return [self.path]
         return sorted(p for p in self.path.glob("*.json") if _names_a_split(p))
-
-    def files(self) -> list[Path]:
-        """The JSON files whose names give a split (other JSON files are listed by ``ignored``)."""
-        return [p for p in self._named() if not not_a_file(p)]
-
-    def layout_problems(self) -> list[LayoutProblem]:
-        named = self._named()
-        return [*special_file_problems(named), *shard_set_problems(named)]
 
     def ignored(self) -> list[LayoutProblem]:
         """JSON files in the folder whose names give no split: side files, not data."""
