@@ -38,13 +38,21 @@ def hub_sample(n_train: int, image_size: int | None = 256, texture: str = "gradi
     name = f"hub_{n_train}_{size}" + ("" if texture == "gradient" else f"_{texture}")
     out = DATA / name
     if not (out / "README.md").exists():
-        from spa_vl.sample import SampleSpec, write_sample
-
+        # Written by a child: Linux keeps ru_maxrss across fork and exec, so a parent that had
+        # held the sample's rows would hand its peak to every measured child after it.
         t = time.perf_counter()
-        spec = SampleSpec(train=n_train, image_size=image_size, image_format="jpeg", texture=texture)
-        write_sample(out, "hub", spec)
+        args = [str(n_train), str(image_size or 0), texture, str(out)]
+        subprocess.run([sys.executable, __file__, "--write-sample", *args], check=True)
         print(f"  (wrote {out.name} in {time.perf_counter() - t:.0f} s)", file=sys.stderr)
     return out
+
+
+def _write_sample(n_train: str, image_size: str, texture: str, out: str) -> None:
+    from spa_vl.sample import SampleSpec, write_sample
+
+    size = int(image_size) or None
+    spec = SampleSpec(train=int(n_train), image_size=size, image_format="jpeg", texture=texture)
+    write_sample(out, "hub", spec)
 
 
 def measure(script: str, *args: str) -> dict:
@@ -94,3 +102,8 @@ def new_bytes(old: list[Path], new: list[Path]) -> tuple[int, int]:
     for p in new:
         fresh.update(cdc_chunks(p.read_bytes()))
     return sum(n for d, n in fresh.items() if d not in seen), sum(fresh.values())
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--write-sample"]:
+        _write_sample(*sys.argv[2:6])

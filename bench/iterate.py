@@ -87,13 +87,23 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=20_000, help="rows to iterate")
     p.add_argument("--photo", action="store_true", help="photo-like ~38 KB JPEGs, not 256-px gradients")
     p.add_argument("--_measure", nargs=3)
+    p.add_argument("--_build", action="store_true")
     args = p.parse_args()
     if args._measure:
         which, release, limit = args._measure
         fn = run_ours if which == "ours" else run_floor
         report_peak(fn(Path(release), int(limit)))
         return
+    if args._build:
+        release_for(args.rows, args.photo)
+        return
     print(f"machine: {machine()}; {load()}")
+    # Built in a child: Linux keeps ru_maxrss across fork and exec, so a parent that had built
+    # the release would hand its peak to the measured children.
+    import subprocess
+
+    photo = ["--photo"] if args.photo else []
+    subprocess.run([sys.executable, __file__, "--_build", "--rows", str(args.rows), *photo], check=True)
     release = release_for(args.rows, args.photo)
     res = {}
     for which in ("floor", "ours"):
