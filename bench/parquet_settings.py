@@ -46,6 +46,7 @@ class Setting:
     image_compression: str = "none"  # none | snappy | zstd
     row_group: int | str = "100MB"  # rows per group, or datasets' sizing by Arrow bytes
     cdc: bool = True  # use_content_defined_chunking with datasets' DEFAULT_CDC_OPTIONS
+    cdc_kib: tuple[int, int] | None = None  # other min / max page sizes for CDC, in KiB
     page_index: bool = True
     v1: bool = False  # the v1 release writer: snappy everywhere, dictionaries on text columns
     # rows: every group but the last holds rows_per_group rows; content: a group ends after a row
@@ -80,6 +81,11 @@ class Setting:
         options["write_page_index"] = self.page_index
         if self.cdc:
             options["use_content_defined_chunking"] = dict(config.DEFAULT_CDC_OPTIONS)
+            if self.cdc_kib:
+                lo, hi = self.cdc_kib
+                options["use_content_defined_chunking"].update(
+                    min_chunk_size=lo * 1024, max_chunk_size=hi * 1024
+                )
         return options
 
 
@@ -92,6 +98,8 @@ ONE_AT_A_TIME = [
     Setting("row groups 1000 rows", row_group=1000),
     Setting("no CDC", cdc=False),
     Setting("no page index", page_index=False),
+    Setting("CDC pages 64 to 256 KiB", cdc_kib=(64, 256)),
+    Setting("CDC pages 1 to 4 MiB", cdc_kib=(1024, 4096)),
     Setting("row groups cut by content", cut="content"),
     Setting("no CDC, row groups cut by content", cdc=False, cut="content"),
     Setting("no CDC, image snappy", image_compression="snappy", cdc=False),
