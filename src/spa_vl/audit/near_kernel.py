@@ -615,9 +615,8 @@ def near_join(src, ref, scope, rule, max_matches: int):
         # counting shared n-grams); longer rows first count them against ``required_shared``
         bits = la <= 64
         wm = 0
-        if bits:
-            _mark_words(words, vkeys, vvals, vmask, masks, ids)
-        else:
+        marked = False  # the row's match vectors, made at its first alignment: most rows have none
+        if not bits:
             wm = _fill_set(rkeys, row_keys, row_vals)
         row_start = n_out
         for c in range(n_cand):
@@ -660,6 +659,9 @@ def near_join(src, ref, scope, rule, max_matches: int):
             stats[2] += 1
             t0, t1 = item_tok_off[it], item_tok_off[it + 1]
             if bits:
+                if not marked:
+                    _mark_words(words, vkeys, vvals, vmask, masks, ids)
+                    marked = True
                 matched = _lcs_bits(la, item_tok_id, t0, t1, masks)
             else:
                 matched = lcs_length(words, item_tok[t0:t1], work)
@@ -688,7 +690,7 @@ def near_join(src, ref, scope, rule, max_matches: int):
             # the phrase rule's score is the similarity with the phrase counted as one word
             out_score[n_out] = 2.0 * matched / (la + lb) if code == RULE_SIMILARITY else matched / min(la, lb)
             n_out += 1
-        if bits:
+        if marked:
             _unmark_words(la, masks, ids)
         if n_out - row_start > max_matches:
             n_out = row_start + _keep_best(

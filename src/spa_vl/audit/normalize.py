@@ -27,11 +27,14 @@ _JOINERS = re.compile(r"(?<=\w)['’‘`\-‐‑–]+(?=\w)")
 # Dotted abbreviations are one word: "U.S." = "US" = "us", "e.g." = "eg" (single letters joined
 # by dots, the last dot optional); otherwise "U.S." would be two one-letter words.
 _ABBREVIATION = re.compile(r"\b[A-Za-z](?:\.[A-Za-z])+\b\.?")
+_DOT_LETTER = re.compile(r"\.[A-Za-z]")  # a cheap test first: a sentence's end is ". " or "."
 # Everything else that is not a letter or digit separates words; "_" counts as punctuation.
 _NON_WORD = re.compile(r"[\W_]+")
 
 
 def _join_abbreviations(text: str) -> str:
+    if not _DOT_LETTER.search(text):
+        return text
     return _ABBREVIATION.sub(lambda m: m.group().replace(".", ""), text)
 
 
