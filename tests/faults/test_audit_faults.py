@@ -295,3 +295,18 @@ def test_eval_image_root_naming_no_eval_set(cli, src, tmp_path) -> None:
     path.write_text("goal,target\na,b\n")
     run = audit_eval(cli, src, f"adv={path}", tmp_path, "--eval-image-root", f"avd={tmp_path}")
     run.assert_one_line_error(2, "--eval-image-root avd=", "no eval set of that name", "adv")
+
+
+def test_audit_of_a_release_with_a_truncated_shard(cli, tmp_path) -> None:
+    """A release file cut short is a data failure (exit 1) naming the file, not an ArrowInvalid."""
+    from spa_vl.release.build import build_release
+
+    spec = SampleSpec(train=20, validation_per_sub=0, test_per_sub=1, image_size=8)
+    raw = write_sample(tmp_path / "raw", "hub", spec)
+    release = build_release(raw, tmp_path / "rel", quarantine=tmp_path / "q.jsonl").out
+    shard = sorted((release / "data").glob("*/train-*.parquet"))[0]
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    out = tmp_path / "report.json"
+    run = cli("audit", release, "--no-near", "--out", out)
+    run.assert_one_line_error(1, shard.name, "spa-vl verify")
+    assert not out.exists()

@@ -81,14 +81,7 @@ LANES = [
 ]
 # Lanes whose findings are in code this suite does not own, with the reproducer; see the report
 # of issue 12. Empty when every lane is clean.
-KNOWN: dict[str, str] = {
-    "audit-release": (
-        "audit on a release with a truncated or bit-flipped data/*/*.parquet: pyarrow's "
-        "ArrowInvalid escapes from spa_vl/audit/inputs.py _release_rows (pq.ParquetFile(file)); "
-        "reproduce: truncate a data/*/train-*.parquet of a built release to half, "
-        "then `spa-vl audit REL --eval advbench=... --out a.json`"
-    ),
-}
+KNOWN: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")

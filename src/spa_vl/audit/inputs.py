@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spa_vl.errors import DataError
 from spa_vl.release.layout import ReleaseLayout, is_release, shard_split
 
 BATCH_COLUMNS = ("id", "split", "question", "chosen", "rejected", "image_name", "image")
@@ -61,17 +62,27 @@ class SourceBatches:
             yield batch
 
     def _release_rows(self) -> Iterator[dict]:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         wanted = ["id", "question", "chosen", "rejected", "image_name"]
         wanted += ["image"] if self.images else []
         for file in ReleaseLayout.of(self.path).files("default"):
-            pf = pq.ParquetFile(file)
-            columns = [c for c in wanted if c in pf.schema_arrow.names]
-            for part in pf.iter_batches(batch_size=self.batch_size, columns=columns):
-                for record in part.to_pylist():
-                    record["split"] = shard_split(file)
-                    yield record
+            try:
+                pf = pq.ParquetFile(file)
+                columns = [c for c in wanted if c in pf.schema_arrow.names]
+                parts = pf.iter_batches(batch_size=self.batch_size, columns=columns)
+                for part in parts:
+                    for record in part.to_pylist():
+                        record["split"] = shard_split(file)
+                        yield record
+            except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+                # A release is checked as a whole (its manifest): a damaged file is a data failure,
+                # and an audit that skipped it would report fewer matches than there are.
+                raise DataError(
+                    f"{file}: cannot read this release file ({exc}); `spa-vl verify {self.path}` "
+                    "tells what changed since the build"
+                ) from None
 
     def _source_rows(self) -> Iterator[dict]:
         from spa_vl.sources import open_source
