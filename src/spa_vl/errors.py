@@ -57,7 +57,8 @@ class NetworkError(UsageError):
     """The Hub (or another server) could not be reached; the message says what was fetched."""
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its causes/contexts, outermost first (each once)."""
     out: list[BaseException] = []
     cur: BaseException | None = exc
     while cur is not None and cur not in out:
@@ -69,11 +70,11 @@ def _chain(exc: BaseException) -> list[BaseException]:
 def is_network_failure(exc: BaseException) -> bool:
     """True when ``exc`` (or what caused it) is a lost or refused connection, a timeout, or
     huggingface_hub's offline mode (``HF_HUB_OFFLINE=1``)."""
-    return any(any(c.__name__ in _NETWORK_NAMES for c in type(e).__mro__) for e in _chain(exc))
+    return any(any(c.__name__ in _NETWORK_NAMES for c in type(e).__mro__) for e in exception_chain(exc))
 
 
 def _requested_url(exc: BaseException) -> str | None:
-    for e in _chain(exc):
+    for e in exception_chain(exc):
         request = getattr(e, "request", None)
         try:
             url = getattr(request, "url", None)
@@ -87,7 +88,7 @@ def _requested_url(exc: BaseException) -> str | None:
 def network_message(what: str, exc: BaseException) -> str:
     """``could not fetch WHAT: the Hub is unreachable (...)``, with the URL and cause when known."""
     url = _requested_url(exc)
-    root = _chain(exc)[-1]
+    root = exception_chain(exc)[-1]
     cause = f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
     offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") else ""
     where = f" ({url})" if url and url != what else ""

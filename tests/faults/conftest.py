@@ -4,6 +4,7 @@
 that escapes ``spa_vl.cli.main`` fails the test (it would be a traceback for the user).
 ``cli_subprocess`` runs it in a child process, for signals and concurrency.
 ``snapshot(path)`` maps every file under ``path`` to its bytes' sha256, to prove inputs unchanged.
+``base`` (module scope) is a small raw JSONL source and the release built from it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from pathlib import Path
 import pytest
 
 from spa_vl.cli import main
+from spa_vl.release.build import build_release
+from spa_vl.sample import SampleSpec, write_sample
+
+SMALL = SampleSpec(train=20, validation_per_sub=1, test_per_sub=1)  # 179 rows: fast to build
 
 
 @dataclass
@@ -63,3 +68,12 @@ def snapshot(path: Path) -> dict[str, str]:
         (p.relative_to(path).as_posix() if p != path else p.name): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in files
     }
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(raw JSONL source, release built from it), shared by a module's tests: copy before changing."""
+    root = tmp_path_factory.mktemp("base")
+    raw = write_sample(root / "raw", "jsonl", SMALL)
+    rel = build_release(raw, root / "rel", quarantine=root / "rel.quarantine.jsonl").out
+    return raw, rel

@@ -21,15 +21,12 @@ from pathlib import Path
 import pytest
 
 from spa_vl.cli import main
-from spa_vl.release.build import build_release
 from spa_vl.release.verify import verify_release
-from spa_vl.sample import SampleSpec, write_sample
 
 from .conftest import snapshot
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
-SMALL = SampleSpec(train=20, validation_per_sub=1, test_per_sub=1)
 
 # The child: `spa-vl ARGV`, with one function wrapped to pause at the point named by HOOK.
 CHILD = r"""
@@ -81,14 +78,6 @@ elif hook == "after-exchange":
 from spa_vl.cli import main
 sys.exit(main(sys.argv[1:]))
 """
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("interrupts")
-    raw = write_sample(root / "raw", "jsonl", SMALL)
-    rel = build_release(raw, root / "rel", quarantine=root / "rel.quarantine.jsonl").out
-    return raw, rel
 
 
 class World:

@@ -16,21 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from spa_vl.release.build import build_release
 from spa_vl.release.verify import verify_release
 from spa_vl.sample import SampleSpec, write_sample
 
 from .conftest import snapshot
-
-SMALL = SampleSpec(train=20, validation_per_sub=1, test_per_sub=1)  # 179 rows: fast to build
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("outputs")
-    raw = write_sample(root / "raw", "jsonl", SMALL)
-    rel = build_release(raw, root / "rel", quarantine=root / "rel.quarantine.jsonl").out
-    return raw, rel
 
 
 class World:

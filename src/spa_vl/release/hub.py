@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from spa_vl.errors import HUB_UNREACHABLE, SpaVLError, is_network_failure
+from spa_vl.errors import HUB_UNREACHABLE, SpaVLError, exception_chain, is_network_failure
 from spa_vl.problems import Issue
 from spa_vl.release.manifest import MANIFEST_NAME, ReleaseManifest, release_files, sha256_file
 from spa_vl.release.verify import verify_release
@@ -506,17 +506,8 @@ class _Pusher:
         return HubFailure(f"Could not {what} on {repo}: {detail}")
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    out: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and cur not in out:
-        out.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    return out
-
-
 def _status(exc: BaseException) -> int | None:
-    for e in _chain(exc):
+    for e in exception_chain(exc):
         response = getattr(e, "response", None)
         code = getattr(response, "status_code", None)
         if isinstance(code, int):
@@ -525,7 +516,9 @@ def _status(exc: BaseException) -> int | None:
 
 
 def _offline(exc: BaseException) -> bool:
-    return any(any(c.__name__ == "OfflineModeIsEnabled" for c in type(e).__mro__) for e in _chain(exc))
+    return any(
+        any(c.__name__ == "OfflineModeIsEnabled" for c in type(e).__mro__) for e in exception_chain(exc)
+    )
 
 
 def _transient(exc: BaseException) -> bool:
@@ -534,12 +527,12 @@ def _transient(exc: BaseException) -> bool:
         return status in RETRY_STATUS
     return any(
         isinstance(e, ConnectionError) or any(c.__name__ in _TRANSPORT_NAMES for c in type(e).__mro__)
-        for e in _chain(exc)
+        for e in exception_chain(exc)
     )
 
 
 def _retry_after(exc: BaseException) -> float | None:
-    for e in _chain(exc):
+    for e in exception_chain(exc):
         headers = getattr(getattr(e, "response", None), "headers", None) or {}
         value = headers.get("Retry-After") if hasattr(headers, "get") else None
         if value and str(value).isdigit():
@@ -551,7 +544,7 @@ def _reason(exc: BaseException) -> str:
     status = _status(exc)
     if status is not None:
         return f"HTTP {status}"
-    root = _chain(exc)[-1]
+    root = exception_chain(exc)[-1]
     return f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
 
 
