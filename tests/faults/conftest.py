@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -77,3 +78,16 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     raw = write_sample(root / "raw", "jsonl", SMALL)
     rel = build_release(raw, root / "rel", quarantine=root / "rel.quarantine.jsonl").out
     return raw, rel
+
+
+class World:
+    """A copy of ``base`` in the test's own folder: raw source, release, an old quarantine file,
+    and their bytes before the test (``before``), to prove nothing was lost."""
+
+    def __init__(self, base: tuple[Path, Path], tmp_path: Path) -> None:
+        self.root = tmp_path
+        self.src = Path(shutil.copytree(base[0], tmp_path / "raw"))
+        self.rel = Path(shutil.copytree(base[1], tmp_path / "rel"))
+        self.quarantine = tmp_path / "rel.quarantine.jsonl"
+        self.quarantine.write_text('{"old": "quarantine"}\n', encoding="utf-8")
+        self.before = {p: snapshot(p) for p in (self.src, self.rel, self.quarantine)}

@@ -11,7 +11,6 @@ debris.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import pytest
 from spa_vl.cli import main
 from spa_vl.release.verify import verify_release
 
+from .conftest import World as FaultWorld
 from .conftest import snapshot
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -80,16 +80,13 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-class World:
+class World(FaultWorld):
+    """The fault tests' world, plus the files a paused child build signals through."""
+
     def __init__(self, base: tuple[Path, Path], tmp_path: Path) -> None:
-        self.root = tmp_path
-        self.src = Path(shutil.copytree(base[0], tmp_path / "raw"))
-        self.rel = Path(shutil.copytree(base[1], tmp_path / "rel"))
-        self.quarantine = tmp_path / "rel.quarantine.jsonl"
-        self.quarantine.write_text('{"old": "quarantine"}\n', encoding="utf-8")
+        super().__init__(base, tmp_path)
         self.mark = tmp_path / "mark"
         self.go = tmp_path / "go"
-        self.before = {p: snapshot(p) for p in (self.src, self.rel, self.quarantine)}
         self.argv = [
             "build",
             self.src,

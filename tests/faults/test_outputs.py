@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,19 +18,12 @@ import pytest
 from spa_vl.release.verify import verify_release
 from spa_vl.sample import SampleSpec, write_sample
 
+from .conftest import World as FaultWorld
 from .conftest import snapshot
 
 
-class World:
-    """A raw source, a built release and its quarantine file in the test's own folder."""
-
-    def __init__(self, base: tuple[Path, Path], tmp_path: Path) -> None:
-        self.root = tmp_path
-        self.src = Path(shutil.copytree(base[0], tmp_path / "raw"))
-        self.rel = Path(shutil.copytree(base[1], tmp_path / "rel"))
-        self.quarantine = tmp_path / "rel.quarantine.jsonl"
-        self.quarantine.write_text('{"old": "quarantine"}\n', encoding="utf-8")
-        self.before = {p: snapshot(p) for p in (self.src, self.rel, self.quarantine)}
+class World(FaultWorld):
+    """The fault tests' world, with the checks these tests share."""
 
     def assert_nothing_lost(self) -> None:
         """Inputs and the previous release byte for byte; the release verifies; no debris."""

@@ -33,6 +33,26 @@ class AuditRun:
     # the OCR tier: source images per state (gated, read, cached) and with text
     ocr: dict[str, int] = field(default_factory=dict)
 
+    @classmethod
+    def collect(
+        cls,
+        matches: dict[str, list],
+        index: AuditIndex,
+        rows: int,
+        hashed: int,
+        errors: dict[str, int],
+        marks: tuple[float, float, float, float],
+        ocr_batches: Iterable[Mapping] | None,
+    ) -> AuditRun:
+        """The run from what an executor gathered; ``marks``: perf_counter at the start, before the
+        index, before matching and at the end; ``ocr_batches``: fingerprinted batches (OCR on)."""
+        t0, t1, t2, t3 = marks
+        seconds = {"fingerprint": t1 - t0, "index": t2 - t1, "match": t3 - t2}
+        ocr = ocr_counts(ocr_batches) if ocr_batches is not None else {}
+        return cls(
+            matches, index.stats(), rows, hashed, errors, {k: round(v, 3) for k, v in seconds.items()}, ocr
+        )
+
 
 def ocr_counts(fingerprinted: Iterable[Mapping]) -> dict[str, int]:
     """What the OCR step did with the source images of fingerprinted batches."""
@@ -198,13 +218,6 @@ def _run(batches, eval_sets, settings, progress, pool, workers, t0) -> AuditRun:
         if pool is not None:
             pool.shutdown()
     t3 = time.perf_counter()
-    seconds = {"fingerprint": t1 - t0, "index": t2 - t1, "match": t3 - t2}
-    return AuditRun(
-        matches,
-        index.stats(),
-        rows,
-        hashed,
-        errors,
-        {k: round(v, 3) for k, v in seconds.items()},
-        ocr_counts(fingerprinted) if settings.ocr else {},
+    return AuditRun.collect(
+        matches, index, rows, hashed, errors, (t0, t1, t2, t3), fingerprinted if settings.ocr else None
     )

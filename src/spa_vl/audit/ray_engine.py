@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from spa_vl.audit.core import MATCH_COLUMNS, fingerprint_batch, match_batch
-from spa_vl.audit.engine import AuditRun, build_index, eval_images, ocr_counts, save_ocr_cache
+from spa_vl.audit.engine import AuditRun, build_index, eval_images, save_ocr_cache
 from spa_vl.audit.evalsets import EvalSet
 from spa_vl.audit.inputs import BATCH_COLUMNS, SourceBatches, is_release
 from spa_vl.audit.settings import AuditSettings
@@ -221,13 +221,6 @@ def run_ray(
             for c, v in part.to_pydict().items():
                 matches[c].extend(v)
         t3 = time.perf_counter()
-    seconds = {"fingerprint": t1 - t0, "index": t2 - t1, "match": t3 - t2}
-    return AuditRun(
-        matches,
-        index.stats(),
-        rows,
-        hashed,
-        errors,
-        {k: round(v, 3) for k, v in seconds.items()},
-        ocr_counts(read) if settings.ocr else {},
+    return AuditRun.collect(
+        matches, index, rows, hashed, errors, (t0, t1, t2, t3), read if settings.ocr else None
     )
