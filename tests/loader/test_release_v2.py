@@ -14,7 +14,7 @@ import pytest
 from spa_vl.cli import main
 from spa_vl.release.build import build_release
 from spa_vl.release.manifest import ReleaseManifest
-from spa_vl.release.writer import ParquetSettings, parse_size
+from spa_vl.release.parquet_settings import ParquetSettings, parse_size
 
 from .conftest import DOMAIN_SLUGS
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from spa_vl.cli import main
-from spa_vl.release.diff import changelog_entry, diff_releases
+from spa_vl.release.diff import ReleaseDiff, changelog_entry, diff_releases, render_changelog
 
 
 def by_key(diff) -> dict:
@@ -76,3 +76,17 @@ def test_cli_outputs(release_v1: Path, release_v2: Path, capsys: pytest.CaptureF
     data = json.loads(capsys.readouterr().out)
     assert data["splits"][0]["config"] == "default" and len(data["splits"][0]["added"]) == 3
     assert main(["diff", str(release_v1), str(release_v2 / "nope")]) == 2
+
+
+def test_changelog_compares_source_fingerprints_only_when_taken_with_one_hash() -> None:
+    """Releases built before the xxh3 fingerprint recorded a bare sha256: a change of hash is
+    not a change of source, and the changelog must not claim one."""
+
+    def line(old: str, new: str) -> str:
+        text = render_changelog(ReleaseDiff("1.0.0", "1.1.0", old, new, []), "1.1.0")
+        return next(x for x in text.splitlines() if x.startswith("Source fingerprint"))
+
+    a, b = "xxh3_128:" + "a" * 32, "xxh3_128:" + "b" * 32
+    assert line(a, a) == "Source fingerprint: unchanged."
+    assert a in line(a, b) and b in line(a, b)
+    assert line("f" * 64, a) == "Source fingerprint: not comparable (taken with another hash)."

@@ -77,31 +77,40 @@ def render_body(folder: str | Path, stats: ReleaseStats, repo_id: str = DEFAULT_
     return _environment().get_template(TEMPLATE).render(**ctx)
 
 
+def render_figures(folder: str | Path, stats: ReleaseStats) -> list[str]:
+    """The card's figures (label counts are all they need); their relative paths."""
+    from spa_vl.card.plots import rows_per_split_domain, taxonomy_sunburst
+
+    folder = Path(folder)
+    taxonomy_sunburst(stats, folder / IMAGES["sunburst"])
+    rows_per_split_domain(stats, folder / IMAGES["splits"])
+    return [IMAGES["sunburst"], IMAGES["splits"]]
+
+
 def render_card(
     folder: str | Path,
     repo_id: str | None = None,
     *,
     stats: ReleaseStats | None = None,
     update_manifest: bool = True,
+    figures: bool = True,
 ) -> list[str]:
     """Write README.md, the plots and croissant.json of a release from its data.
 
     ``repo_id`` (``ORG/NAME``) goes into the loading examples; by default the one of the
     previous rendering, else a placeholder. ``stats``: what the data holds, when the caller
-    has it (the build); else read from the folder. Returns the relative paths written; with
-    ``update_manifest`` their MANIFEST.json entries are refreshed (new files added).
+    has it (the build); else read from the folder. ``figures=False``: the plots were drawn
+    already (``render_figures``). Returns the relative paths written; with ``update_manifest``
+    their MANIFEST.json entries are refreshed (new files added).
     """
-    from spa_vl.card.plots import rows_per_split_domain, taxonomy_sunburst
-
     folder = Path(folder)
     repo_id = repo_id or existing_repo_id(folder) or DEFAULT_REPO_ID
     stats = stats if stats is not None else read_stats(folder)
     meta = card_metadata(folder, stats)
-    taxonomy_sunburst(stats, folder / IMAGES["sunburst"])
-    rows_per_split_domain(stats, folder / IMAGES["splits"])
+    written = render_figures(folder, stats) if figures else []
     write_card(folder / "README.md", meta, render_body(folder, stats, repo_id))
     write_croissant(folder, card_context(folder, stats, repo_id))
-    written = ["README.md", IMAGES["sunburst"], IMAGES["splits"], CROISSANT_NAME]
+    written += ["README.md", CROISSANT_NAME]
     if update_manifest and (folder / "MANIFEST.json").is_file():
         # The card summarises the audit report, so the report ships (and is verified) with it.
         audit = [AUDIT_REPORT] if (folder / AUDIT_REPORT).is_file() else []
@@ -109,7 +118,14 @@ def render_card(
     return written
 
 
+def render_build_figures(folder: str | Path, stats: ReleaseStats) -> list[str]:
+    """The build's figure step: run while the last parquet is written, with the label counts
+    gathered so far (every row's; no file yet)."""
+    return render_figures(folder, stats)
+
+
 def render_build_card(folder: str | Path, stats: ReleaseStats) -> list[str]:
-    """The build's card step: the full card from the figures the build gathered while writing
-    (no data file is read); returns the files written, for the build's manifest."""
-    return render_card(folder, stats=stats, update_manifest=False)
+    """The build's card step: the card from the figures the build gathered while writing (no
+    data file is read), its plots drawn by ``render_build_figures``; returns the files written,
+    for the build's manifest."""
+    return render_card(folder, stats=stats, update_manifest=False, figures=False)

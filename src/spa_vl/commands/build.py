@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from spa_vl.cli import UsageError
     from spa_vl.outputs import resolved
     from spa_vl.release.build import build_release
+    from spa_vl.release.parquet_settings import parse_size
     from spa_vl.release.staging import terminate_as_interrupt
-    from spa_vl.release.writer import parse_size
     from spa_vl.validate import ValidationOptions
 
     if not re.fullmatch(r"\d+\.\d+\.\d+", args.version):

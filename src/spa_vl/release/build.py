@@ -20,10 +20,11 @@ from spa_vl.fastpath import validate_batches
 from spa_vl.outputs import check_output_dir, check_output_file, resolved
 from spa_vl.release import layout
 from spa_vl.release.manifest import FORMAT, MANIFEST_NAME, ReleaseManifest, release_files
+from spa_vl.release.parquet_settings import DEFAULT_MAX_SHARD_SIZE, ParquetSettings, parse_size
 from spa_vl.release.staging import StagedFolder, aside_file, check_not_current_folder
 from spa_vl.release.stats import ReleaseStats, is_sample_answer
 from spa_vl.release.verify import verify_release
-from spa_vl.release.writer import DEFAULT_MAX_SHARD_SIZE, ParquetSettings, parse_size, write_data
+from spa_vl.release.writer import write_data
 from spa_vl.sources import open_source
 from spa_vl.validate import Quarantine, ValidationOptions, ValidationReport, validate_rows
 
@@ -238,6 +239,20 @@ def build_release(
     return BuildResult(Path(out), manifest, report)
 
 
+def _card_steps(card: CardStep | None) -> tuple[CardStep | None, CardStep]:
+    """(figures, card): a given card step alone; by default the card of ``spa_vl.card.render``,
+    its plots drawn while the last parquet is written and the rest after."""
+    if card is not None:
+        return None, card
+    from spa_vl.card import render
+
+    # looked up when called, so that a test can stand in for either
+    return (
+        lambda out, stats: render.render_build_figures(out, stats),
+        lambda out, stats: render.render_build_card(out, stats),
+    )
+
+
 def _source_relative(file: str, src: str | Path) -> str:
     root = resolved(src)
     root = root if root.is_dir() else root.parent
@@ -277,7 +292,15 @@ def _write_release(
             accepted = validate_batches(source.batches(), report, options, q, progress=bar)
         else:
             accepted = validate_rows(_counted(source.rows(), bar), report, options, q)
-        written = write_data(accepted, out, settings, is_sample_answer=is_sample_answer)
+        figures: list[str] = []
+        draw_step, card = _card_steps(card)
+
+        def draw(stats: ReleaseStats) -> None:
+            # while the writing threads finish the parquet: the plots need only the counts
+            if draw_step is not None:
+                figures.extend(draw_step(out, stats))
+
+        written = write_data(accepted, out, settings, is_sample_answer=is_sample_answer, while_writing=draw)
     # --previous may be --out itself: the old release is still in place while this one is
     # written beside it, so the diff reads the real previous data.
     (out / CHANGELOG).write_text(
@@ -313,11 +336,7 @@ def _write_release(
         )
     manifest.set_file(out, CHANGELOG)
     manifest.write(out)  # the card reads the version, source and counts from it
-    if card is None:
-        from spa_vl.card import render
-
-        card = render.render_build_card
-    for rel in card(out, written.stats):
+    for rel in figures + card(out, written.stats):
         manifest.set_file(out, rel)
     # The folder is new: everything in it was written by this build; anything the card step
     # wrote without naming it is listed too, so the manifest lists every file.

@@ -236,6 +236,11 @@ def _label_lines(diff: ReleaseDiff) -> list[str]:
     return lines
 
 
+def _hash_name(fingerprint: str) -> str:
+    """The hash a source fingerprint was taken with: ``name:hex``, or a bare sha256 (older releases)."""
+    return fingerprint.split(":", 1)[0] if ":" in fingerprint else "sha256"
+
+
 def render_changelog(diff: ReleaseDiff, version: str | None) -> str:
     """Markdown: a heading, a table of row changes per config/split, then label shifts."""
     version = (version or diff.new_version or "?").removeprefix("v")
@@ -244,6 +249,8 @@ def render_changelog(diff: ReleaseDiff, version: str | None) -> str:
     if diff.old_fingerprint and diff.new_fingerprint:
         same = diff.old_fingerprint == diff.new_fingerprint
         src = "unchanged" if same else f"`{diff.old_fingerprint}` → `{diff.new_fingerprint}`"
+        if not same and _hash_name(diff.old_fingerprint) != _hash_name(diff.new_fingerprint):
+            src = "not comparable (taken with another hash)"
         lines.append(f"Source fingerprint: {src}.")
     lines.append("")
     changed = [s for s in diff.splits if s.added or s.removed or s.changed]

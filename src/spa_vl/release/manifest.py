@@ -68,7 +68,7 @@ class ReleaseManifest:
     files: list[FileEntry] = field(default_factory=list)
     counts: dict = field(default_factory=dict)  # {"read":, "accepted":, "quarantined":, ...}
     format: str = FORMAT
-    # how the parquet was written (spa_vl.release.writer.ParquetSettings.to_dict()); {} in format 1
+    # how the parquet was written (spa_vl.release.parquet_settings.ParquetSettings.to_dict()); {} in format 1
     parquet: dict = field(default_factory=dict)
 
     @classmethod

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections import defaultdict
@@ -10,6 +9,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+import xxhash
 
 from spa_vl.problems import Problem
 from spa_vl.release.layout import (  # the shard numbering of the Hub and of releases
@@ -117,10 +118,15 @@ def recover_labels(record: dict) -> None:
         record["class1"], record["class2"], record["class3"] = labels
 
 
+FINGERPRINT = "xxh3_128"  # as datasets fingerprints (xxhash): ~15x sha256's speed
+
+
 def fingerprint_files(root: Path, files: Iterable[Path]) -> str:
-    """sha256 over the relative names and contents of a source's files: the same input, the
-    same fingerprint, wherever it lies on disk."""
-    h = hashlib.sha256()
+    """``xxh3_128:<hex>`` over the relative names and contents of a source's files: the same
+    input, the same fingerprint, wherever it lies on disk. A change detector, not a checksum
+    against tampering (the release's own files get sha256 in MANIFEST.json); xxh3 keeps it to
+    a few hundredths of a second per GB where sha256 took ~0.8 s, a sixth of a build."""
+    h = xxhash.xxh3_128()
     for f in sorted(files):
         rel = f.relative_to(root).as_posix() if f != root else f.name
         h.update(rel.encode() + b"\0")
@@ -128,10 +134,10 @@ def fingerprint_files(root: Path, files: Iterable[Path]) -> str:
             h.update(b"<not a regular file>\0")
             continue
         with open(f, "rb") as fh:
-            while chunk := fh.read(1 << 20):
+            while chunk := fh.read(1 << 22):
                 h.update(chunk)
         h.update(b"\0")
-    return h.hexdigest()
+    return f"{FINGERPRINT}:{h.hexdigest()}"
 
 
 def display_path(path: Path) -> str:
