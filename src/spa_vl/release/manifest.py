@@ -64,7 +64,7 @@ class FileEntry:
 class ReleaseManifest:
     version: str
     package_version: str
-    source: dict  # {"format": ..., "fingerprint": sha256 of the raw input, ...}
+    source: dict  # {"format": ..., "fingerprint": "xxh3_128:<hex>" of the raw input, ...}
     files: list[FileEntry] = field(default_factory=list)
     counts: dict = field(default_factory=dict)  # {"read":, "accepted":, "quarantined":, ...}
     format: str = FORMAT
