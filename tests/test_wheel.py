@@ -117,7 +117,8 @@ def test_installed_wheel_validates_a_record(installed: Path, tmp_path: Path) -> 
         from PIL import Image
         from spa_vl.sources import SourceRow
         from spa_vl.taxonomy import load_taxonomy
-        from spa_vl.validate import RecordValidator, _schema_validator
+        from spa_vl.validate import RecordValidator
+        from spa_vl.validate.schema import schema_validator
 
         buf = io.BytesIO()
         Image.new("RGB", (32, 24), (1, 2, 3)).save(buf, "JPEG")
@@ -132,7 +133,7 @@ def test_installed_wheel_validates_a_record(installed: Path, tmp_path: Path) -> 
         v = RecordValidator()
         good_problems, image = v.check(SourceRow("x.jsonl", 1, record))
         bad_problems, _ = v.check(SourceRow("x.jsonl", 2, bad))
-        _schema_validator()
+        schema_validator()
         print(json.dumps({
             "file": spa_vl.__file__,
             "version": spa_vl.__version__,

@@ -30,12 +30,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from spa_vl.fastpath import AcceptedBatch
 from spa_vl.features import COLUMNS, EVAL_SETS, spa_vl_features, to_example, to_table
 from spa_vl.release import layout
 from spa_vl.release.stats import ReleaseStats, stats_from_counts
 from spa_vl.taxonomy import LEVELS, load_taxonomy
-from spa_vl.validate import ValidRecord
+from spa_vl.validate import AcceptedBatch, ValidRecord
 
 DEFAULT_MAX_SHARD_SIZE = "500MB"  # datasets' MAX_SHARD_SIZE: 500,000,000 bytes
 # datasets 5's content-defined chunking (config.DEFAULT_CDC_OPTIONS), fixed here so that the
@@ -416,7 +415,7 @@ def write_data(
     is_sample_answer: Callable[[pa.Array], bool] | None = None,
 ) -> WrittenData:
     """Write ``data/<folder>/<split>-NNNNN-of-MMMMM.parquet``, each row once under its domain's
-    folder. ``records`` may mix accepted rows and accepted column batches (``spa_vl.fastpath``);
+    folder. ``records`` may mix accepted rows and accepted column batches (``spa_vl.validate.batches``);
     the files are the same whichever way a row comes. ``is_sample_answer`` tells, from the first
     row group's ``rejected`` answers, whether the data is the synthetic sample (the card says so)."""
     settings = settings or ParquetSettings()
