@@ -22,8 +22,8 @@ def item(i: int, question: str) -> dict:
         "id": i,
         "image": f"train/{i}.jpg",
         "question": question,
-        "chosen": "I can't help with that, but here is some safe context. " * 18,
-        "rejected": "Sure, here is a detailed answer to your question. " * 20,
+        "chosen": "I can't help with that.\nHere is some safe context. " * 18,
+        "rejected": "Sure, here is a detailed answer to your question, café.\n" * 20,
     }
 
 

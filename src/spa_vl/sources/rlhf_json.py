@@ -144,13 +144,15 @@ class _CheckedBytes:
     def _check(self, data: bytes) -> None:
         # Escapes first: a run of backslashes pairs up from its start; an odd one escapes the
         # next byte. Then no escaped quote is left, and strings are "..." with no quote inside.
-        text = (self._carry + data).replace(b"\\\\", b"")
-        self._carry = b"\\" if text.endswith(b"\\") else b""
-        text = text.removesuffix(self._carry).replace(b'\\"', b"")
+        text = data
+        if self._carry or b"\\" in data:  # a one-byte search is fast; most reads have escapes
+            text = (self._carry + data).replace(b"\\\\", b"")
+            self._carry = b"\\" if text.endswith(b"\\") else b""
+            text = text.removesuffix(self._carry).replace(b'\\"', b"")
         window = self._tail + text
         self._tail = window[-11:]
-        if _SURROGATE_ESCAPE.search(window) and _SURROGATE_ESCAPE.search(_SURROGATE_PAIR.sub(b"", window)):
-            raise _Unsure  # a surrogate escape outside a pair (or a pair cut by the read): lone
+        if b"\\" in window and _lone_surrogate(window):
+            raise _Unsure
         marks = text.translate(None, _NOT_MARKS)
         outside = _STRING.sub(b"", b'"' + marks if self._in_string else marks)
         self._in_string = b'"' in outside  # a string left open at the end of the read
@@ -162,6 +164,14 @@ class _CheckedBytes:
             if self._depth + int(np.cumsum(steps).max()) > _MAX_DEPTH:
                 raise _Unsure
         self._depth += 2 * opens - len(outside)
+
+
+def _lone_surrogate(window: bytes) -> bool:
+    """A surrogate escape outside a pair (or a pair cut by the end of the read: rare, and then
+    the exact parser decides)."""
+    return bool(
+        _SURROGATE_ESCAPE.search(window) and _SURROGATE_ESCAPE.search(_SURROGATE_PAIR.sub(b"", window))
+    )
 
 
 def iter_json_array(fh: BinaryIO, chunk: int | None = None) -> Iterator[tuple[int, object, str | None]]:
