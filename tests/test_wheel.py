@@ -64,7 +64,8 @@ def test_wheel_carries_the_resources(wheel: Path) -> None:
         "spa_vl/_resources/schema/taxonomy.json",
         "spa_vl/_resources/schema/record.schema.json",
         "spa_vl/__init__.py",
-        "spa_vl/validate.py",
+        "spa_vl/validate/__init__.py",
+        "spa_vl/validate/batches.py",
         "spa_vl/sources/hub_parquet.py",
     ):
         assert required in names, required
