@@ -1,6 +1,6 @@
 """The record schema (schema/record.schema.json) and the fast pre-check that stands in for it.
 
-``spa_vl.validate._fast_schema_ok`` lets valid records skip jsonschema. It must never accept a
+``spa_vl.validate.schema.fast_schema_ok`` lets valid records skip jsonschema. It must never accept a
 record that jsonschema rejects; that is checked here over a hand-made corpus of mutations with
 typed verdicts and, when hypothesis is installed, over many generated records.
 """
@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from spa_vl._resources import schema_path
-from spa_vl.validate import _fast_schema_ok, _json_view
+from spa_vl.validate.schema import fast_schema_ok, json_view
 
 SCHEMA = json.loads(schema_path("record.schema.json").read_text(encoding="utf-8"))
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
@@ -164,7 +164,7 @@ def _mutate(split: str, field: str, value: object) -> dict:
 
 
 def _schema_ok(record: dict) -> bool:
-    return VALIDATOR.is_valid(_json_view(record))
+    return VALIDATOR.is_valid(json_view(record))
 
 
 def test_schema_is_valid_2020_12() -> None:
@@ -195,7 +195,7 @@ def test_schema_fields_are_the_canonical_record() -> None:
 @pytest.mark.parametrize("split", sorted(GOOD))
 def test_good_records_pass_both(split: str) -> None:
     assert _schema_ok(GOOD[split])
-    assert _fast_schema_ok(GOOD[split])
+    assert fast_schema_ok(GOOD[split])
 
 
 @pytest.mark.parametrize(
@@ -207,7 +207,7 @@ def test_mutation_verdicts(split: str, field: str, value: object, valid: bool) -
     record = _mutate(split, field, value)
     assert _schema_ok(record) is valid
     # The pre-check agrees with the schema on every case of this corpus.
-    assert _fast_schema_ok(record) is valid
+    assert fast_schema_ok(record) is valid
 
 
 def test_sample_records_are_schema_valid(sample_dirs) -> None:
@@ -217,7 +217,7 @@ def test_sample_records_are_schema_valid(sample_dirs) -> None:
         n = 0
         for row in open_source(path).rows():
             assert _schema_ok(row.record), (layout, row.record["id"])
-            assert _fast_schema_ok(row.record), (layout, row.record["id"])
+            assert fast_schema_ok(row.record), (layout, row.record["id"])
             n += 1
         assert n == 747
 
@@ -306,8 +306,8 @@ else:
     @hypothesis.settings(max_examples=600, deadline=None, suppress_health_check=list(hypothesis.HealthCheck))
     @hypothesis.given(records())
     def test_fast_check_never_accepts_what_jsonschema_rejects(record: dict) -> None:
-        if _fast_schema_ok(record):
-            errors = [e.message[:200] for e in VALIDATOR.iter_errors(_json_view(record))]
+        if fast_schema_ok(record):
+            errors = [e.message[:200] for e in VALIDATOR.iter_errors(json_view(record))]
             assert not errors, record
 
     @hypothesis.settings(max_examples=200, deadline=None)
@@ -318,5 +318,5 @@ else:
     )
     def test_fast_check_on_arbitrary_text(split: str, field: str, value: str) -> None:
         record = _mutate(split, field, value)
-        if _fast_schema_ok(record):
+        if fast_schema_ok(record):
             assert _schema_ok(record), record

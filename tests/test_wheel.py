@@ -64,7 +64,8 @@ def test_wheel_carries_the_resources(wheel: Path) -> None:
         "spa_vl/_resources/schema/taxonomy.json",
         "spa_vl/_resources/schema/record.schema.json",
         "spa_vl/__init__.py",
-        "spa_vl/validate.py",
+        "spa_vl/validate/__init__.py",
+        "spa_vl/validate/batches.py",
         "spa_vl/sources/hub_parquet.py",
     ):
         assert required in names, required
@@ -117,7 +118,8 @@ def test_installed_wheel_validates_a_record(installed: Path, tmp_path: Path) -> 
         from PIL import Image
         from spa_vl.sources import SourceRow
         from spa_vl.taxonomy import load_taxonomy
-        from spa_vl.validate import RecordValidator, _schema_validator
+        from spa_vl.validate import RecordValidator
+        from spa_vl.validate.schema import schema_validator
 
         buf = io.BytesIO()
         Image.new("RGB", (32, 24), (1, 2, 3)).save(buf, "JPEG")
@@ -132,7 +134,7 @@ def test_installed_wheel_validates_a_record(installed: Path, tmp_path: Path) -> 
         v = RecordValidator()
         good_problems, image = v.check(SourceRow("x.jsonl", 1, record))
         bad_problems, _ = v.check(SourceRow("x.jsonl", 2, bad))
-        _schema_validator()
+        schema_validator()
         print(json.dumps({
             "file": spa_vl.__file__,
             "version": spa_vl.__version__,

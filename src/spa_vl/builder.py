@@ -2,7 +2,7 @@
 
 It plays the role the design card gives ``spa_vl.py``: one BuilderConfig per config (``default``
 and the six harm domains), the unified Features, and the rows of a raw source as Arrow tables,
-through the same column batches and validation as ``spa-vl build`` (``spa_vl.fastpath``: whole
+through the same column batches and validation as ``spa-vl build`` (``spa_vl.validate.batches``: whole
 batches checked with Arrow kernels, the rows they doubt by the row validator), shaped like
 ``datasets``' packaged parquet builder. ``datasets`` 4 dropped script loading, so users load the
 script-free release instead; this builder serves ``spa_vl.load(source=<raw source>)`` and
@@ -20,12 +20,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spa_vl.about import CITATION, DATA_VERSION, DESCRIPTION, HOMEPAGE, LICENSE
-from spa_vl.fastpath import AcceptedBatch, validate_batches
 from spa_vl.features import spa_vl_features, to_example, to_table
 from spa_vl.sources import SPLITS, SourceRow, open_source
 from spa_vl.sources.columns import ColumnBatch
 from spa_vl.taxonomy import CONFIGS, load_taxonomy
-from spa_vl.validate import Quarantine, RecordValidator, ValidationOptions, ValidationReport, ValidRecord
+from spa_vl.validate import (
+    AcceptedBatch,
+    Quarantine,
+    RecordValidator,
+    ValidationOptions,
+    ValidationReport,
+    ValidRecord,
+    validate_batches,
+)
 
 # The published facts live in spa_vl.about; kept importable from here for older callers.
 __all__ = ["CITATION", "DATA_VERSION", "DESCRIPTION", "HOMEPAGE", "LICENSE", "SpaVL"]

@@ -1,4 +1,4 @@
-"""The incremental JSON-array parser behind the RLHF JSON reader (bounded memory)."""
+"""The incremental JSON-list parser behind the RLHF JSON reader (bounded memory)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from spa_vl.sources import open_source
-from spa_vl.sources.rlhf_json import _CHUNK, iter_json_array
+from spa_vl.sources.rlhf_json import _CHUNK, Utf8Text, _exact_items, iter_json_array
 
 
 def _items(text: str, chunk: int) -> list:
-    return list(iter_json_array(io.StringIO(text), chunk))
+    return list(iter_json_array(io.BytesIO(text.encode()), chunk))
 
 
 ITEMS = [
@@ -74,15 +74,15 @@ def test_malformed_input_ends_with_one_error(text: str, expected: list) -> None:
 
 def test_syntax_error_does_not_read_the_rest_of_a_big_file() -> None:
     # A real syntax error is reported where it is, not after buffering the whole file.
-    class Counting(io.StringIO):
+    class Counting(io.BytesIO):
         reads = 0
 
-        def read(self, n: int = -1) -> str:
+        def read(self, n: int = -1) -> bytes:
             Counting.reads += 1
             return super().read(n)
 
     text = '[{"id": 1}, {"id": 2, "q": tru}, ' + ", ".join(['{"id": 3}'] * 20000) + "]"
-    got = list(iter_json_array(Counting(text), 64))
+    got = list(iter_json_array(Counting(text.encode()), 64))
     assert got[0] == (0, {"id": 1}, None)
     assert got[1][0] == 1 and got[1][2].startswith("malformed JSON in item 2")
     assert Counting.reads < 10
@@ -96,6 +96,54 @@ def test_reader_streams_a_file_bigger_than_the_chunk(tmp_path: Path, sample_dirs
     assert [r.row for r in rows[:3]] == [1, 2, 3]
     assert rows[-1].record["id"] == "train/000534"
     assert all(not r.problems for r in rows)
+
+
+# Inputs that ijson's C backend reads differently from ``json`` (or not at all): each must come
+# out as ``json`` reads it, whatever the chunk size.
+UNLIKE_IJSON = [
+    '["\\ud800", 1]',  # a lone surrogate escape: ijson would make it "?"
+    '[{"q": "a\\udc00b"}, 2]',
+    '["\\\\ud800"]',  # an escaped backslash, then text: no surrogate
+    '["\\\\\\ud800"]',  # an escaped backslash, then a lone surrogate
+    '["\\ud83d\\ude00", 2]',  # a pair (an emoji) is fine for both
+    "[1,\f2]",  # form feed and vertical tab are no JSON whitespace
+    "[1,\v2]",
+    "[12345678901234567890, -9223372036854775809]",  # past 64 bits
+    "[1, " + "9" * 5000 + "]",  # past int(): a HugeNumber
+    "[NaN, Infinity, -Infinity, 1e400]",
+    '{"id": 1}',
+    "",
+    "  \n ",
+    "\ufeff[1, 2]",  # a byte-order mark
+    "[1] trailing",
+    "[1][2]",
+    "[1, " + "[" * 5000 + "]" * 5000 + ", 2]",  # nested too deeply for json
+    '[{"a": ' + "[" * 150 + "]" * 150 + '}, {"b": "]]}}"}]',  # deep, yet json reads it
+]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 5, 64, None])
+@pytest.mark.parametrize("text", UNLIKE_IJSON)
+def test_items_are_what_json_reads(text: str, chunk: int | None) -> None:
+    data = text.encode()
+    want = list(_exact_items(Utf8Text(io.BytesIO(data)), chunk or _CHUNK))
+    got = list(iter_json_array(io.BytesIO(data), chunk))
+    assert repr(got) == repr(want)  # repr: NaN is not equal to itself
+
+
+def test_a_large_item_is_read_by_ijson(monkeypatch) -> None:
+    """The list is not read again with ``json`` (whose cost grows with the square of an item's
+    size) when nothing in it needs ``json``."""
+
+    def refuse(*args):
+        raise AssertionError("read again with json")
+
+    monkeypatch.setattr("spa_vl.sources.rlhf_json._exact_items", refuse)
+    items = [{"id": 1, "q": "x" * 3_000_000, "e": "\U0001f600 \\ud800 [{", "n": [1.5, -2, None]}, 7]
+    assert list(iter_json_array(io.BytesIO(json.dumps(items).encode()))) == [
+        (0, items[0], None),
+        (1, 7, None),
+    ]
 
 
 try:

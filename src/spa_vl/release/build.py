@@ -16,7 +16,6 @@ from tqdm import tqdm
 from spa_vl import __version__
 from spa_vl.about import DATA_VERSION
 from spa_vl.errors import DataError, UsageError
-from spa_vl.fastpath import validate_batches
 from spa_vl.outputs import check_output_dir, check_output_file, resolved
 from spa_vl.release import layout
 from spa_vl.release.manifest import FORMAT, MANIFEST_NAME, ReleaseManifest, release_files
@@ -26,7 +25,7 @@ from spa_vl.release.stats import ReleaseStats, is_sample_answer
 from spa_vl.release.verify import verify_release
 from spa_vl.release.writer import write_data
 from spa_vl.sources import open_source
-from spa_vl.validate import Quarantine, ValidationOptions, ValidationReport, validate_rows
+from spa_vl.validate import Quarantine, ValidationOptions, ValidationReport, validate_batches, validate_rows
 
 if TYPE_CHECKING:
     from spa_vl.sources import SourceRow
@@ -187,7 +186,7 @@ def build_release(
     card: CardStep | None = None,
 ) -> BuildResult:
     """Validate ``src`` and write the release folder ``out``; rejected rows go to ``quarantine``.
-    ``fast``: use the column-batch path where the source offers it (``spa_vl.fastpath``).
+    ``fast``: use the column-batch path where the source offers it (``spa_vl.validate.batches``).
     ``max_shard_size`` is parsed as datasets parses it (``500MB``: 500,000,000 bytes; ``1GiB``);
     ``settings`` the parquet settings (``ParquetSettings()`` by default). ``card``: the card
     step (``spa_vl.card.render.render_build_card`` by default).

@@ -23,14 +23,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spa_vl.fastpath import AcceptedBatch
 from spa_vl.features import COLUMNS, EVAL_SETS, spa_vl_features, to_example, to_table
 from spa_vl.release import layout
 from spa_vl.release.parquet_settings import ParquetSettings
 from spa_vl.release.shards import ShardStream, WriteLanes, WrittenFile
 from spa_vl.release.stats import ReleaseStats, stats_from_counts
 from spa_vl.taxonomy import LEVELS, load_taxonomy
-from spa_vl.validate import ValidRecord
+from spa_vl.validate import AcceptedBatch, ValidRecord
 
 _Streams = dict[tuple[str, str], ShardStream]  # (folder, split) -> its stream
 
@@ -79,7 +78,7 @@ def write_data(
     while_writing: Callable[[ReleaseStats], object] | None = None,
 ) -> WrittenData:
     """Write ``data/<folder>/<split>-NNNNN-of-MMMMM.parquet``, each row once under its domain's
-    folder. ``records`` may mix accepted rows and accepted column batches (``spa_vl.fastpath``);
+    folder. ``records`` may mix accepted rows and accepted column batches (``spa_vl.validate.batches``);
     the files are the same whichever way a row comes. ``is_sample_answer`` tells, from the first
     row group's ``rejected`` answers, whether the data is the synthetic sample (the card says so).
     ``while_writing`` is called with the label counts (no files yet) once every row has been

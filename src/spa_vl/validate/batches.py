@@ -1,4 +1,5 @@
-"""The Arrow-native fast path of validation: a column batch is checked with ``pyarrow.compute``.
+"""The column-batch path of validation (the Arrow fast path): each batch is checked with
+``pyarrow.compute``.
 
 Rows that pass every vectorised check are accepted without building a Python record. The checks
 are at least as strict as the row path's (``RecordValidator.check``): any row they doubt, and any
@@ -20,15 +21,9 @@ import pyarrow.compute as pc
 from spa_vl.image_check import check_image, jpeg_sound
 from spa_vl.sources import SPLITS, SourceRow
 from spa_vl.sources.columns import ColumnBatch, bool_array, int_array, repeat_string, string_array
-from spa_vl.validate import (
-    Quarantine,
-    RecordValidator,
-    SplitCounts,
-    ValidationOptions,
-    ValidationReport,
-    ValidRecord,
-    tally,
-)
+from spa_vl.validate.quarantine import Quarantine
+from spa_vl.validate.records import RecordValidator
+from spa_vl.validate.report import SplitCounts, ValidationOptions, ValidationReport, ValidRecord, tally
 
 EVAL_SETS = ("harm", "help")  # as spa_vl.features (not imported here: it loads datasets)
 
@@ -87,7 +82,7 @@ def _printable(byte: np.ndarray) -> np.ndarray:
 
 
 def _text_ok(col: pa.Array, max_len: int) -> np.ndarray:
-    """``validate._text_ok`` over a column, erring on doubt: set, 1..max_len bytes (so at most
+    """``schema.text_ok`` over a column, erring on doubt: set, 1..max_len bytes (so at most
     max_len characters), an ASCII word character, no NUL."""
     n = _lengths(col)
     ok = _mask(pc.is_valid(col)) & (n > 0) & (n <= max_len)
@@ -136,7 +131,7 @@ class BatchChecker:
         image, ids = col["image"], col["id"]
         data = pc.struct_field(image, "bytes")
         ok = pc.and_(pc.is_valid(image), pc.is_valid(data))
-        # An id of printable ASCII but space surely matches validate._ID; others are doubted.
+        # An id of printable ASCII but space surely matches schema._ID; others are doubted.
         ok = pc.and_(ok, pc.match_substring_regex(ids, r"^[!-~]+$"))
         c1, c2, c3 = col["class1"], col["class2"], col["class3"]
         unlabeled = pc.and_(pc.and_(pc.is_null(c1), pc.is_null(c2)), pc.is_null(c3))

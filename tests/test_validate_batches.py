@@ -1,4 +1,4 @@
-"""The Arrow fast path (``spa_vl.fastpath``) against the row path, its reference.
+"""The column-batch path (``spa_vl.validate.batches``) against the row path, its reference.
 
 A Hub-layout sample gets faults of many kinds planted (text, labels, images, file-level
 problems, unusual column types); validating and building it both ways must give the same
@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-import spa_vl.fastpath as fastpath
+import spa_vl.validate.batches as batches
 from spa_vl.image_check import ImageLimits, check_image, jpeg_sound
 from spa_vl.release.build import build_release
 from spa_vl.sources import open_source
@@ -29,10 +29,11 @@ from spa_vl.validate import (
     RecordValidator,
     ValidationOptions,
     ValidationReport,
-    _text_ok,
     validate_rows,
     validate_source,
 )
+from spa_vl.validate.parallel import _validate_part
+from spa_vl.validate.schema import text_ok
 
 SHARD = "data/train-{:05d}-of-00008.parquet"
 
@@ -139,13 +140,13 @@ def planted(sample_copy, monkeypatch) -> Path:
 def spy(monkeypatch) -> list[int]:
     """Rows the fast path checked with compute kernels (to prove it ran)."""
     seen: list[int] = []
-    sure = fastpath.BatchChecker.sure
+    sure = batches.BatchChecker.sure
 
     def counting(self, cb):
         seen.append(cb.num_rows)
         return sure(self, cb)
 
-    monkeypatch.setattr(fastpath.BatchChecker, "sure", counting)
+    monkeypatch.setattr(batches.BatchChecker, "sure", counting)
     return seen
 
 
@@ -209,7 +210,7 @@ def test_ids_stay_unique_across_sources(sample_dirs, sample_copy, monkeypatch) -
     sources = [open_source(sample_dirs["hub"]), open_source(copy)]
     results = []
     for run in (
-        lambda src, r, v: fastpath.validate_batches(src.batches(), r, validator=v),
+        lambda src, r, v: batches.validate_batches(src.batches(), r, validator=v),
         lambda src, r, v: validate_rows(src.rows(), r, validator=v),
     ):
         validator, reports = RecordValidator(), []
@@ -227,8 +228,6 @@ def test_ids_stay_unique_across_sources(sample_dirs, sample_copy, monkeypatch) -
 
 
 def test_worker_processes_use_batches_too(planted: Path, tmp_path: Path) -> None:
-    from spa_vl.validate_parallel import _validate_part
-
     src = open_source(planted)
     for part in src.parts():
         fast, q_fast = _validate_part(src, part, None, fast=True)
@@ -240,8 +239,6 @@ def test_worker_processes_use_batches_too(planted: Path, tmp_path: Path) -> None
 def test_worker_processes_on_damaged_files(sample_copy) -> None:
     """A garbage footer: the file is one unreadable record in both paths, and the shards after
     it have no positions (their row counts before them are unknown)."""
-    from spa_vl.validate_parallel import _validate_part
-
     src = sample_copy("hub")
     shard = src / SHARD.format(1)
     shard.write_bytes(shard.read_bytes()[:-30] + b"\x00" * 26 + b"PAR1")
@@ -360,10 +357,10 @@ TEXTS = [
 @pytest.mark.parametrize("max_len", [16384, 65536])
 def test_text_check_is_never_laxer_than_the_row_path(max_len: int) -> None:
     col = pa.array(TEXTS, pa.string())
-    sure = fastpath._text_ok(col, max_len)
+    sure = batches._text_ok(col, max_len)
     for value, ok in zip(TEXTS, sure, strict=True):
         if ok:
-            assert _text_ok(value, max_len), repr(value)
+            assert text_ok(value, max_len), repr(value)
     assert sure[0] and not sure[1] and not sure[8]
 
 
@@ -382,7 +379,7 @@ def test_identical_answers_are_decided_as_str_strip_does() -> None:
     ]
     chosen = pa.array([c for c, _ in pairs], pa.string())
     rejected = pa.array([r for _, r in pairs], pa.string())
-    same = fastpath._same_after_strip(chosen, rejected)
+    same = batches._same_after_strip(chosen, rejected)
     want = [c is not None and c.strip() == r.strip() for c, r in pairs]
     assert same.tolist() == want
 
@@ -434,7 +431,7 @@ def test_jpeg_check_in_lockstep_is_never_laxer(limits: ImageLimits) -> None:
     images = image_variants()
     # In an array with an offset, as a filtered or sliced column is.
     array = pa.array([b"pad", *images], pa.binary()).slice(1)
-    data, starts, ends = fastpath._buffers(array)
+    data, starts, ends = batches._buffers(array)
     sound = jpeg_sound(data, starts, ends, limits)
     for k, (image, ok) in enumerate(zip(images, sound, strict=True)):
         if ok:
@@ -449,7 +446,7 @@ def test_jpeg_check_in_lockstep_is_never_laxer(limits: ImageLimits) -> None:
 def test_jpeg_check_agrees_on_the_sample(sample_dirs) -> None:
     table = pq.read_table(sample_dirs["hub"] / SHARD.format(0))
     array = table.column("image").combine_chunks().field("bytes")
-    data, starts, ends = fastpath._buffers(array)
+    data, starts, ends = batches._buffers(array)
     sound = jpeg_sound(data, starts, ends, ImageLimits())
     values = array.to_pylist()
     is_jpeg = np.array([v[:3] == b"\xff\xd8\xff" for v in values])

@@ -6,17 +6,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from spa_vl.fastpath import validate_batches
 from spa_vl.sources import SPLITS
 from spa_vl.sources.hub_parquet import FilePart, HubParquetReader
-from spa_vl.validate import (
-    MAX_EXAMPLES,
-    Quarantine,
-    SplitCounts,
-    ValidationOptions,
-    ValidationReport,
-    validate_rows,
-)
+from spa_vl.validate.batches import validate_batches
+from spa_vl.validate.quarantine import Quarantine
+from spa_vl.validate.records import validate_rows
+from spa_vl.validate.report import MAX_EXAMPLES, SplitCounts, ValidationOptions, ValidationReport
 
 
 def _validate_part(
