@@ -118,14 +118,8 @@ def render_card(
     return written
 
 
-def render_build_figures(folder: str | Path, stats: ReleaseStats) -> list[str]:
-    """The build's figure step: run while the last parquet is written, with the label counts
-    gathered so far (every row's; no file yet)."""
-    return render_figures(folder, stats)
-
-
 def render_build_card(folder: str | Path, stats: ReleaseStats) -> list[str]:
     """The build's card step: the card from the figures the build gathered while writing (no
-    data file is read), its plots drawn by ``render_build_figures``; returns the files written,
-    for the build's manifest."""
+    data file is read), its plots drawn already (``render_figures``, in a process of their own:
+    ``spa_vl.card.figure_process``); returns the files written, for the build's manifest."""
     return render_card(folder, stats=stats, update_manifest=False, figures=False)

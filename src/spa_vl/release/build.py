@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +32,8 @@ if TYPE_CHECKING:
 CHANGELOG = "CHANGELOG.md"
 # The card is a step of the build: given the staged folder and the figures gathered while
 # writing, it writes its files there (reading no data file) and returns their relative paths.
+# A step may also have ``while_writing(folder, stats)``, called with the label counts once every
+# row is handed to the writing threads (the default card starts its figures then).
 CardStep = Callable[[Path, ReleaseStats], list[str]]
 
 
@@ -133,24 +134,6 @@ def check_build_paths(
     return BuildPaths(resolved(src), out_r, q, prev)
 
 
-def _warm_up_plots() -> None:
-    """The default card step draws with matplotlib, whose import takes about 2 s of the build:
-    import it on a thread while the rows are read and written (that work is mostly Arrow's,
-    outside the GIL), so the card step starts at once. Nothing else uses matplotlib's modules
-    meanwhile; the card step's own import waits for this one if it is not done."""
-
-    def run() -> None:
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")  # no display, as spa_vl.card.plots sets it
-            import matplotlib.pyplot
-        except ImportError:
-            pass  # the card step imports it again and says what is missing
-
-    threading.Thread(target=run, name="spa-vl-import-plots", daemon=True).start()
-
-
 def _check_previous(previous: str | Path) -> None:
     if not Path(previous).is_dir():
         raise UsageError(f"--previous {previous}: no such release folder")
@@ -189,7 +172,8 @@ def build_release(
     ``fast``: use the column-batch path where the source offers it (``spa_vl.validate.batches``).
     ``max_shard_size`` is parsed as datasets parses it (``500MB``: 500,000,000 bytes; ``1GiB``);
     ``settings`` the parquet settings (``ParquetSettings()`` by default). ``card``: the card
-    step (``spa_vl.card.render.render_build_card`` by default).
+    step; by default ``spa_vl.card.render``'s card, its figures drawn in a process of their own
+    while the parquet is written (``spa_vl.card.figure_process``).
 
     Every output path is checked first (``check_build_paths``). The release is written into a
     staging folder beside ``out``, verified, and swapped in (``spa_vl.release.staging``); the
@@ -197,59 +181,76 @@ def build_release(
     interrupted build leaves ``out`` and the quarantine file as they were."""
     paths = check_build_paths(src, out, quarantine, previous)
     settings = replace(settings or ParquetSettings(), max_shard_size=parse_size(max_shard_size))
-    if card is None:
-        _warm_up_plots()
-    with StagedFolder(paths.out, "build", "--out") as stage:
-        if previous is not None:
-            _check_previous(previous)  # after a crashed swap was undone: it may be --out
-        q_aside = aside_file(paths.quarantine) if paths.quarantine else None
+    card = card or _DefaultCard()
+    try:
+        with StagedFolder(paths.out, "build", "--out") as stage:
+            if previous is not None:
+                _check_previous(previous)  # after a crashed swap was undone: it may be --out
+            q_aside = aside_file(paths.quarantine) if paths.quarantine else None
+            try:
+                manifest, report = _write_release(
+                    src,
+                    stage.path,
+                    version,
+                    format,
+                    settings,
+                    q_aside,
+                    quarantine,
+                    previous,
+                    options,
+                    progress,
+                    fast,
+                    card,
+                )
+                stage.commit(_verified)
+                if q_aside is not None and paths.quarantine is not None:
+                    os.replace(q_aside, paths.quarantine)
+            except OSError as exc:
+                # Writing failed (full disk, quota, ...): say so with --out, and that nothing was lost.
+                ours = [str(stage.path), str(q_aside or stage.path)]
+                full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+                if full or (exc.filename and any(str(exc.filename).startswith(w) for w in ours)):
+                    where = f": {exc.filename}" if exc.filename else ""
+                    raise UsageError(
+                        f"--out {out}: cannot write the release ({exc.strerror or exc}{where}); "
+                        "the previous release is unchanged"
+                    ) from exc
+                raise
+            finally:
+                if q_aside is not None:
+                    q_aside.unlink(missing_ok=True)
+        return BuildResult(Path(out), manifest, report)
+    finally:
+        if isinstance(card, _DefaultCard):
+            card.close()  # the figures' process never outlives the build
+
+
+class _DefaultCard:
+    """The card step of ``spa_vl.card.render``; its figures, which need only the label counts,
+    are drawn in a process of their own (``spa_vl.card.figure_process``) while the last parquet
+    is written, so that matplotlib holds no GIL the reading needs."""
+
+    def __init__(self) -> None:
+        from spa_vl.card.figure_process import FigureProcess
+
         try:
-            manifest, report = _write_release(
-                src,
-                stage.path,
-                version,
-                format,
-                settings,
-                q_aside,
-                quarantine,
-                previous,
-                options,
-                progress,
-                fast,
-                card,
-            )
-            stage.commit(_verified)
-            if q_aside is not None and paths.quarantine is not None:
-                os.replace(q_aside, paths.quarantine)
-        except OSError as exc:
-            # Writing failed (full disk, quota, ...): say so with --out, and that nothing was lost.
-            ours = [str(stage.path), str(q_aside or stage.path)]
-            full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
-            if full or (exc.filename and any(str(exc.filename).startswith(w) for w in ours)):
-                where = f": {exc.filename}" if exc.filename else ""
-                raise UsageError(
-                    f"--out {out}: cannot write the release ({exc.strerror or exc}{where}); "
-                    "the previous release is unchanged"
-                ) from exc
-            raise
-        finally:
-            if q_aside is not None:
-                q_aside.unlink(missing_ok=True)
-    return BuildResult(Path(out), manifest, report)
+            self._figures: FigureProcess | None = FigureProcess()
+        except OSError:  # no process to be had: the figures are drawn here, after the data
+            self._figures = None
 
+    def while_writing(self, out: Path, stats: ReleaseStats) -> None:
+        if self._figures is not None:
+            self._figures.draw(out, stats)
 
-def _card_steps(card: CardStep | None) -> tuple[CardStep | None, CardStep]:
-    """(figures, card): a given card step alone; by default the card of ``spa_vl.card.render``,
-    its plots drawn while the last parquet is written and the rest after."""
-    if card is not None:
-        return None, card
-    from spa_vl.card import render
+    def __call__(self, out: Path, stats: ReleaseStats) -> list[str]:
+        from spa_vl.card import render
 
-    # looked up when called, so that a test can stand in for either
-    return (
-        lambda out, stats: render.render_build_figures(out, stats),
-        lambda out, stats: render.render_build_card(out, stats),
-    )
+        drawn = self._figures.result() if self._figures is not None else render.render_figures(out, stats)
+        return drawn + render.render_build_card(out, stats)
+
+    def close(self) -> None:
+        if self._figures is not None:
+            self._figures.close()
 
 
 def _source_relative(file: str, src: str | Path) -> str:
@@ -291,15 +292,14 @@ def _write_release(
             accepted = validate_batches(source.batches(), report, options, q, progress=bar)
         else:
             accepted = validate_rows(_counted(source.rows(), bar), report, options, q)
-        figures: list[str] = []
-        draw_step, card = _card_steps(card)
-
-        def draw(stats: ReleaseStats) -> None:
-            # while the writing threads finish the parquet: the plots need only the counts
-            if draw_step is not None:
-                figures.extend(draw_step(out, stats))
-
-        written = write_data(accepted, out, settings, is_sample_answer=is_sample_answer, while_writing=draw)
+        early = getattr(card, "while_writing", None)  # the figures, while the last parquet is written
+        written = write_data(
+            accepted,
+            out,
+            settings,
+            is_sample_answer=is_sample_answer,
+            while_writing=(lambda stats: early(out, stats)) if early else None,
+        )
     # --previous may be --out itself: the old release is still in place while this one is
     # written beside it, so the diff reads the real previous data.
     (out / CHANGELOG).write_text(
@@ -335,7 +335,7 @@ def _write_release(
         )
     manifest.set_file(out, CHANGELOG)
     manifest.write(out)  # the card reads the version, source and counts from it
-    for rel in figures + card(out, written.stats):
+    for rel in card(out, written.stats):
         manifest.set_file(out, rel)
     # The folder is new: everything in it was written by this build; anything the card step
     # wrote without naming it is listed too, so the manifest lists every file.
