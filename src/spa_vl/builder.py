@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spa_vl.about import CITATION, DATA_VERSION, DESCRIPTION, HOMEPAGE, LICENSE
-from spa_vl.features import spa_vl_features, to_example, to_table
+from spa_vl.features import arrow_schema, spa_vl_features, to_example, to_table
 from spa_vl.sources import SPLITS, SourceRow, open_source
 from spa_vl.sources.columns import ColumnBatch
 from spa_vl.taxonomy import CONFIGS, load_taxonomy
@@ -137,7 +137,7 @@ def _of_split(items: Iterable[ColumnBatch | SourceRow], split: str) -> Iterator[
 def _tables(accepted: Iterable[AcceptedBatch | ValidRecord]) -> Iterator[pa.Table]:
     """Typed tables in reading order: each accepted column batch as one (``to_table``), the
     row path's records gathered ``ROWS_PER_TABLE`` at a time (``to_example``)."""
-    schema = spa_vl_features().arrow_schema
+    schema = arrow_schema()
     rows: list[dict] = []
     for item in accepted:
         if isinstance(item, AcceptedBatch):

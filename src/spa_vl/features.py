@@ -46,6 +46,12 @@ def spa_vl_features() -> datasets.Features:
     )
 
 
+@cache
+def arrow_schema() -> pa.Schema:
+    """``spa_vl_features().arrow_schema``, computed once (``Features`` rebuilds it per access)."""
+    return spa_vl_features().arrow_schema
+
+
 def to_example(record: dict, image: bytes) -> dict:
     """A validated canonical record as a row of the unified schema (labels as ids)."""
     tax = load_taxonomy()
@@ -69,9 +75,9 @@ def to_example(record: dict, image: bytes) -> dict:
 
 def to_table(batch: pa.Table) -> pa.Table:
     """``to_example`` over a table of validated canonical columns (``sources.columns``), with
-    compute kernels: the same values, typed as ``spa_vl_features().arrow_schema``."""
+    compute kernels: the same values, typed as ``arrow_schema()``."""
     tax = load_taxonomy()
-    schema = spa_vl_features().arrow_schema
+    schema = arrow_schema()
     image = batch.column("image").combine_chunks()
     data = pc.struct_field(image, "bytes").cast(pa.binary())
     path = pc.struct_field(image, "path").cast(pa.string())

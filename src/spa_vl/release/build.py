@@ -22,12 +22,12 @@ from spa_vl.release.parquet_settings import DEFAULT_MAX_SHARD_SIZE, ParquetSetti
 from spa_vl.release.staging import StagedFolder, aside_file, check_not_current_folder
 from spa_vl.release.stats import ReleaseStats, is_sample_answer
 from spa_vl.release.verify import verify_release
-from spa_vl.release.writer import write_data
+from spa_vl.release.writer import WrittenData, write_data
 from spa_vl.sources import open_source
 from spa_vl.validate import Quarantine, ValidationOptions, ValidationReport, validate_batches, validate_rows
 
 if TYPE_CHECKING:
-    from spa_vl.sources import SourceRow
+    from spa_vl.sources import Source, SourceRow
 
 CHANGELOG = "CHANGELOG.md"
 # The card is a step of the build: given the staged folder and the figures gathered while
@@ -262,6 +262,48 @@ def _source_relative(file: str, src: str | Path) -> str:
         return file
 
 
+def _manifest(
+    version: str,
+    source: Source,
+    report: ValidationReport,
+    settings: ParquetSettings,
+    written: WrittenData,
+    out: Path,
+    src: str | Path,
+) -> ReleaseManifest:
+    """The manifest of the data just written: version, source, counts, parquet settings, and
+    each data file with the checksum taken as it was written."""
+    manifest = ReleaseManifest(
+        version=version,
+        package_version=__version__,
+        source={"format": source.format, "fingerprint": source.fingerprint()},
+        counts={
+            "read": report.read,
+            "accepted": report.accepted,
+            "quarantined": report.quarantined,
+            "splits": {k: vars(v) for k, v in report.splits.items()},
+            "problems": dict(sorted(report.problems.items())),
+        },
+        parquet=settings.to_dict(),
+    )
+    if report.partial:
+        # An --allow-partial build says in the release what its source lacked; paths relative
+        # to the source, so the manifest does not depend on where the source lay.
+        manifest.counts["partial"] = [
+            {"file": _source_relative(p["file"], src), "problem": p["problem"]} for p in report.partial
+        ]
+    for f in written.files:
+        manifest.add_entry(
+            f.path.relative_to(out).as_posix(),
+            f.sha256,
+            f.size,
+            rows=f.rows,
+            config=layout.config_of_folder(f.folder),
+            split=f.split,
+        )
+    return manifest
+
+
 def _write_release(
     src: str | Path,
     out: Path,
@@ -305,34 +347,7 @@ def _write_release(
     (out / CHANGELOG).write_text(
         changelog_text(version, Path(previous) if previous else None, out), encoding="utf-8"
     )
-    manifest = ReleaseManifest(
-        version=version,
-        package_version=__version__,
-        source={"format": source.format, "fingerprint": source.fingerprint()},
-        counts={
-            "read": report.read,
-            "accepted": report.accepted,
-            "quarantined": report.quarantined,
-            "splits": {k: vars(v) for k, v in report.splits.items()},
-            "problems": dict(sorted(report.problems.items())),
-        },
-        parquet=settings.to_dict(),
-    )
-    if report.partial:
-        # An --allow-partial build says in the release what its source lacked; paths relative
-        # to the source, so the manifest does not depend on where the source lay.
-        manifest.counts["partial"] = [
-            {"file": _source_relative(p["file"], src), "problem": p["problem"]} for p in report.partial
-        ]
-    for f in written.files:
-        manifest.add_entry(
-            f.path.relative_to(out).as_posix(),
-            f.sha256,
-            f.size,
-            rows=f.rows,
-            config=layout.config_of_folder(f.folder),
-            split=f.split,
-        )
+    manifest = _manifest(version, source, report, settings, written, out, src)
     manifest.set_file(out, CHANGELOG)
     manifest.write(out)  # the card reads the version, source and counts from it
     for rel in card(out, written.stats):

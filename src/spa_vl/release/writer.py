@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spa_vl.features import COLUMNS, EVAL_SETS, spa_vl_features, to_example, to_table
+from spa_vl.features import COLUMNS, EVAL_SETS, arrow_schema, to_example, to_table
 from spa_vl.release import layout
 from spa_vl.release.parquet_settings import ParquetSettings
 from spa_vl.release.shards import ShardStream, WriteLanes, WrittenFile
@@ -89,7 +89,7 @@ def write_data(
     # already under data/ was not written by this call (it could be the user's, or the source).
     if data_dir.exists() and any(data_dir.iterdir()):
         raise FileExistsError(f"{data_dir}: already holds files; the release is written into a new folder")
-    schema = spa_vl_features().arrow_schema
+    schema = arrow_schema()
     folders = layout.data_folders()
     lanes = WriteLanes()
     keys = [(folder, split) for folder in folders for split in layout.SPLITS]
