@@ -8,7 +8,6 @@ Run as ``python -m spa_vl.demo``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shutil
 import sys
@@ -63,6 +62,30 @@ def print_counts(release: Path) -> None:
         print(f"{config:<26}{counts}{unlabeled:>18}")
 
 
+def _check_outputs(out: Path, release: Path) -> None:
+    """The same output rules as every command: the working folder is new, empty or an earlier
+    demo's (only then is it cleared); the release folder is checked by ``build``, which replaces
+    an earlier release whole and refuses anything else. UsageError otherwise."""
+    check_output_dir(out, option="--out", accept=is_demo_folder, what="spa-vl demo folder")
+    if resolved(out) in resolved(release).parents:
+        raise UsageError(f"--release {release}: is inside --out {out}, which the demo clears first")
+    check_build_paths(out / "raw_hub", release, out / "build.quarantine.jsonl")
+
+
+def _audit_command(release: Path, out: Path, evals: Path) -> list[str]:
+    """``spa-vl audit`` of the release against the eval sets found under ``evals``."""
+    (release / "audit").mkdir(exist_ok=True)
+    audit = ["audit", str(release), "--out", str(release / "audit" / "report.json")]
+    audit += ["--markdown", str(out / "audit.md")]
+    for name, rel in (
+        ("advbench", "advbench/harmful_behaviors.csv"),
+        ("figstep", "figstep_safebench/safebench.csv"),
+    ):
+        if (evals / rel).exists():
+            audit += ["--eval", f"{name}={evals / rel}"]
+    return audit
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="demo_out", help="working folder (recreated)")
@@ -73,13 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out, release = Path(args.out), Path(args.release)
     try:
-        # The same output rules as every command: the working folder is new, empty or an
-        # earlier demo's (only then is it cleared); the release folder is checked by `build`,
-        # which replaces an earlier release whole and refuses anything else.
-        check_output_dir(out, option="--out", accept=is_demo_folder, what="spa-vl demo folder")
-        if resolved(out) in resolved(release).parents:
-            raise UsageError(f"--release {release}: is inside --out {out}, which the demo clears first")
-        check_build_paths(out / "raw_hub", release, out / "build.quarantine.jsonl")
+        _check_outputs(out, release)
     except UsageError as exc:
         print(f"spa-vl demo: error: {exc}", file=sys.stderr)
         return 2
@@ -87,61 +104,20 @@ def main(argv: list[str] | None = None) -> int:
     raw = out / "raw_hub"
     if step("sample", ["sample", str(raw), "--layout", "hub", "--quiet"]):
         return 2
-    rc = step(
-        "validate",
-        [
-            "validate",
-            str(raw),
-            "--report",
-            str(out / "validation.json"),
-            "--quarantine",
-            str(out / "quarantine.jsonl"),
-            "--quiet",
-        ],
-    )
+    validate = ["validate", str(raw), "--report", str(out / "validation.json")]
+    rc = step("validate", [*validate, "--quarantine", str(out / "quarantine.jsonl"), "--quiet"])
     report = json.loads((out / "validation.json").read_text(encoding="utf-8"))
     print(f"   read {report['read']} = accepted {report['accepted']} + quarantined {report['quarantined']}")
-    if rc or step(
-        "build",
-        [
-            "build",
-            str(raw),
-            "--out",
-            str(release),
-            "--version",
-            "1.0.0",
-            "--quarantine",
-            str(out / "build.quarantine.jsonl"),
-            "--quiet",
-        ],
-    ):
+    build = ["build", str(raw), "--out", str(release), "--version", "1.0.0"]
+    if rc or step("build", [*build, "--quarantine", str(out / "build.quarantine.jsonl"), "--quiet"]):
         return 1
     print_counts(release)
-    if importlib.util.find_spec("spa_vl.commands.audit"):
-        evals = Path(args.evalsets)
-        (release / "audit").mkdir(exist_ok=True)
-        audit = [
-            "audit",
-            str(release),
-            "--out",
-            str(release / "audit" / "report.json"),
-            "--markdown",
-            str(out / "audit.md"),
-        ]
-        for name, rel in (
-            ("advbench", "advbench/harmful_behaviors.csv"),
-            ("figstep", "figstep_safebench/safebench.csv"),
-        ):
-            if (evals / rel).exists():
-                audit += ["--eval", f"{name}={evals / rel}"]
-        if step("audit", audit):
-            return 1
-    card = ["card", str(release), "--quiet"]
-    if importlib.util.find_spec("spa_vl.commands.card") and (
-        step("card", card) or step("card check", ["card", str(release), "--check"])
+    if (
+        step("audit", _audit_command(release, out, Path(args.evalsets)))
+        or step("card", ["card", str(release), "--quiet"])
+        or step("card check", ["card", str(release), "--check"])
+        or step("verify", ["verify", str(release)])
     ):
-        return 1
-    if importlib.util.find_spec("spa_vl.commands.verify") and step("verify", ["verify", str(release)]):
         return 1
     print(f"\nrelease ready in ./{release} — try: datasets.load_dataset({str(release)!r}, 'malicious_use')")
     return 0
