@@ -7,19 +7,20 @@ DEMO ?= demo_out
 
 .PHONY: demo test lint format bench clean
 
-# Editable installs use compat mode (a .pth to src/): a finder-based one would lose to the
-# ./spa_vl release folder, which Python would import as a namespace package.
+# The editable install is setuptools' default: with package-dir {"" = "src"} (pyproject.toml) it
+# is a plain .pth to src/, which a ./spa_vl release folder cannot shadow; an import hook would
+# lose to it (setup.py says why; tests/test_install.py checks it).
 # The base install: what the loader, validator, card, release and audit need (no torch).
-$(VENV)/.base: setup.cfg pyproject.toml
+$(VENV)/.base: pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e . --config-settings editable_mode=compat
+	$(PIP) install -q -e .
 	touch $@
 
 # Everything: torch first, pinned, so no other package pulls a multi-GB CUDA build.
 $(VENV)/.all: $(VENV)/.base
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[all]' --config-settings editable_mode=compat
+	$(PIP) install -q -e '.[all]'
 	touch $@
 
 demo: $(VENV)/.base

@@ -7,15 +7,12 @@ typed verdicts and, when hypothesis is installed, over many generated records.
 
 from __future__ import annotations
 
-import json
-
 import jsonschema
 import pytest
 
-from spa_vl._resources import schema_path
-from spa_vl.validate.schema import fast_schema_ok, json_view
+from spa_vl.validate.schema import fast_schema_ok, json_view, record_schema
 
-SCHEMA = json.loads(schema_path("record.schema.json").read_text(encoding="utf-8"))
+SCHEMA = record_schema()  # schema/record.schema.json, as the validator reads it
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 GOOD = {

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from spa_vl import CONFIGS
-from spa_vl._resources import schema_path
 from spa_vl.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
+
+TAXONOMY_JSON = Path(__file__).resolve().parents[1] / "schema" / "taxonomy.json"
 
 DOMAINS = [
     "Representation & ToxicityHarms",
@@ -352,7 +353,7 @@ def test_unknown_config_names_the_valid_ones(tax: Taxonomy) -> None:
 
 def test_slugs_are_unique_identifiers(tax: Taxonomy) -> None:
     for level in ("domain", "category", "subcategory"):
-        slugs = [n.slug for n in tax._level(level)]
+        slugs = [tax.node(level, name).slug for name in tax.names(level)]
         assert len(set(slugs)) == len(slugs)
         for slug in slugs:
             assert slug.isidentifier() and slug == slug.lower(), slug
@@ -429,7 +430,7 @@ def test_recover_from_path(tax: Taxonomy, image_name: str | None, labels) -> Non
 
 
 def _raw() -> dict:
-    return json.loads(schema_path("taxonomy.json").read_text(encoding="utf-8"))
+    return json.loads(TAXONOMY_JSON.read_text(encoding="utf-8"))
 
 
 def _write(tmp_path: Path, raw: dict) -> Path:

@@ -36,7 +36,7 @@ def _run(cmd: list[str], cwd: Path, env: dict | None = None) -> subprocess.Compl
 
 # What a source distribution holds; building from a copy leaves the checkout untouched
 # (no build/ or egg-info written into it while others work there).
-PROJECT_FILES = ("setup.cfg", "setup.py", "pyproject.toml", "README.md", "LICENSE")
+PROJECT_FILES = ("setup.py", "pyproject.toml", "MANIFEST.in", "README.md", "LICENSE")
 PROJECT_DIRS = ("src", "schema", "dataset_card")
 
 

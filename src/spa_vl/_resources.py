@@ -1,6 +1,6 @@
 """Locate the language-neutral resources (``schema/``, ``dataset_card/``).
 
-In a source checkout they are the top-level folders; in a wheel, setup.cfg maps them into
+In a source checkout they are the top-level folders; in a wheel, setup.py copies them into
 ``spa_vl/_resources/``. Looking in both keeps editable installs and wheels equivalent.
 """
 

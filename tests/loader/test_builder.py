@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import spa_vl
+from features_contract import contract_features
 from spa_vl.builder import SpaVL
-from spa_vl.features import spa_vl_features
 from spa_vl.sources import open_source
 
 CONFIG_NAMES = [
@@ -33,19 +33,7 @@ def test_builder_configs_and_info():
     assert "2406.12030" in info.citation and "SPA-VL" in info.citation
     assert info.homepage.startswith("https://")
     assert "Malicious Use" in info.description
-    assert list(info.features) == [
-        "id",
-        "image",
-        "image_name",
-        "question",
-        "chosen",
-        "rejected",
-        "domain",
-        "category",
-        "subcategory",
-        "eval_set",
-    ]
-    assert isinstance(info.features["image"], datasets.Image)
+    assert info.features == contract_features()
 
 
 def test_raw_source_is_cached_and_rebuilt_when_it_changes(sample_copy, tmp_path):
@@ -95,7 +83,7 @@ def test_every_config_gives_the_rows_of_the_release(sample_dirs, releases, tmp_p
     for config in CONFIG_NAMES:
         built = spa_vl.load(config, source=releases["hub"], cache_dir=cache)
         raw = spa_vl.load(config, source=sample_dirs["hub"], cache_dir=cache)
-        assert raw["train"].features == built["train"].features == spa_vl_features()
+        assert raw["train"].features == built["train"].features == contract_features()
         for split in ("train", "validation", "test"):
             a = raw[split].cast_column("image", datasets.Image(decode=False)).to_list()
             b = built[split].cast_column("image", datasets.Image(decode=False)).to_list()

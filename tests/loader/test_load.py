@@ -8,6 +8,7 @@ import datasets
 import pytest
 
 import spa_vl
+from features_contract import contract_features
 from spa_vl.loading import LoadError
 
 from .conftest import DOMAIN_SLUGS
@@ -22,6 +23,7 @@ def test_load_release_by_domain_gives_typed_features(releases, expected_rows, ca
     ds = spa_vl.load("malicious_use", source=releases["hub"], cache_dir=cache)
     assert set(ds) == {"train", "validation", "test"}
     feats = ds["train"].features
+    assert feats == contract_features()
     assert isinstance(feats["image"], datasets.Image)
     assert feats["subcategory"].num_classes == 53 and feats["category"].num_classes == 15
     assert feats["eval_set"].names == ["harm", "help"]

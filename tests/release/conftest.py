@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # hub_standin, release_fixture
-
-from hub_standin import READ_TOKEN, WRITE_TOKEN, HubStandin
-from release_fixture import v2_rows, write_release
+from .hub_standin import READ_TOKEN, WRITE_TOKEN, HubStandin
+from .release_fixture import v2_rows, write_release
 
 
 @pytest.fixture(scope="session")

@@ -15,29 +15,12 @@ import datasets
 import yaml
 from PIL import Image as PILImage
 
+from features_contract import contract_features
 from spa_vl.release import layout
 from spa_vl.release.manifest import ReleaseManifest
 from spa_vl.taxonomy import load_taxonomy
 
 SPLITS = ("train", "validation", "test")
-
-
-def features() -> datasets.Features:
-    tax = load_taxonomy()
-    return datasets.Features(
-        {
-            "id": datasets.Value("string"),
-            "image": datasets.Image(),
-            "image_name": datasets.Value("string"),
-            "question": datasets.Value("string"),
-            "chosen": datasets.Value("string"),
-            "rejected": datasets.Value("string"),
-            "domain": datasets.ClassLabel(names=tax.names("domain")),
-            "category": datasets.ClassLabel(names=tax.names("category")),
-            "subcategory": datasets.ClassLabel(names=tax.names("subcategory")),
-            "eval_set": datasets.ClassLabel(names=["harm", "help"]),
-        }
-    )
 
 
 def _png(seed: int) -> bytes:
@@ -105,7 +88,7 @@ def write_release(folder: Path, version: str, rows: list[dict] | None = None) ->
     """Write a valid release folder holding ``rows`` (default: ``sample_rows()``)."""
     tax = load_taxonomy()
     rows = sample_rows() if rows is None else rows
-    feats = features()
+    feats = contract_features()
     folder.mkdir(parents=True, exist_ok=True)
     manifest = ReleaseManifest(
         version=version,

@@ -12,12 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hub_standin import HubStandin
 
 import spa_vl.release.hub as hub_module
 from spa_vl.cli import main
 from spa_vl.release.hub import ReleaseError, ReleaseRefused, RetryPolicy, plan_release, push_release
 from spa_vl.release.manifest import refresh_manifest
+
+from .hub_standin import HubStandin
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from hub_standin import READ_TOKEN, WRITE_TOKEN, HubStandin
 
 import spa_vl.release.hub as hub_module
 from spa_vl.cli import main
@@ -26,6 +25,8 @@ from spa_vl.release.hub import (
     plan_release,
     push_release,
 )
+
+from .hub_standin import READ_TOKEN, WRITE_TOKEN, HubStandin
 
 # huggingface_hub's LFS PUT passes a file object as `data=`, which httpx2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")

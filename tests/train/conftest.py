@@ -82,29 +82,6 @@ def _labels(subcategory: str) -> tuple[int, int, int]:
     )
 
 
-def release_features():
-    """The release contract's Features (docs/CONTRACTS.md), built here, not imported."""
-    import datasets
-
-    from spa_vl.taxonomy import load_taxonomy
-
-    tax = load_taxonomy()
-    return datasets.Features(
-        {
-            "id": datasets.Value("string"),
-            "image": datasets.Image(),
-            "image_name": datasets.Value("string"),
-            "question": datasets.Value("string"),
-            "chosen": datasets.Value("string"),
-            "rejected": datasets.Value("string"),
-            "domain": datasets.ClassLabel(names=tax.names("domain")),
-            "category": datasets.ClassLabel(names=tax.names("category")),
-            "subcategory": datasets.ClassLabel(names=tax.names("subcategory")),
-            "eval_set": datasets.ClassLabel(names=["harm", "help"]),
-        }
-    )
-
-
 # The card's YAML as `spa-vl build` writes it: what datasets.load_dataset(folder, config) reads.
 RELEASE_CARD = """---
 configs:
@@ -123,9 +100,11 @@ configs:
 def _write_split(folder: Path, split: str, columns: dict) -> None:
     import datasets
 
+    from features_contract import contract_features  # the release contract's Features
+
     path = folder / "data" / "default" / f"{split}-00000-of-00001.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
-    datasets.Dataset.from_dict(columns, features=release_features()).to_parquet(str(path))
+    datasets.Dataset.from_dict(columns, features=contract_features()).to_parquet(str(path))
 
 
 @pytest.fixture(scope="session")
