@@ -1,7 +1,8 @@
 """The harm taxonomy: the frozen ClassLabel order, parents, slugs, configs, lookups, and a
 taxonomy file that is not a proper 6/15/53 tree failing loudly.
 
-The expected names below are typed from ../shared/SPA_VL_FACTS.md, never computed: label ids in
+The expected names below are typed from the published dataset (the SPA-VL paper's taxonomy and
+the upstream `sqrti/SPA-VL` image paths), never computed: label ids in
 released data depend on this order, so a change here is a breaking change of the data.
 """
 

@@ -1,6 +1,6 @@
 """``SpaVL``: the canonical builder (a ``datasets.ArrowBasedBuilder``).
 
-It plays the role the design card gives ``spa_vl.py``: one BuilderConfig per config (``default``
+It is what a loading script ``spa_vl.py`` would be: one BuilderConfig per config (``default``
 and the six harm domains), the unified Features, and the rows of a raw source as Arrow tables,
 through the same column batches and validation as ``spa-vl build`` (``spa_vl.validate.batches``: whole
 batches checked with Arrow kernels, the rows they doubt by the row validator), shaped like

@@ -1,4 +1,4 @@
-"""The one ``Features`` of every SPA-VL split and config (ARCHITECTURE.md, contract)."""
+"""The one ``Features`` of every SPA-VL split and config (the contract: docs/CONTRACTS.md)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ RAI_FIELDS = [
     "rai:dataSocialImpact",
     "rai:dataReleaseMaintenancePlan",
 ]
-CONFIGS = [  # ARCHITECTURE.md's config names, typed here rather than taken from the code
+CONFIGS = [  # the contract's config names (docs/CONTRACTS.md), typed here, not taken from the code
     "default",
     "representation_toxicity",
     "misinformation",

@@ -10,7 +10,7 @@ import pytest
 from spa_vl.release.build import build_release
 from spa_vl.sample import SampleRow, SampleSpec, generate
 
-DOMAIN_SLUGS = {  # ARCHITECTURE.md's config names, typed here rather than taken from the code
+DOMAIN_SLUGS = {  # the contract's config names (docs/CONTRACTS.md), typed here, not from the code
     "Representation & ToxicityHarms": "representation_toxicity",
     "Misinformation Harms": "misinformation",
     "Information & Safety Harms": "information_safety",

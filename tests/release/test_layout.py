@@ -1,6 +1,6 @@
 """``spa_vl.release.layout``: the one module that names a release's folders and shard files.
 
-The layout contract (ARCHITECTURE.md, v2) is typed here rather than taken from the code, and the
+The layout contract (docs/CONTRACTS.md, v2) is typed here rather than taken from the code, and the
 package's source is searched for shard names spelt anywhere else.
 """
 
