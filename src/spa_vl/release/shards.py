@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,9 +35,10 @@ from spa_vl.release.parquet_settings import ParquetSettings
 class WriteLanes:
     """Threads for the writes. Each file keeps to one lane, a thread of its own run in FIFO
     order: the file gets the same calls in the same order as if they ran inline, so the same
-    bytes; files of different lanes are written at once. A separate thread gathers rows out of
-    the caller's batches as soon as they are given, so that no batch is held longer than that
-    (a folder that fills its row group slowly holds only its own rows)."""
+    bytes; files of different lanes are written at once. A new file takes the lane with the
+    fewest bytes still to write, so the lanes finish together. A separate thread gathers rows
+    out of the caller's batches as soon as they are given, so that no batch is held longer than
+    that (a folder that fills its row group slowly holds only its own rows)."""
 
     LANES = 2
     MAX_PENDING = 16  # bounds the calls waiting to run...
@@ -49,6 +51,8 @@ class WriteLanes:
         self._pending: deque[tuple[Future, int]] = deque()
         self._gathers: deque[Future] = deque()
         self._bytes = 0
+        self._queued = [0] * self.LANES  # bytes submitted to each lane and not yet written
+        self._lock = threading.Lock()
 
     def gather(self, fn: Callable[[], pa.Table]) -> Future:
         """Run ``fn`` (a take out of a batch) on the gathering thread; its future."""
@@ -58,8 +62,15 @@ class WriteLanes:
         self._gathers.append(future)
         return future
 
-    def run(self, fn: Callable[[], object], nbytes: int = 0, lane: int = 0) -> None:
-        self._pending.append((self._lanes[lane % len(self._lanes)].submit(fn), nbytes))
+    def run(self, fn: Callable[[], object], nbytes: int = 0, lane: int | None = None) -> int:
+        """Run ``fn`` on ``lane`` (None: the least loaded one); the lane it runs on."""
+        with self._lock:
+            if lane is None:
+                lane = min(range(self.LANES), key=self._queued.__getitem__)
+            self._queued[lane] += nbytes
+        future = self._lanes[lane].submit(fn)
+        future.add_done_callback(lambda _: self._done(lane, nbytes))
+        self._pending.append((future, nbytes))
         self._bytes += nbytes
         while self._pending and (
             len(self._pending) > self.MAX_PENDING
@@ -67,6 +78,11 @@ class WriteLanes:
             or self._pending[0][0].done()
         ):
             self._pop()
+        return lane
+
+    def _done(self, lane: int, nbytes: int) -> None:
+        with self._lock:
+            self._queued[lane] -= nbytes
 
     def _pop(self) -> None:
         future, nbytes = self._pending.popleft()
@@ -135,6 +151,7 @@ class _Shard:
     writer: pq.ParquetWriter
     rows: int = 0
     nbytes: int = 0  # set on its lane
+    lane: int | None = None  # the lane all of its writes run on, chosen with the first
 
 
 # A buffered piece of a row group: a row dict, or a future table of rows (a take on the
@@ -151,7 +168,6 @@ class ShardStream:
     schema: pa.Schema
     settings: ParquetSettings
     lanes: WriteLanes
-    lane: int = 0
     shards: list[_Shard] = field(default_factory=list)
     first_group: pa.Table | None = None  # the first row group's `rejected` (set on its lane)
     _open: _Shard | None = None
@@ -234,7 +250,7 @@ class ShardStream:
             shard.writer.write_table(table, row_group_size=table.num_rows)
             shard.nbytes += nbytes
 
-        self.lanes.run(write, nbytes, self.lane)
+        shard.lane = self.lanes.run(write, nbytes, shard.lane)
         shard.rows += self._buffered
         self._buffer = []
         self._buffered = 0
@@ -250,10 +266,14 @@ class ShardStream:
                 shard.writer.close()
                 shard.sink.close()
 
-            self.lanes.run(close, 0, self.lane)
+            self.lanes.run(close, 0, shard.lane)
             self._open = None
         self._shard_bytes = 0
         self._shard_rows = 0
+
+    def buffered_bytes(self) -> int:
+        """Bytes of the rows waiting for their row group (as ``add`` counts them)."""
+        return self._group_bytes
 
     def end(self) -> None:
         """Hand the last rows to the lane and close the shard (without waiting)."""

@@ -93,10 +93,7 @@ def write_data(
     folders = layout.data_folders()
     lanes = WriteLanes()
     keys = [(folder, split) for folder in folders for split in layout.SPLITS]
-    streams = {
-        key: ShardStream(data_dir / key[0], key[1], schema, settings, lanes, lane=i)
-        for i, key in enumerate(keys)
-    }
+    streams = {key: ShardStream(data_dir / key[0], key[1], schema, settings, lanes) for key in keys}
     labels = _LabelCounts()
     files: list[WrittenFile] = []
     try:
@@ -110,7 +107,8 @@ def write_data(
             row = {c: example[c] for c in COLUMNS}
             streams[(layout.folder_of_domain(example["domain"]), split)].add(row, size)
             labels.add_row(split, example)
-        for stream in streams.values():
+        # the largest rows first, each to the lane with less to write: the lanes end together
+        for stream in sorted(streams.values(), key=ShardStream.buffered_bytes, reverse=True):
             stream.end()
         if while_writing is not None:
             while_writing(stats_from_counts([], labels.as_lists()))
