@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 import spa_vl.card.figure_process as figure_process
-from spa_vl.card.content import IMAGES
 from spa_vl.card.render import render_figures
 from spa_vl.card.stats import read_stats
 from spa_vl.release.build import build_release
+from spa_vl.release.layout import CARD_IMAGES as IMAGES
 
 
 def test_figures_of_the_build_are_those_drawn_in_process(card_release: Path, tmp_path: Path) -> None:

@@ -27,10 +27,7 @@ from spa_vl.taxonomy import CONFIGS, LEVELS, load_taxonomy
 
 DEFAULT_REPO_ID = "ORG/NAME"
 AUDIT_REPORT = "audit/report.json"
-IMAGES = {
-    "sunburst": "images/taxonomy_sunburst.png",
-    "splits": "images/rows_per_split_domain.png",
-}
+IMAGES = layout.CARD_IMAGES
 # The card's own settings, kept in a hidden comment of the body so that re-rendering (and the
 # check, which renders again) keeps them: `<!-- spa-vl card: repo_id=ORG/NAME[ gated=MODE] -->`.
 _MARKER = re.compile(r"<!-- spa-vl card: repo_id=(?P<repo>\S+?)(?: gated=(?P<gated>\S+))? -->")

@@ -82,8 +82,7 @@ class FigureProcess:
 
 def serve() -> None:
     """The process's side: read the counts from stdin, draw, print the paths written."""
-    import spa_vl.card.plots  # noqa: F401 (matplotlib: imported while the build reads the rows)
-    from spa_vl.card.render import render_figures
+    from spa_vl.card.plots import draw_figures  # matplotlib: imported while the build reads
 
     request = json.loads(sys.stdin.buffer.read())
     labels = {
@@ -91,4 +90,4 @@ def serve() -> None:
         for level, per_split in request["labels"].items()
     }
     stats = ReleaseStats(rows={}, files={}, parquet_bytes={}, labels=labels)
-    sys.stdout.write(json.dumps(render_figures(request["folder"], stats)))
+    sys.stdout.write(json.dumps(draw_figures(request["folder"], stats)))

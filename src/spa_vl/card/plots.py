@@ -20,7 +20,7 @@ from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import Bbox
 
 from spa_vl.card.stats import UNKNOWN, ReleaseStats
-from spa_vl.sources import SPLITS
+from spa_vl.release.layout import CARD_IMAGES, SPLITS
 from spa_vl.taxonomy import load_taxonomy
 
 # Colour-blind-safe qualitative palette (Okabe-Ito), one colour per domain.
@@ -48,6 +48,15 @@ def _save(fig: plt.Figure, path: Path, box: Bbox | str = "tight") -> None:
     fig.savefig(path, format="png", dpi=110, metadata=_PNG_META, facecolor="white",
                 bbox_inches=box, pad_inches=0.15)  # fmt: skip
     plt.close(fig)
+
+
+def draw_figures(folder: str | Path, stats: ReleaseStats) -> list[str]:
+    """The card's figures into ``folder`` (label counts are all they need); their paths
+    relative to it."""
+    folder = Path(folder)
+    taxonomy_sunburst(stats, folder / CARD_IMAGES["sunburst"])
+    rows_per_split_domain(stats, folder / CARD_IMAGES["splits"])
+    return [CARD_IMAGES["sunburst"], CARD_IMAGES["splits"]]
 
 
 def taxonomy_sunburst(stats: ReleaseStats, path: str | Path, split: str = "train") -> Path:

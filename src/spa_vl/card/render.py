@@ -18,7 +18,6 @@ from spa_vl._resources import resource_dir
 from spa_vl.card.content import (
     AUDIT_REPORT,
     DEFAULT_REPO_ID,
-    IMAGES,
     card_context,
     card_metadata,
     existing_repo_id,
@@ -78,13 +77,10 @@ def render_body(folder: str | Path, stats: ReleaseStats, repo_id: str = DEFAULT_
 
 
 def render_figures(folder: str | Path, stats: ReleaseStats) -> list[str]:
-    """The card's figures (label counts are all they need); their relative paths."""
-    from spa_vl.card.plots import rows_per_split_domain, taxonomy_sunburst
+    """The card's figures (``spa_vl.card.plots.draw_figures``: matplotlib, imported on use)."""
+    from spa_vl.card.plots import draw_figures
 
-    folder = Path(folder)
-    taxonomy_sunburst(stats, folder / IMAGES["sunburst"])
-    rows_per_split_domain(stats, folder / IMAGES["splits"])
-    return [IMAGES["sunburst"], IMAGES["splits"]]
+    return draw_figures(folder, stats)
 
 
 def render_card(

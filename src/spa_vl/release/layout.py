@@ -38,6 +38,8 @@ FORMAT = "spa-vl-release/2"
 FORMAT_V1 = "spa-vl-release/1"
 FORMATS = {FORMAT_V1: 1, FORMAT: 2}  # the formats this version reads, and their layout version
 DATA = "data"
+# The card's figures (spa_vl.card.plots draws them; the card links them)
+CARD_IMAGES = {"sunburst": "images/taxonomy_sunburst.png", "splits": "images/rows_per_split_domain.png"}
 UNLABELED = "unlabeled"  # the folder of rows whose domain is unknown (in `default` only)
 DEFAULT = "default"
 
