@@ -53,6 +53,9 @@ class WriteLanes:
         self._bytes = 0
         self._queued = [0] * self.LANES  # bytes submitted to each lane and not yet written
         self._lock = threading.Lock()
+        # Bounded while rows are still read (each call holds a row group in memory); the last
+        # calls, whose rows are all in memory already, are handed over at once.
+        self.bounded = True
 
     def gather(self, fn: Callable[[], pa.Table]) -> Future:
         """Run ``fn`` (a take out of a batch) on the gathering thread; its future."""
@@ -73,8 +76,8 @@ class WriteLanes:
         self._pending.append((future, nbytes))
         self._bytes += nbytes
         while self._pending and (
-            len(self._pending) > self.MAX_PENDING
-            or (self._bytes > self.MAX_PENDING_BYTES and len(self._pending) > 1)
+            (self.bounded and len(self._pending) > self.MAX_PENDING)
+            or (self.bounded and self._bytes > self.MAX_PENDING_BYTES and len(self._pending) > 1)
             or self._pending[0][0].done()
         ):
             self._pop()

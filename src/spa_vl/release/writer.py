@@ -107,7 +107,9 @@ def write_data(
             row = {c: example[c] for c in COLUMNS}
             streams[(layout.folder_of_domain(example["domain"]), split)].add(row, size)
             labels.add_row(split, example)
-        # the largest rows first, each to the lane with less to write: the lanes end together
+        # the largest rows first, each to the lane with less to write: the lanes end together;
+        # at once, so that the card's figures start while they are written
+        lanes.bounded = False
         for stream in sorted(streams.values(), key=ShardStream.buffered_bytes, reverse=True):
             stream.end()
         if while_writing is not None:
