@@ -27,11 +27,11 @@ from spa_vl.card.content import DEFAULT_REPO_ID, card_context, existing_repo_id
 from spa_vl.card.croissant import CROISSANT_NAME, croissant_text
 from spa_vl.card.stats import ReleaseStats, read_stats, size_category
 from spa_vl.features import spa_vl_features
+from spa_vl.names import SPLITS
 from spa_vl.problems import Issue
 from spa_vl.release.layout import ReleaseLayout
 from spa_vl.release.manifest import MANIFEST_NAME, ManifestError, ReleaseManifest, path_problem
 from spa_vl.release.metadata import data_files, metadata_problems, read_front_matter
-from spa_vl.sources import SPLITS
 from spa_vl.taxonomy import CONFIGS
 
 SCHEMA_NAME = "card_metadata.schema.json"

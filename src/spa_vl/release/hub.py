@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 import yaml
 
 from spa_vl.errors import HUB_UNREACHABLE, SpaVLError, exception_chain, is_network_failure
+from spa_vl.names import is_repo_id, is_version
 from spa_vl.problems import Issue
 from spa_vl.release.manifest import MANIFEST_NAME, ReleaseManifest, release_files, sha256_file
 from spa_vl.release.verify import verify_release
@@ -48,7 +49,6 @@ REPO_TYPE = "dataset"
 GATED_MODES = ("auto", "manual")  # huggingface_hub's update_repo_settings(gated=...)
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 HUB_OWNED = frozenset({".gitattributes"})  # created by the Hub with the repo; not ours to check
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 # Transport failures differ by client generation (requests, httpx, httpx2); match by class name
 # so every supported huggingface_hub version is covered without importing all three.
 _TRANSPORT_NAMES = frozenset({"TransportError", "ConnectionError", "Timeout", "ChunkedEncodingError"})
@@ -179,7 +179,7 @@ def plan_release(
     """Check the folder locally and describe the push; raise ReleaseRefused listing problems.
     ``gated`` ("auto" or "manual") gates the repository; the card must say so."""
     root = Path(folder)
-    if not _REPO_ID.match(repo_id):
+    if not is_repo_id(repo_id):
         raise ReleaseError(f"--repo-id {repo_id!r} is not of the form ORG/NAME")
     if gated is not None and gated not in GATED_MODES:
         raise ReleaseError(f"--gated {gated!r}: choose one of {', '.join(GATED_MODES)}")
@@ -191,7 +191,7 @@ def plan_release(
             f"{root} is not a consistent release folder; nothing was sent to the Hub:", problems
         )
     manifest = ReleaseManifest.load(root)
-    if not re.fullmatch(r"\d+\.\d+\.\d+", manifest.version):
+    if not is_version(manifest.version):
         raise ReleaseRefused(f"{root}: manifest version {manifest.version!r} is not X.Y.Z")
     files = [(f.path, f.bytes) for f in manifest.files]
     files.append((MANIFEST_NAME, (root / MANIFEST_NAME).stat().st_size))

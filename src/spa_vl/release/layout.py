@@ -27,12 +27,12 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from spa_vl.names import SPLITS
 from spa_vl.taxonomy import CONFIGS, load_taxonomy
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SPLITS = ("train", "validation", "test")
 MANIFEST_NAME = "MANIFEST.json"
 FORMAT = "spa-vl-release/2"
 FORMAT_V1 = "spa-vl-release/1"

@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import yaml
 
 from spa_vl.features import spa_vl_features
+from spa_vl.names import SPLITS
 from spa_vl.release import layout
 from spa_vl.release.stats import ReleaseStats
 from spa_vl.taxonomy import CONFIGS
 
-SPLITS = layout.SPLITS
 _FRONT_MATTER = re.compile(r"\A---\n(.*?\n)---\n", re.S)
 
 

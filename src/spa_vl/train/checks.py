@@ -14,9 +14,9 @@ import re
 from pathlib import Path
 
 from spa_vl.errors import UsageError
+from spa_vl.names import is_repo_id
 
 _FRONT_MATTER = re.compile(r"\A---\r?\n(.*?\r?\n)---\r?\n", re.S)
-_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*$")
 _SPLIT = re.compile(r"^\s*(?P<name>[^\[\]+]+?)\s*(?:\[[^\]]*\])?\s*$")
 MODEL_FILES = ("config.json", "adapter_config.json")  # a full model, or a LoRA output folder
 RUN_FILES = ("run_card.json", "metrics.jsonl")
@@ -137,7 +137,7 @@ def check_model(model: str, option: str = "--model") -> None:
         return
     if _looks_like_path(model):
         raise UsageError(f"{option} {model}: no such folder")
-    if not _REPO_ID.match(model) or ".." in model:
+    if not is_repo_id(model, namespace=False):
         raise UsageError(f"{option} {model}: neither a folder nor a Hub repo id (ORG/NAME)")
     if _cached(model):
         return
