@@ -83,11 +83,6 @@ def shard_split(file: str | Path) -> str | None:
     return found[0] if found is not None and found[0] in SPLITS else None
 
 
-def shard_glob(split: str) -> str:
-    """The file pattern of one split's shards inside a data folder."""
-    return f"{split}-*{SHARD_SUFFIX}"
-
-
 @cache
 def data_folders() -> tuple[str, ...]:
     """Every data folder a v2 release may hold, in the order ``default`` reads them."""
@@ -276,10 +271,6 @@ class ReleaseLayout:
         """Every entry named as a shard, in every data folder of the layout, regular or not."""
         return [p for f in self.all_folders() for p in _named_in(self.root / DATA / f)]
 
-    def config_of(self, path: Path) -> str:
-        """The config MANIFEST.json records for a shard file of this release."""
-        return config_of_folder(path.parent.name, self.version)
-
     def strays(self) -> list[Path]:
         """Entries under ``data/`` that are not shards of a layout folder (other names, other
         folders, files right under ``data/``); hidden names are skipped."""
@@ -316,8 +307,3 @@ class ReleaseLayout:
 
         for path in self.files(config, split):
             yield from pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns)
-
-
-def release_layout(root: str | Path) -> ReleaseLayout:
-    """The layout of the release folder ``root``."""
-    return ReleaseLayout.of(root)
