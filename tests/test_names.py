@@ -64,3 +64,13 @@ def test_is_version(text: str, ok: bool) -> None:
 def test_is_repo_id(text: str, ok: bool, bare_ok: bool) -> None:
     assert is_repo_id(text) is ok
     assert is_repo_id(text, namespace=False) is bare_ok
+
+
+def test_copies_left_in_place_agree() -> None:
+    # The card's scope labels (its own order) and the audit's scope-code names (audit internals,
+    # not moved here) must name exactly the scopes of spa_vl.names.
+    from spa_vl.audit.core import SCOPE_NAMES
+    from spa_vl.card.content import AUDIT_SCOPES
+
+    assert set(AUDIT_SCOPES) == set(SCOPES)
+    assert SCOPE_NAMES == SCOPES
