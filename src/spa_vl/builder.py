@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 
 from spa_vl.about import CITATION, DATA_VERSION, DESCRIPTION, HOMEPAGE, LICENSE
 from spa_vl.features import arrow_schema, spa_vl_features, to_example, to_table
-from spa_vl.sources import SPLITS, SourceRow, open_source
+from spa_vl.names import SPLITS
+from spa_vl.sources import SourceRow, open_source
 from spa_vl.sources.columns import ColumnBatch
 from spa_vl.taxonomy import CONFIGS, load_taxonomy
 from spa_vl.validate import (

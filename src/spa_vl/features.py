@@ -8,9 +8,10 @@ import datasets
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from spa_vl.names import EVAL_SETS
 from spa_vl.taxonomy import load_taxonomy
 
-EVAL_SETS = ("harm", "help")
+__all__ = ["COLUMNS", "EVAL_SETS", "spa_vl_features", "to_example", "to_table"]
 COLUMNS = (
     "id",
     "image",

@@ -15,10 +15,10 @@ import datasets
 
 from spa_vl.about import UPSTREAM_REPO  # the authors' Hub dataset, in the raw Hub layout
 from spa_vl.errors import SpaVLError, is_network_failure, network_message
-from spa_vl.sources import SPLITS, SourceError, detect_format, is_release, open_source
+from spa_vl.names import SPLITS, is_repo_id
+from spa_vl.sources import SourceError, detect_format, is_release, open_source
 from spa_vl.taxonomy import CONFIGS
 
-_REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _SPLIT = re.compile(r"^(?P<name>[a-z]+)(\[.*\])?$")
 # What of the upstream repository the raw Hub reader needs (not train.zip or meta_files/).
 UPSTREAM_PATTERNS = ["data/*.parquet", "validation/*.parquet", "test/*.parquet", "README.md"]
@@ -46,7 +46,7 @@ def looks_like_path(source: str | Path) -> bool:
         or "\\" in text
         or text.count("/") != 1
         or text.lower().endswith(_FILE_SUFFIXES)
-        or not _REPO_ID.match(text)
+        or not is_repo_id(text)
     )
 
 

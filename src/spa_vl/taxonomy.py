@@ -12,8 +12,8 @@ from functools import cache
 from pathlib import Path
 
 from spa_vl._resources import schema_path
+from spa_vl.names import LEVELS
 
-LEVELS = ("domain", "category", "subcategory")
 EXPECTED_SIZES = {"domain": 6, "category": 15, "subcategory": 53}
 DEFAULT_CONFIG = "default"
 _NODE_KEYS = ("name", "slug", "display", "parent")

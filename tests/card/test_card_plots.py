@@ -14,7 +14,8 @@ from PIL import Image
 from spa_vl.card import plots
 from spa_vl.card.plots import DOMAIN_COLOURS, _box_in_wedge, _ink, _lighten, _luminance, _spread
 from spa_vl.card.stats import ReleaseStats, read_stats
-from spa_vl.taxonomy import LEVELS, load_taxonomy
+from spa_vl.names import LEVELS
+from spa_vl.taxonomy import load_taxonomy
 
 
 def contrast(a, b) -> float:

@@ -55,7 +55,7 @@ def test_plots_are_pngs_without_software_stamp(card_release: Path, name: str) ->
 def test_plots_of_an_empty_release(tmp_path: Path) -> None:
     from collections import Counter
 
-    from spa_vl.taxonomy import LEVELS
+    from spa_vl.names import LEVELS
 
     splits = ("train", "validation", "test")
     empty = ReleaseStats(

@@ -156,7 +156,6 @@ def test_v2_folders_per_config_in_reading_order(tmp_path: Path) -> None:
         "data/misinformation/notes.txt",
         "data/stray.parquet",
     ]
-    assert found.config_of(tmp_path / "data/unlabeled/train-00000-of-00001.parquet") == "default"
 
 
 def test_v1_releases_are_still_read(tmp_path: Path) -> None:

@@ -28,10 +28,10 @@ _REAL_CARD_CHECK = hub_module._card_problems
 
 
 @pytest.fixture(autouse=True)
-def _minimal_card_check(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_card_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     # The hand-made fixture's card is not a rendered one; the card's own rules are tested in
     # tests/card. What matters here is what the card says about access (its marker).
-    monkeypatch.setattr(hub_module, "_card_problems", hub_module._minimal_card_problems)
+    monkeypatch.setattr(hub_module, "_card_problems", lambda folder: [])
 
 
 def say_in_card(folder: Path, gated: str | None, repo_id: str = REPO) -> Path:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from spa_vl.sources import open_source
-from spa_vl.sources.rlhf_json import _CHUNK, Utf8Text, _exact_items, iter_json_array
+from spa_vl.sources.base import parse_int
+from spa_vl.sources.rlhf_json import _CHUNK, iter_json_array
 
 
 def _items(text: str, chunk: int) -> list:
@@ -98,10 +99,11 @@ def test_reader_streams_a_file_bigger_than_the_chunk(tmp_path: Path, sample_dirs
     assert all(not r.problems for r in rows)
 
 
-# Inputs that ijson's C backend reads differently from ``json`` (or not at all): each must come
-# out as ``json`` reads it, whatever the chunk size.
-UNLIKE_IJSON = [
-    '["\\ud800", 1]',  # a lone surrogate escape: ijson would make it "?"
+# Inputs where a streaming parser could part from ``json`` (lone surrogates, NaN, big integers,
+# \f and \v, no list, deep nesting): each must come out as ``json`` reads the whole text at once,
+# whatever the chunk size.
+TRICKY = [
+    '["\\ud800", 1]',  # a lone surrogate escape (ijson would make it "?")
     '[{"q": "a\\udc00b"}, 2]',
     '["\\\\ud800"]',  # an escaped backslash, then text: no surrogate
     '["\\\\\\ud800"]',  # an escaped backslash, then a lone surrogate
@@ -123,27 +125,34 @@ UNLIKE_IJSON = [
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 5, 64, None])
-@pytest.mark.parametrize("text", UNLIKE_IJSON)
+@pytest.mark.parametrize("text", TRICKY)
 def test_items_are_what_json_reads(text: str, chunk: int | None) -> None:
     data = text.encode()
-    want = list(_exact_items(Utf8Text(io.BytesIO(data)), chunk or _CHUNK))
+    want = list(iter_json_array(io.BytesIO(data), len(data) + 1))  # one read: raw_decode on it all
     got = list(iter_json_array(io.BytesIO(data), chunk))
     assert repr(got) == repr(want)  # repr: NaN is not equal to itself
+    try:
+        whole = json.loads(data.decode("utf-8-sig"), parse_int=parse_int)
+    except (ValueError, RecursionError):
+        return  # not one JSON list: the errors above are the reference
+    if isinstance(whole, list):
+        assert repr(got) == repr([(i, item, None) for i, item in enumerate(whole)])
 
 
-def test_a_large_item_is_read_by_ijson(monkeypatch) -> None:
-    """The list is not read again with ``json`` (whose cost grows with the square of an item's
-    size) when nothing in it needs ``json``."""
+def test_a_large_item_is_decoded_a_few_times_not_once_per_chunk() -> None:
+    """While an item does not fit, each read doubles: a 3 MB item in 64 KiB first reads takes
+    about log2(48) reads, not 48 (each one a decode from the item's start)."""
 
-    def refuse(*args):
-        raise AssertionError("read again with json")
+    class Counting(io.BytesIO):
+        reads = 0
 
-    monkeypatch.setattr("spa_vl.sources.rlhf_json._exact_items", refuse)
+        def read(self, n: int = -1) -> bytes:
+            Counting.reads += 1
+            return super().read(n)
+
     items = [{"id": 1, "q": "x" * 3_000_000, "e": "\U0001f600 \\ud800 [{", "n": [1.5, -2, None]}, 7]
-    assert list(iter_json_array(io.BytesIO(json.dumps(items).encode()))) == [
-        (0, items[0], None),
-        (1, 7, None),
-    ]
+    assert list(iter_json_array(Counting(json.dumps(items).encode()))) == [(0, items[0], None), (1, 7, None)]
+    assert Counting.reads < 12
 
 
 try:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
+from spa_vl.names import SCOPES
+from spa_vl.names import SPLITS as SPLIT_ORDER  # noqa: F401 (reference.py: leaks from the earlier split)
+
 if TYPE_CHECKING:
     from spa_vl.audit.text import NearRule
 
-SCOPES = ("duplicate", "leak", "eval")
-SPLIT_ORDER = ("train", "validation", "test")  # a leak is reported from the earlier split's side
 ANSWER_FIELDS = ("chosen", "rejected")
 
 

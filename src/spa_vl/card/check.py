@@ -27,11 +27,11 @@ from spa_vl.card.content import DEFAULT_REPO_ID, card_context, existing_repo_id
 from spa_vl.card.croissant import CROISSANT_NAME, croissant_text
 from spa_vl.card.stats import ReleaseStats, read_stats, size_category
 from spa_vl.features import spa_vl_features
+from spa_vl.names import SPLITS
 from spa_vl.problems import Issue
 from spa_vl.release.layout import ReleaseLayout
 from spa_vl.release.manifest import MANIFEST_NAME, ManifestError, ReleaseManifest, path_problem
-from spa_vl.release.metadata import data_files, metadata_problems, read_front_matter
-from spa_vl.sources import SPLITS
+from spa_vl.release.metadata import data_files, features_yaml, metadata_problems, read_front_matter
 from spa_vl.taxonomy import CONFIGS
 
 SCHEMA_NAME = "card_metadata.schema.json"
@@ -235,14 +235,14 @@ def _file_features(paths: list[Path]) -> dict[str, object] | None:
     if not paths:
         return None
     feats = datasets.Features.from_arrow_schema(pq.read_schema(paths[0]))
-    return {f["name"]: f.get("dtype", f) for f in feats._to_yaml_list()}
+    return {f["name"]: f.get("dtype", f) for f in features_yaml(feats)}
 
 
 def feature_problems(meta: dict, folder: Path) -> list[str]:
     """``dataset_info`` features equal the parquet files' features, and those the contract."""
     readme = folder / "README.md"
     files = data_files(folder)
-    contract = {f["name"]: f.get("dtype", f) for f in spa_vl_features()._to_yaml_list()}
+    contract = {f["name"]: f.get("dtype", f) for f in features_yaml(spa_vl_features())}
     infos = meta.get("dataset_info") or []
     problems = []
     for info in [infos] if isinstance(infos, dict) else infos:

@@ -20,10 +20,10 @@ from spa_vl.about import CITATION, DESCRIPTION, HOMEPAGE, base_metadata
 from spa_vl.card import published
 from spa_vl.card.stats import ReleaseStats, size_category
 from spa_vl.features import spa_vl_features
+from spa_vl.names import LEVELS, SPLITS
 from spa_vl.release import layout
 from spa_vl.release.metadata import configs_yaml, dataset_info_yaml
-from spa_vl.sources import SPLITS
-from spa_vl.taxonomy import CONFIGS, LEVELS, load_taxonomy
+from spa_vl.taxonomy import CONFIGS, load_taxonomy
 
 DEFAULT_REPO_ID = "ORG/NAME"
 AUDIT_REPORT = "audit/report.json"

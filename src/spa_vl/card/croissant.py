@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 from spa_vl.about import LICENSE
-from spa_vl.features import EVAL_SETS
-from spa_vl.taxonomy import LEVELS, load_taxonomy
+from spa_vl.names import EVAL_SETS, LEVELS
+from spa_vl.taxonomy import load_taxonomy
 
 CROISSANT_NAME = "croissant.json"
 CONFORMS_TO = "http://mlcommons.org/croissant/1.0"

@@ -13,7 +13,6 @@ VENUE = "CVPR 2025"
 ARXIV = "2406.12030"
 PAPER = f"arXiv {ARXIV} ({VENUE})"
 PAPER_URL = "https://arxiv.org/abs/2406.12030"
-AUTHORS_CODE = "https://github.com/EchoseChen/SPA-VL-RLHF"
 ROWS = 100_788
 # The authors' Hub splits, in our split names (HarmEval and HelpEval form our `test`).
 SPLIT_ROWS = {"train": 93_258, "validation": 7_000, "test": 265 + 265}

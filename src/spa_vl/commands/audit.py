@@ -8,6 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from spa_vl.cli import EXIT_DATA, EXIT_OK, UsageError
+from spa_vl.names import SCOPES
 
 ENGINES = ("local", "ray")  # "ray" needs the distributed extra (ray[data])
 # cached kernels load in well under this many seconds; past it, they are being compiled
@@ -140,7 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ocr.add_argument("--no-ocr", dest="ocr", action="store_const", const=False, help="no OCR tier")
     parser.add_argument(
         "--scopes",
-        default="duplicate,leak,eval",
+        default=",".join(SCOPES),
         help="comma-separated: duplicate, leak, eval (default: all)",
     )
     parser.add_argument("--no-near", action="store_true", help="exact text matching only")

@@ -36,16 +36,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import re
-
     from spa_vl.cli import UsageError
+    from spa_vl.names import is_version
     from spa_vl.outputs import resolved
     from spa_vl.release.build import build_release
     from spa_vl.release.parquet_settings import parse_size
     from spa_vl.release.staging import terminate_as_interrupt
     from spa_vl.validate import ValidationOptions
 
-    if not re.fullmatch(r"\d+\.\d+\.\d+", args.version):
+    if not is_version(args.version):
         raise UsageError(f"--version must look like X.Y.Z, got {args.version!r}")
     try:
         max_shard = parse_size(args.max_shard_size)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -68,11 +67,12 @@ def check_release_folder(folder: Path, *, writable: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spa_vl.cli import UsageError
+    from spa_vl.names import is_repo_id
 
     folder = Path(args.dir)
     if args.json and not args.check:
         raise UsageError("--json goes with --check")
-    if args.repo_id and not re.fullmatch(r"[\w.-]+/[\w.-]+", args.repo_id):
+    if args.repo_id and not is_repo_id(args.repo_id):
         raise UsageError(f"--repo-id must look like ORG/NAME, got {args.repo_id!r}")
     if args.check and args.gated:
         raise UsageError("--gated renders the card; it does not go with --check")

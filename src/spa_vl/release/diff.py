@@ -164,12 +164,12 @@ def _read_split(folder: Path, paths: list[str]) -> _SplitData:
 
 
 def _class_names(schema: Any) -> dict[str, list[str]]:
-    """ClassLabel names per column, from the ``huggingface`` parquet metadata that datasets writes."""
-    raw = (schema.metadata or {}).get(b"huggingface")
-    if not raw:
-        return {}
-    feats = json.loads(raw).get("info", {}).get("features", {})
-    return {k: v["names"] for k, v in feats.items() if isinstance(v, dict) and "names" in v}
+    """ClassLabel names per column, from the features datasets records in the parquet schema
+    (its ``huggingface`` metadata); none for a file without them."""
+    import datasets  # here: `spa-vl diff --help` need not load it
+
+    features = datasets.Features.from_arrow_schema(schema)
+    return {k: f.names for k, f in features.items() if isinstance(f, datasets.ClassLabel)}
 
 
 def _label(names: list[str] | None, value: Any) -> str:

@@ -25,30 +25,25 @@ chunks the Hub does not hold yet are sent, so a new version uploads about what c
 
 from __future__ import annotations
 
-import logging
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from spa_vl.errors import HUB_UNREACHABLE, SpaVLError, exception_chain, is_network_failure
+from spa_vl.names import is_repo_id, is_version
 from spa_vl.problems import Issue
-from spa_vl.release.manifest import MANIFEST_NAME, ReleaseManifest, release_files, sha256_file
+from spa_vl.release.manifest import MANIFEST_NAME, ReleaseManifest, sha256_file
 from spa_vl.release.verify import verify_release
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 REPO_TYPE = "dataset"
 GATED_MODES = ("auto", "manual")  # huggingface_hub's update_repo_settings(gated=...)
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 HUB_OWNED = frozenset({".gitattributes"})  # created by the Hub with the repo; not ours to check
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 # Transport failures differ by client generation (requests, httpx, httpx2); match by class name
 # so every supported huggingface_hub version is covered without importing all three.
 _TRANSPORT_NAMES = frozenset({"TransportError", "ConnectionError", "Timeout", "ChunkedEncodingError"})
@@ -179,7 +174,7 @@ def plan_release(
     """Check the folder locally and describe the push; raise ReleaseRefused listing problems.
     ``gated`` ("auto" or "manual") gates the repository; the card must say so."""
     root = Path(folder)
-    if not _REPO_ID.match(repo_id):
+    if not is_repo_id(repo_id):
         raise ReleaseError(f"--repo-id {repo_id!r} is not of the form ORG/NAME")
     if gated is not None and gated not in GATED_MODES:
         raise ReleaseError(f"--gated {gated!r}: choose one of {', '.join(GATED_MODES)}")
@@ -191,7 +186,7 @@ def plan_release(
             f"{root} is not a consistent release folder; nothing was sent to the Hub:", problems
         )
     manifest = ReleaseManifest.load(root)
-    if not re.fullmatch(r"\d+\.\d+\.\d+", manifest.version):
+    if not is_version(manifest.version):
         raise ReleaseRefused(f"{root}: manifest version {manifest.version!r} is not X.Y.Z")
     files = [(f.path, f.bytes) for f in manifest.files]
     files.append((MANIFEST_NAME, (root / MANIFEST_NAME).stat().st_size))
@@ -201,10 +196,8 @@ def plan_release(
 def _card_repo_problems(folder: Path, repo_id: str, gated: str | None = None) -> list[str]:
     """The card must describe the push: its loading examples name the repository, and it
     says the repository is gated exactly when ``--gated`` gates it."""
-    try:
-        from spa_vl.card.content import card_settings
-    except ModuleNotFoundError:
-        return []
+    from spa_vl.card.content import card_settings
+
     settings = card_settings(folder)
     if settings is None:
         return []  # a card without our marker was not rendered by `spa-vl card`
@@ -226,70 +219,12 @@ def _card_repo_problems(folder: Path, repo_id: str, gated: str | None = None) ->
 
 
 def _card_problems(folder: Path) -> list[str]:
-    """The card check of ``spa_vl.card.check``, or a minimal one until that module exists."""
-    try:
-        from spa_vl.card.check import check_release
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("spa_vl.card", "spa_vl.card.check"):
-            raise
-        return _minimal_card_problems(folder)
+    """The card check of ``spa_vl.card.check`` (the same rules as ``spa-vl card --check``)."""
+    # Imported here: the card check loads datasets and jsonschema, which `spa-vl --help` and a
+    # refused --repo-id never need.
+    from spa_vl.card.check import check_release
+
     return [str(p) for p in check_release(folder)]
-
-
-def _minimal_card_problems(folder: Path) -> list[str]:
-    """README front matter parses, every config's data files exist, split counts match."""
-    readme = folder / "README.md"
-    if not readme.is_file():
-        return ["README.md: missing"]
-    match = re.match(r"\A---\r?\n(.*?)\r?\n---\r?\n", readme.read_text(encoding="utf-8"), re.S)
-    if not match:
-        return ["README.md: no YAML front matter between --- lines"]
-    try:
-        meta = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError as exc:
-        return [f"README.md: the YAML front matter does not parse: {exc}"]
-    configs = meta.get("configs")
-    if not isinstance(configs, list) or not configs:
-        return ["README.md: no `configs:` list in the front matter"]
-    problems = []
-    present = set(release_files(folder))
-    for cfg in configs:
-        name = cfg.get("config_name", "?")
-        for split, pattern in _data_file_patterns(cfg.get("data_files")):
-            if not any(_glob_match(p, pattern) for p in present):
-                problems.append(f"README.md: config {name} split {split}: {pattern} matches no file")
-    defaults = [c.get("config_name") for c in configs if c.get("default")]
-    if len(defaults) != 1:
-        problems.append(f"README.md: exactly one config needs `default: true`, found {defaults}")
-    manifest = ReleaseManifest.load(folder)
-    infos = meta.get("dataset_info") or []
-    for info in [infos] if isinstance(infos, dict) else infos:
-        config = info.get("config_name", "default")
-        for split in info.get("splits") or []:
-            rows = sum(f.rows or 0 for f in manifest.data_files(config, split.get("name")))
-            if split.get("num_examples") != rows:
-                problems.append(
-                    f"README.md: dataset_info {config}/{split.get('name')} says "
-                    f"{split.get('num_examples')} rows, the manifest {rows}"
-                )
-    return problems
-
-
-def _data_file_patterns(data_files: Any) -> list[tuple[str, str]]:
-    if isinstance(data_files, str):
-        return [("train", data_files)]
-    out = []
-    for item in data_files or []:
-        paths = item.get("path")
-        for p in [paths] if isinstance(paths, str) else paths or []:
-            out.append((item.get("split", "train"), p))
-    return out
-
-
-def _glob_match(path: str, pattern: str) -> bool:
-    # `*` stays within one path segment, `**` crosses them, as in datasets' data_files patterns.
-    rx = re.escape(pattern).replace(r"\*\*", "\0").replace(r"\*", "[^/]*").replace("\0", ".*")
-    return re.fullmatch(rx.replace(r"\?", "[^/]"), path) is not None
 
 
 # -- the push ------------------------------------------------------------------------------------

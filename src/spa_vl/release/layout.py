@@ -27,12 +27,12 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from spa_vl.names import SPLITS
 from spa_vl.taxonomy import CONFIGS, load_taxonomy
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SPLITS = ("train", "validation", "test")
 MANIFEST_NAME = "MANIFEST.json"
 FORMAT = "spa-vl-release/2"
 FORMAT_V1 = "spa-vl-release/1"
@@ -83,11 +83,6 @@ def shard_split(file: str | Path) -> str | None:
         return None
     found = shard_index(file)
     return found[0] if found is not None and found[0] in SPLITS else None
-
-
-def shard_glob(split: str) -> str:
-    """The file pattern of one split's shards inside a data folder."""
-    return f"{split}-*{SHARD_SUFFIX}"
 
 
 @cache
@@ -278,10 +273,6 @@ class ReleaseLayout:
         """Every entry named as a shard, in every data folder of the layout, regular or not."""
         return [p for f in self.all_folders() for p in _named_in(self.root / DATA / f)]
 
-    def config_of(self, path: Path) -> str:
-        """The config MANIFEST.json records for a shard file of this release."""
-        return config_of_folder(path.parent.name, self.version)
-
     def strays(self) -> list[Path]:
         """Entries under ``data/`` that are not shards of a layout folder (other names, other
         folders, files right under ``data/``); hidden names are skipped."""
@@ -318,8 +309,3 @@ class ReleaseLayout:
 
         for path in self.files(config, split):
             yield from pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns)
-
-
-def release_layout(root: str | Path) -> ReleaseLayout:
-    """The layout of the release folder ``root``."""
-    return ReleaseLayout.of(root)

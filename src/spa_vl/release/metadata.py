@@ -4,20 +4,19 @@ gathered as it wrote (``ReleaseStats``), and a fast consistency check of it agai
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import datasets
 import pyarrow.parquet as pq
 import yaml
+from datasets.info import DatasetInfosDict
+from huggingface_hub import DatasetCardData, RepoCard
 
 from spa_vl.features import spa_vl_features
+from spa_vl.names import SPLITS
 from spa_vl.release import layout
 from spa_vl.release.stats import ReleaseStats
 from spa_vl.taxonomy import CONFIGS
-
-SPLITS = layout.SPLITS
-_FRONT_MATTER = re.compile(r"\A---\n(.*?\n)---\n", re.S)
 
 
 def data_files(folder: str | Path) -> dict[str, dict[str, list[Path]]]:
@@ -59,7 +58,7 @@ def dataset_info_yaml(
     bytes per (config, split), datasets' ``num_bytes``) defaults to the build's figures in
     ``stats``; a split missing from both is measured by reading its files in ``folder``."""
     nbytes = {**(stats.arrow_bytes or {}), **(nbytes or {})}
-    infos = []
+    infos = {}
     for config in CONFIGS:
         if not any(stats.files.get(config, {}).values()):
             continue
@@ -76,15 +75,34 @@ def dataset_info_yaml(
             split_dict.add(
                 datasets.SplitInfo(split, num_bytes=num_bytes, num_examples=stats.rows[config][split])
             )
-        info = datasets.DatasetInfo(
+        infos[config] = datasets.DatasetInfo(
             features=spa_vl_features(),
             splits=split_dict,
             download_size=stats.parquet_bytes.get(config, 0),
             dataset_size=sum(s.num_bytes for s in split_dict.values()),
             config_name=config,
         )
-        infos.append({"config_name": config, **info._to_yaml_dict()})
-    return infos
+    return infos_yaml(infos)
+
+
+def infos_yaml(infos: dict[str, datasets.DatasetInfo]) -> list[dict]:
+    """``dataset_info:`` entries (``config_name`` first) for config -> ``DatasetInfo``, in the
+    order of ``infos``, as datasets writes them into a card (``DatasetInfosDict``'s public
+    ``to_dataset_card_data``; ``DatasetInfo``'s own YAML writer is private)."""
+    if not infos:
+        return []
+    card = DatasetCardData()
+    DatasetInfosDict(infos).to_dataset_card_data(card)
+    # datasets inlines a lone config (without its name when it is "default") and sorts several
+    # by name; the card lists them in CONFIGS order, so take them back by name.
+    found = card["dataset_info"]
+    by_name = {e.get("config_name", "default"): e for e in ([found] if isinstance(found, dict) else found)}
+    return [{"config_name": c, **{k: v for k, v in by_name[c].items() if k != "config_name"}} for c in infos]
+
+
+def features_yaml(features: datasets.Features) -> list[dict]:
+    """``features`` as the card's ``dataset_info.features`` list (one entry per column)."""
+    return infos_yaml({"default": datasets.DatasetInfo(features=features)})[0]["features"]
 
 
 def _arrow_bytes(path: Path) -> int:
@@ -94,16 +112,19 @@ def _arrow_bytes(path: Path) -> int:
 def read_front_matter(readme: str | Path) -> tuple[dict, str]:
     """(YAML metadata, body) of a card; ValueError when the YAML block is missing or broken."""
     text = Path(readme).read_text(encoding="utf-8")
-    m = _FRONT_MATTER.match(text)
-    if not m:
-        raise ValueError(f"{readme}: no YAML front matter (a block between '---' lines at the top)")
+    missing = ValueError(f"{readme}: no YAML front matter (a block between '---' lines at the top)")
+    # Without a leading '---' there is surely no block; RepoCard would log a warning for it.
+    if not text.lstrip().startswith("---"):
+        raise missing
     try:
-        meta = yaml.safe_load(m.group(1)) or {}
+        card = RepoCard(text, ignore_metadata_errors=True)
     except yaml.YAMLError as exc:
         raise ValueError(f"{readme}: the YAML front matter does not parse: {exc}") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"{readme}: the YAML front matter is not a mapping")
-    return meta, text[m.end() :]
+    except ValueError:  # RepoCard's "repo card metadata block should be a dict"
+        raise ValueError(f"{readme}: the YAML front matter is not a mapping") from None
+    if card.text == text:  # RepoCard keeps the whole text as the body when it finds no block
+        raise missing
+    return card.data.to_dict(), card.text
 
 
 def write_card(readme: str | Path, meta: dict, body: str) -> None:

@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from spa_vl.names import EVAL_SETS, LEVELS, SPLITS
 from spa_vl.release import layout
-from spa_vl.taxonomy import CONFIGS, LEVELS, load_taxonomy
+from spa_vl.taxonomy import CONFIGS, load_taxonomy
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 UNKNOWN = None  # the label of a row whose ClassLabel is -1
-EVAL_SETS = ("harm", "help")
-SPLITS = layout.SPLITS
 
 
 @dataclass

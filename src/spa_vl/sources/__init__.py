@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from spa_vl.errors import DataError
+from spa_vl.names import SPLITS
 from spa_vl.problems import SourceError
 from spa_vl.sources.base import (
     RECORD_FIELDS,
-    SPLITS,
     LayoutProblem,
     Source,
     SourceRow,

@@ -34,7 +34,6 @@ RECORD_FIELDS = (
     "class3",
     "eval_set",
 )
-SPLITS = ("train", "validation", "test")
 
 
 @dataclass

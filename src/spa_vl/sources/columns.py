@@ -20,8 +20,9 @@ import pyarrow.compute as pc
 from spa_vl.sources.base import RECORD_FIELDS, SourceRow
 from spa_vl.taxonomy import load_taxonomy
 
-# Canonical columns of a ColumnBatch, in this order; `split` is constant and kept apart.
-BATCH_COLUMNS = tuple(f for f in RECORD_FIELDS if f != "split")
+# Canonical columns of a ColumnBatch, in this order; `split` is constant and kept apart. (Not
+# spa_vl.audit.inputs.BATCH_COLUMNS: the audit's batches carry `split` and no labels.)
+CANONICAL_COLUMNS = tuple(f for f in RECORD_FIELDS if f != "split")
 IMAGE_TYPES = (
     pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
     pa.struct([("bytes", pa.large_binary()), ("path", pa.large_string())]),
@@ -41,7 +42,7 @@ class ColumnBatch:
     file: str  # as SourceRow.file
     split: str
     first_row: int  # SourceRow.row of the first row
-    table: pa.Table  # BATCH_COLUMNS; text as string, image as struct<bytes, path>
+    table: pa.Table  # CANONICAL_COLUMNS; text as string, image as struct<bytes, path>
     rows: Callable[[Sequence[int]], list[SourceRow]]  # the row path's SourceRows at positions
 
     @property

@@ -48,7 +48,7 @@ from spa_vl.sources.base import (
     special_file_problems,
 )
 from spa_vl.sources.columns import (
-    BATCH_COLUMNS,
+    CANONICAL_COLUMNS,
     IMAGE_TYPES,
     ColumnBatch,
     checked_columns,
@@ -333,7 +333,7 @@ class HubParquetReader:
                 text[c] = pc.if_else(absent, r, text[c])
         eval_set = repeat_string(part.eval_set, n) if part.eval_set else nulls(n)
         columns = {"id": ids, "image": cols["image"], **text, "eval_set": eval_set}
-        table = pa.Table.from_arrays([columns[c] for c in BATCH_COLUMNS], names=list(BATCH_COLUMNS))
+        table = pa.Table.from_arrays([columns[c] for c in CANONICAL_COLUMNS], names=list(CANONICAL_COLUMNS))
         return ColumnBatch(
             name,
             part.split,

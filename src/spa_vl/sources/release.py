@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from spa_vl.names import EVAL_SETS, LEVELS
 from spa_vl.release.layout import ReleaseLayout, is_release, shard_split
 from spa_vl.sources.base import (
     LayoutProblem,
@@ -29,7 +30,7 @@ from spa_vl.sources.base import (
     special_file_problems,
 )
 from spa_vl.sources.columns import (
-    BATCH_COLUMNS,
+    CANONICAL_COLUMNS,
     IMAGE_TYPES,
     ColumnBatch,
     checked_columns,
@@ -40,8 +41,6 @@ from spa_vl.sources.columns import (
 )
 from spa_vl.taxonomy import load_taxonomy
 
-EVAL_SETS = ("harm", "help")
-LEVELS = ("domain", "category", "subcategory")
 BATCH_ROWS = 256
 FAST_BATCH_ROWS = 2048  # column batches: see sources.hub_parquet
 
@@ -225,7 +224,7 @@ def _column_batch(batch: pa.RecordBatch, name: str, split: str, first: int) -> C
     labels = {c: _names_of(cols[level], _label_names()[level]) for c, level in _LABELS}
     table = pa.table(
         {**text, "image": cols["image"], **labels, "eval_set": _names_of(cols["eval_set"], EVAL_SETS)}
-    ).select(list(BATCH_COLUMNS))
+    ).select(list(CANONICAL_COLUMNS))
     return ColumnBatch(
         name, split, first, table, lambda positions: list(_records(batch, name, split, first, positions))
     )

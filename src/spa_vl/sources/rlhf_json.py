@@ -4,7 +4,7 @@ with an image folder or a zip read in place.
 
 The file name gives the split: ``train*.json``, ``val*.json``/``validation*.json``, and for the
 test split ``harm*.json``/``help*.json`` (or ``test*.json`` with an ``eval_set`` key per item).
-The list is parsed incrementally (with ijson), so memory stays bounded however long the file is.
+The list is parsed incrementally with ``json``, so memory stays bounded by the largest item.
 
 Ids have one canonical form: an integer ``7``, or a string of digits ``"7"``, is
 ``<split prefix>/000007``; any other non-empty string ``s`` is ``<prefix>/s``. So ``7`` and
@@ -24,9 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
-
-import ijson
-import numpy as np
 
 from spa_vl.problems import SourceError
 from spa_vl.sources.base import (
@@ -49,10 +46,7 @@ _SPLIT_OF_NAME = (
     (re.compile(r"^test"), "test", None, "test"),
 )
 _IMAGE_TOKEN = re.compile(r"^\s*<image>\s*\n?|\n?\s*<image>\s*$")
-_CHUNK = 1 << 16  # the exact parser's read
-# ijson's read: its cost for an item longer than one read grows with the number of reads (a
-# 16 MB string: 0.67 s in 64 KiB reads, 0.09 s in 1 MiB reads).
-_READ = 1 << 20
+_CHUNK = 1 << 16  # the first read; doubled while an item does not fit in the buffer
 _INT_TEXT = re.compile(r"-?[0-9]{1,100}")  # an id spelled as digits is that integer
 
 
@@ -88,117 +82,24 @@ def question_text(question: object) -> object:
             question = "\n".join(humans)
         else:
             question = "\n\n".join(f"{who}: {v}" for who, v in turns)
-    if isinstance(question, str):
+    if isinstance(question, str) and "<image>" in question:
+        # The substring test first: the regex's `\s*` scans a 16 MB question for 1.5 s.
         return _IMAGE_TOKEN.sub("", question)
     return question
 
 
-class _Unsure(Exception):
-    """ijson might read the bytes ahead differently from ``json``: the exact parser decides."""
-
-
-# ijson's C backend reads some inputs differently from ``json``; those inputs are spotted on the
-# way in (or make ijson fail) and go to the exact parser: a lone surrogate escape (ijson makes it
-# "?"), \v and \f between tokens (ijson takes them for whitespace), deep nesting (ijson's prefixes
-# grow with the depth squared: 100,000 "[" take gigabytes; ``json`` gives up near 1,000).
-_MAX_DEPTH = 100
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_SURROGATE_PAIR = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
-_STRING = re.compile(rb'"[^"]*"')  # once escaped quotes are gone
-_NOT_MARKS = bytes(b for b in range(256) if b not in b'"[]{}')
-
-
-class _CheckedBytes:
-    """The bytes of a JSON list for ijson, raising ``_Unsure`` before handing over any that ijson
-    might read differently from ``json`` (see above) or that do not start a list. A UTF-8
-    byte-order mark is dropped, as ``utf-8-sig`` does. Invalid UTF-8 needs no check here: ijson
-    fails on it, and the exact parser then words the error."""
-
-    def __init__(self, fh):
-        self._fh = fh
-        self._first = True
-        self._started = False  # the first non-whitespace byte was seen (and was "[")
-        self._carry = b""  # an odd backslash at the end of the last read: it escapes the next byte
-        self._tail = b""  # the end of the last read, for an escape cut in two
-        self._in_string = False
-        self._depth = 0
-
-    def read(self, size: int) -> bytes:
-        if size == 0:
-            return b""  # ijson asks for nothing first, to tell bytes from text
-        data = self._fh.read(size)
-        if self._first:
-            self._first = False
-            while 0 < len(data) < 3 and (more := self._fh.read(size)):
-                data += more
-            data = data.removeprefix(codecs.BOM_UTF8)
-        if not self._started and (text := data.lstrip(b" \t\r\n")):
-            self._started = True
-            if text[:1] != b"[":
-                raise _Unsure
-        if b"\x0b" in data or b"\x0c" in data:
-            raise _Unsure
-        self._check(data)
-        return data
-
-    def _check(self, data: bytes) -> None:
-        # Escapes first: a run of backslashes pairs up from its start; an odd one escapes the
-        # next byte. Then no escaped quote is left, and strings are "..." with no quote inside.
-        text = data
-        if self._carry or b"\\" in data:  # a one-byte search is fast; most reads have escapes
-            text = (self._carry + data).replace(b"\\\\", b"")
-            self._carry = b"\\" if text.endswith(b"\\") else b""
-            text = text.removesuffix(self._carry).replace(b'\\"', b"")
-        window = self._tail + text
-        self._tail = window[-11:]
-        if b"\\" in window and _lone_surrogate(window):
-            raise _Unsure
-        marks = text.translate(None, _NOT_MARKS)
-        outside = _STRING.sub(b"", b'"' + marks if self._in_string else marks)
-        self._in_string = b'"' in outside  # a string left open at the end of the read
-        if self._in_string:
-            outside = outside[: outside.index(b'"')]
-        opens = outside.count(b"[") + outside.count(b"{")
-        if self._depth + opens > _MAX_DEPTH:
-            steps = np.where(np.isin(np.frombuffer(outside, np.uint8), (0x5B, 0x7B)), 1, -1)
-            if self._depth + int(np.cumsum(steps).max()) > _MAX_DEPTH:
-                raise _Unsure
-        self._depth += 2 * opens - len(outside)
-
-
-def _lone_surrogate(window: bytes) -> bool:
-    """A surrogate escape outside a pair (or a pair cut by the end of the read: rare, and then
-    the exact parser decides)."""
-    return bool(
-        _SURROGATE_ESCAPE.search(window) and _SURROGATE_ESCAPE.search(_SURROGATE_PAIR.sub(b"", window))
-    )
-
-
 def iter_json_array(fh: BinaryIO, chunk: int | None = None) -> Iterator[tuple[int, object, str | None]]:
-    """Yield (index, item, error) for the items of a top-level JSON list read from a seekable
-    binary stream, ``chunk`` bytes at a time (by default 1 MiB, 64 KiB once read again with
-    ``json``). A syntax error ends the file with one error item; bytes that
-    are not UTF-8 raise ``UnicodeDecodeError`` (naming the byte's offset) after the items
-    before them.
+    """Yield (index, item, error) for the items of a top-level JSON list read from a binary
+    stream: the items and errors are ``json``'s (``JSONDecoder.raw_decode``, big integers as
+    ``parse_int`` reads them). A syntax error ends the file with one error item; bytes that are
+    not UTF-8 raise ``UnicodeDecodeError`` (naming the byte's offset) after the items before
+    them.
 
-    ijson (its C backend where installed) reads the list: an item of many megabytes is parsed
-    once, not again after every chunk. Where ijson fails, or the bytes ahead are ones it might
-    read differently, the file is read again with ``json`` (``_exact_items``), which words the
-    error; the items ijson already gave are not given twice. So the items and errors are
-    ``json``'s, whichever parser read them.
+    The first read is ``chunk`` bytes (64 KiB by default); while an item does not fit in the
+    buffer, each further read doubles, so an item of n bytes is decoded O(log n) times, not once
+    per chunk.
     """
-    start, given = fh.tell(), 0
-    try:
-        for item in ijson.items(_CheckedBytes(fh), "item", use_float=True, buf_size=chunk or _READ):
-            yield given, item, None
-            given += 1
-        return
-    except Exception:  # ijson's errors have no common base; the exact parser words them all
-        pass
-    fh.seek(start)
-    for index, item, error in _exact_items(Utf8Text(fh), chunk or _CHUNK):
-        if index >= given or error is not None:
-            yield index, item, error
+    yield from _items(Utf8Text(fh), chunk or _CHUNK)
 
 
 def _maybe_cut(exc: json.JSONDecodeError, buffered: int) -> bool:
@@ -209,23 +110,22 @@ def _maybe_cut(exc: json.JSONDecodeError, buffered: int) -> bool:
     return exc.msg.startswith("Unterminated string") or exc.pos >= buffered - 16
 
 
-def _exact_items(fh, chunk: int = _CHUNK) -> Iterator[tuple[int, object, str | None]]:
-    """``iter_json_array`` with ``json`` over a text stream: the reference, and the parser for the
-    inputs ijson reads differently. An item is decoded again after every chunk until it is
-    whole, so a very large item costs time quadratic in its size."""
+def _items(fh, chunk: int) -> Iterator[tuple[int, object, str | None]]:
+    """``iter_json_array`` over a text stream."""
     decoder = json.JSONDecoder(parse_int=parse_int)
     buf = fh.read(chunk)
-    pos, index, eof = 0, 0, False
+    pos, index, eof, size = 0, 0, False, chunk
 
     def fill() -> bool:
-        nonlocal buf, pos, eof
+        nonlocal buf, pos, eof, size
         if eof:
             return False
-        more = fh.read(chunk)
+        more = fh.read(size)
         if not more:
             eof = True
             return False
         buf, pos = buf[pos:] + more, 0
+        size *= 2  # the item (or the whitespace) still does not fit: read twice as much next
         return True
 
     def skip_ws() -> str:
@@ -259,7 +159,7 @@ def _exact_items(fh, chunk: int = _CHUNK) -> Iterator[tuple[int, object, str | N
             if isinstance(item, (int, float)) and end > len(buf) - 32 and fill():
                 continue  # a number cut by the chunk end decodes as its prefix: read on
             break
-        pos = end
+        pos, size = end, chunk  # the next item starts with an ordinary read again
         yield index, item, None
         index += 1
         sep = skip_ws()
@@ -283,11 +183,20 @@ class Utf8Text:
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
         self._done = 0  # bytes handed to the decoder so far
         self._error: UnicodeDecodeError | None = None
+        self._eof = False
 
     def read(self, size: int) -> str:
+        # "" means the end of the file to the reader: read on while the bytes so far make no
+        # character yet (a byte-order mark or a character cut by a small read).
+        while not (text := self._read(size)) and not self._eof:
+            pass
+        return text
+
+    def _read(self, size: int) -> str:
         if self._error is not None:
             raise self._error
         data = self._fh.read(size)
+        self._eof = not data
         pending = len(self._decoder.getstate()[0])  # bytes of a character cut by the last chunk
         try:
             return self._decoder.decode(data, final=not data)

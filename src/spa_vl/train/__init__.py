@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-TRAIN_EXTRA = "train"
 INSTALL_HINT = "pip install 'spa-vl[train]'"
 
-__all__ = ["INSTALL_HINT", "TRAIN_EXTRA", "to_trl"]
+__all__ = ["INSTALL_HINT", "to_trl"]
 
 
 def __getattr__(name: str) -> Any:

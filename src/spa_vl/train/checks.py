@@ -3,8 +3,8 @@
 A wrong ``--data``, ``--config``, ``--split`` or ``--output-dir`` is reported in a second, not
 after a multi-gigabyte model has loaded; a ``--model`` that is neither a model folder nor a Hub
 repository that can be reached is one line, with no retries (and no network at all under
-``HF_HUB_OFFLINE``). Only the standard library and PyYAML here; ``huggingface_hub`` only for a
-repo id.
+``HF_HUB_OFFLINE``). Only the standard library here; ``huggingface_hub`` (imported where used)
+for a repo id and the card's YAML.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import re
 from pathlib import Path
 
 from spa_vl.errors import UsageError
+from spa_vl.names import is_repo_id
 
-_FRONT_MATTER = re.compile(r"\A---\r?\n(.*?\r?\n)---\r?\n", re.S)
-_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*$")
 _SPLIT = re.compile(r"^\s*(?P<name>[^\[\]+]+?)\s*(?:\[[^\]]*\])?\s*$")
 MODEL_FILES = ("config.json", "adapter_config.json")  # a full model, or a LoRA output folder
 RUN_FILES = ("run_card.json", "metrics.jsonl")
@@ -30,16 +29,11 @@ def release_configs(data: str | os.PathLike) -> dict[str, list[str]]:
     missing from it cannot be loaded whatever files lie under ``data/``.
     """
     import yaml
+    from huggingface_hub import metadata_load
 
-    readme = Path(data) / "README.md"
     try:
-        text = readme.read_text(encoding="utf-8")
-    except OSError:
-        return {}
-    match = _FRONT_MATTER.match(text)
-    try:
-        meta = yaml.safe_load(match.group(1)) if match else None
-    except yaml.YAMLError:
+        meta = metadata_load(Path(data) / "README.md")
+    except (OSError, ValueError, yaml.YAMLError):  # unreadable or not YAML: no configs
         return {}
     entries = meta.get("configs") if isinstance(meta, dict) else None
     found: dict[str, list[str]] = {}
@@ -137,7 +131,7 @@ def check_model(model: str, option: str = "--model") -> None:
         return
     if _looks_like_path(model):
         raise UsageError(f"{option} {model}: no such folder")
-    if not _REPO_ID.match(model) or ".." in model:
+    if not is_repo_id(model, namespace=False):
         raise UsageError(f"{option} {model}: neither a folder nor a Hub repo id (ORG/NAME)")
     if _cached(model):
         return

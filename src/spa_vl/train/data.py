@@ -24,9 +24,8 @@ from PIL import Image
 _PART = {"type": datasets.Value("string"), "text": datasets.Value("string")}
 _MESSAGES = [{"role": datasets.Value("string"), "content": [_PART]}]
 CONVERSATION_FEATURES = datasets.Features({"prompt": _MESSAGES, "chosen": _MESSAGES, "rejected": _MESSAGES})
-TRL_COLUMNS = ("prompt", "chosen", "rejected", "images")
-# n_tokens values that are not lengths.
-NO_PAIR, BOUNDARY_MERGED = -1, -2
+# The n_tokens value of a pair that cannot be split into prompt and answer tokens (not a length).
+BOUNDARY_MERGED = -2
 
 
 def load_split(data_dir: str | Path, config: str = "default", split: str = "train") -> datasets.Dataset:

@@ -16,11 +16,10 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForImageTextToText, PreTrainedModel, ProcessorMixin
 
+from spa_vl.names import LEVELS
 from spa_vl.train.data import load_split, pad_to_square, prompt_messages
 from spa_vl.train.dpo import image_fill, load_processor, pads_to_square
 from spa_vl.train.settings import GenerateSettings
-
-LEVELS = ("domain", "category", "subcategory")
 
 
 def load_for_generation(

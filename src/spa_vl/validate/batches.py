@@ -19,13 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spa_vl.image_check import check_image, jpeg_sound
-from spa_vl.sources import SPLITS, SourceRow
+from spa_vl.names import EVAL_SETS, SPLITS
+from spa_vl.sources import SourceRow
 from spa_vl.sources.columns import ColumnBatch, bool_array, int_array, repeat_string, string_array
 from spa_vl.validate.quarantine import Quarantine
 from spa_vl.validate.records import RecordValidator
 from spa_vl.validate.report import SplitCounts, ValidationOptions, ValidationReport, ValidRecord, tally
-
-EVAL_SETS = ("harm", "help")  # as spa_vl.features (not imported here: it loads datasets)
 
 
 @dataclass
@@ -126,7 +125,7 @@ class BatchChecker:
         """Rows that surely pass every check but the id's uniqueness (which needs the stream)."""
         t, split, opts = cb.table, cb.split, self.validator.options
         col = {name: _array(t.column(name)) for name in t.column_names}
-        if split not in ("train", "validation", "test"):
+        if split not in SPLITS:
             return np.zeros(t.num_rows, dtype=bool)
         image, ids = col["image"], col["id"]
         data = pc.struct_field(image, "bytes")

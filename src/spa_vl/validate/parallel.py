@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from spa_vl.sources import SPLITS
+from spa_vl.names import SPLITS
 from spa_vl.sources.hub_parquet import FilePart, HubParquetReader
 from spa_vl.validate.batches import validate_batches
 from spa_vl.validate.quarantine import Quarantine

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from spa_vl.image_check import check_image
+from spa_vl.names import SPLITS
 from spa_vl.problems import Problem
-from spa_vl.sources import SPLITS, SourceRow
+from spa_vl.sources import SourceRow
 from spa_vl.sources.images import ImageLoadError
 from spa_vl.taxonomy import Taxonomy, load_taxonomy
 from spa_vl.validate.quarantine import Quarantine

@@ -10,8 +10,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from spa_vl.image_check import ImageLimits
+from spa_vl.names import SPLITS
 from spa_vl.problems import Problem
-from spa_vl.sources import SPLITS, SourceRow
+from spa_vl.sources import SourceRow
 from spa_vl.validate.quarantine import Quarantine
 
 MAX_EXAMPLES = 20

@@ -14,6 +14,7 @@ from functools import cache
 import jsonschema
 
 from spa_vl._resources import schema_path
+from spa_vl.names import EVAL_SETS
 from spa_vl.problems import Problem
 from spa_vl.sources import SourceRow
 
@@ -80,7 +81,7 @@ def fast_schema_ok(r: dict) -> bool:
     if split in ("train", "validation"):
         return text_ok(chosen) and text_ok(rejected) and eval_set is None
     if split == "test":
-        return chosen is None and rejected is None and eval_set in ("harm", "help")
+        return chosen is None and rejected is None and eval_set in EVAL_SETS
     return False
 
 
