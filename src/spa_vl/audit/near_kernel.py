@@ -26,7 +26,7 @@ RULE_NONE, RULE_SIMILARITY, RULE_CONTAINMENT, RULE_PHRASE = 0, 1, 2, 3
 # ..." -> "in what way can I ..."), which the similarity rule counts as that many edits
 PHRASE_EXTRA = 2
 NEVER = 1 << 62
-EXTRA_PROBES = 3  # n-grams probed beyond each prefix (see near_join)
+EXTRA_PROBES = 2  # n-grams probed beyond each prefix (see near_join)
 # a candidate's hits: through the row's n-grams in the low 32 bits, through its own prefix
 # above (either count is at most the row's n-grams, far below 2 ** 31)
 _PREFIX_HIT = 1 << 32
@@ -515,14 +515,15 @@ def near_join(src, ref, scope, rule, max_matches: int):
     ``src`` = (text offsets, word hashes, key offsets, sorted distinct keys, own, split rank,
     order): the source rows, CSR. ``ref`` = the arrays of ``text.NGramIndex`` (key table,
     postings, prefix postings and hits needed, the texts' words and keys). ``scope`` = (item
-    rank, item order, item is an answer, item group, allowed scopes, answers too). ``rule`` =
+    rank, item order, item is an answer, item group, allowed scopes, answers too, tie-break
+    rank). ``rule`` =
     the thresholds of ``NearRule``. Identical texts are left to the exact tier. Per row and
     item group (reference set) at most ``max_matches`` pairs are kept, the best first.
     """
     tok_off, tok, key_off, skeys, own, src_rank, src_order = src
     (tkeys, tvals, tmask, offsets, post_items, key_prefix, prefix_offsets, prefix_items, prefix_need,
      item_tok_off, item_tok, item_key_off, item_keys, vkeys, vvals, vmask, item_tok_id) = ref  # fmt: skip
-    item_rank, item_order, item_answer, item_group, allow, answers_too = scope
+    item_rank, item_order, item_answer, item_group, allow, answers_too, item_tiebreak = scope
     n, near_threshold, max_word_edits, edit_fraction, containment_threshold, min_cont, min_tokens = rule
     n_rows = len(tok_off) - 1
     hits = np.zeros(len(item_tok_off) - 1, np.int64)  # of the current row's candidates only
@@ -699,6 +700,7 @@ def near_join(src, ref, scope, rule, max_matches: int):
                 out_matched[row_start:n_out],
                 out_score[row_start:n_out],
                 item_group,
+                item_tiebreak,
                 max_matches,
             )
     return (
@@ -712,17 +714,20 @@ def near_join(src, ref, scope, rule, max_matches: int):
 
 
 @njit(cache=True)
-def _keep_best(items, rule, matched, score, item_group, max_matches) -> int:
+def _keep_best(items, rule, matched, score, item_group, item_tiebreak, max_matches) -> int:
     """Keep the ``max_matches`` best pairs of each reference group, in place; returns how many
-    remain. Ties keep the order in which the pairs were found, so where more than
-    ``max_matches`` pairs tie at the cut, which of them are reported is that order's choice
-    (``core._best`` then orders what is kept by eval id)."""
+    remain. Among equal scores the lower ``item_tiebreak`` wins (``frame.best`` passes the
+    report's order of eval ids), so which pairs are kept does not depend on the probing."""
     m = len(items)
+    tie = np.empty(m, np.int64)
+    for k in range(m):
+        tie[k] = item_tiebreak[items[k]]
+    first = np.argsort(tie, kind="mergesort")
     key = np.empty(m, np.float64)
     for k in range(m):
-        # group first, then best score (scores lie in [0, 1]); the stable sort keeps probe order
-        key[k] = item_group[items[k]] * 4.0 + (2.0 - score[k])
-    order = np.argsort(key, kind="mergesort")
+        # group first, then best score (scores lie in [0, 1]); the stable sort keeps the tie order
+        key[k] = item_group[items[first[k]]] * 4.0 + (2.0 - score[first[k]])
+    order = first[np.argsort(key, kind="mergesort")]
     it, ru, ma, sc = items[order], rule[order], matched[order], score[order]
     kept = 0
     run = 0
