@@ -59,7 +59,7 @@ def test_equal_scores_at_the_cap_keep_the_first_eval_ids() -> None:
 def test_match_columns_follow_the_report_order_and_cap_in_every_scope() -> None:
     rng = random.Random(7)
     rows: dict[str, list] = {"id": [], "split": [], "question": [], "chosen": [], "rejected": []}
-    for k in range(60):
+    for _ in range(60):
         rows["id"].append(f"row{rng.randrange(40):02d}")  # out of order, some ids repeated
         rows["split"].append(rng.choice(["train", "validation", "test", "extra"]))
         rows["question"].append(BASE.format(" ".join(rng.sample(WORDS, rng.choice([1, 1, 2])))))
