@@ -100,6 +100,8 @@ def reference(index: Any) -> _Reference:
 
 def _by_kind(kind: np.ndarray, items: np.ndarray, tables: list[np.ndarray], dtype: Any) -> np.ndarray:
     """``tables[kind[k]][items[k]]`` for every k."""
+    if len(kind) and kind.min() == kind.max():  # one kind, as a text-only audit has
+        return tables[int(kind[0])][items].astype(dtype, copy=False)
     out = np.empty(len(kind), dtype)
     for k, table in enumerate(tables):
         at = np.flatnonzero(kind == k)
@@ -142,8 +144,17 @@ def best(frames: Sequence[Frame], cols: Mapping[str, Sequence], index: Any, max_
     set_rank = _by_kind(kind, items, ref.set_rank, np.int64)
     key_rank = _by_kind(kind, items, ref.key_rank, np.int64)
     # lexsort: the last key is the first compared; a stable sort, so exact ties keep the tiers'
-    # order, as the list sort of dicts did
-    order = np.lexsort((key_rank, -score, METHOD_SORT[method], set_rank, SCOPE_SORT[scope], field_code, src))
+    # order, as the list sort of dicts did. The integer keys before the score go in one
+    # (mixed radix) when they fit in 63 bits: 3 passes instead of 7
+    ints = (src, field_code, SCOPE_SORT[scope], set_rank, METHOD_SORT[method])
+    bases = [int(k.max()) + 1 for k in ints]
+    if np.prod(np.array(bases, float)) < 2.0**62:
+        packed = ints[0].copy()
+        for k, base in zip(ints[1:], bases[1:], strict=True):
+            packed = packed * base + k
+        order = np.lexsort((key_rank, -score, packed))
+    else:
+        order = np.lexsort((key_rank, -score, *ints[::-1]))
     group = np.stack([src, field_code, scope, set_rank])[:, order]
     starts = np.ones(len(order), bool)
     starts[1:] = (group[:, 1:] != group[:, :-1]).any(axis=0)
