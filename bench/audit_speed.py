@@ -129,9 +129,14 @@ def bench_text(args, s: AuditSettings, kind: str) -> None:
         f"{len(found['method'])} matches "
         f"({found['method'].count('exact')} exact)"
     )
-    found = match_rows(found)  # for the comparison below, after the clock
 
-    # all-pairs baseline on a slice, same rule, same normalisation
+    all_pairs(args, s, train, sets, match_rows(found), per_q, cpu_q)
+
+
+def all_pairs(args, s: AuditSettings, train: list[str], sets: list[EvalSet], found: list[dict],
+              per_q: float, cpu_q: float) -> None:  # fmt: skip
+    """The all-pairs baseline on a slice (same rule, same normalisation), and the pairs it
+    accepts that the index missed."""
     k = min(args.baseline, len(train))
     ref = [(es.name, it) for es in sets for it in es.items if it.text and not it.is_answer]
     ref_norm = [normalize_text(it.text) for _, it in ref]
