@@ -7,11 +7,13 @@
 - dHash: whether each pixel of a 9x8 grey thumbnail is brighter than its right neighbour.
 The pixel-exact key needs every pixel, so a full decode (~0.35 ms for a 512 px JPEG). The key
 reads Pillow's own pixel memory through its Arrow export (4 bytes a pixel, no copy) and hashes
-it with xxh3 (~0.05 ms); blake2b over a ``tobytes`` copy cost ~1.2 ms, more than the decode
-(``IMAGE_KEY_VERSION`` 1). The perceptual hashes, from a grey 32x32 box thumbnail of the same
-decode, add ~0.2 ms. A thumbnail from a reduced decode (``draft``) or ``Image.reduce`` would be
-cheaper but rounds differently and moves the dHash of smooth images by many bits
-(bench/audit_speed.py prints each part; figures in bench/README.md).
+it with xxh3 (~0.08 ms with the padding check); blake2b over a ``tobytes`` copy cost ~0.8 ms,
+more than the decode (``IMAGE_KEY_VERSION`` 1). The perceptual hashes, from a grey 32x32 box
+thumbnail of the same decode, add ~0.2 ms (its horizontal pass by ``Image.reduce`` where that
+rounds as the resize does: ``_thumbnail``). Reducing before the thumbnail (a ``draft`` decode,
+or ``reduce`` over both axes) would be cheaper but rounds differently and moves the dHash of
+smooth images by many bits (bench/audit_speed.py prints each part; figures in
+bench/README.md).
 On the reference side, variants make flipped and cropped copies findable: a horizontal flip is
 derived without decoding again (it negates the DCT coefficients of odd horizontal frequency and
 mirrors the dHash thumbnail); the central crop is hashed once more.
