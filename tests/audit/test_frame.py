@@ -74,3 +74,18 @@ def test_match_columns_follow_the_report_order_and_cap_in_every_scope() -> None:
         assert {m["scope"] for m in found} == {"duplicate", "leak", "eval"}
         assert {m["field"] for m in found} == {"question", "chosen", "rejected"}
         assert found == _capped(everything, cap)
+
+
+def test_sort_keys_too_wide_to_pack_give_the_same_order(monkeypatch) -> None:
+    from spa_vl.audit import frame
+
+    rows = {"id": [f"r{k % 7}" for k in range(30)], "split": ["train", "test", "validation"] * 10,
+            "question": [BASE.format(WORDS[k % len(WORDS)]) for k in range(30)]}  # fmt: skip
+    es = [
+        EvalSet(
+            "adv", "advbench", None, [EvalItem(f"e{k}", "goal", BASE.format(w)) for k, w in enumerate(WORDS)]
+        )
+    ]
+    packed = _audit(rows, es, max_matches=2)
+    monkeypatch.setattr(frame, "PACK_LIMIT", 0)
+    assert packed and _audit(rows, es, max_matches=2) == packed

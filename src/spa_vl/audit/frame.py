@@ -11,6 +11,7 @@ text: issue 16.)
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ METHODS = ("exact", "image-exact", "ocr-exact", "near", "image-phash", "ocr-near
 # a stronger method wins when one pair matches several ways (core.METHOD_RANK)
 METHOD_SORT = np.array([0, 0, 0, 1, 1, 1, 2])
 _REF_COLUMNS = ("set_name", "ids", "field_name", "text", "image")
+PACK_LIMIT = 1 << 62  # the integer sort keys are packed into one int64 while they fit
 
 
 def objects(values: Sequence[Any]) -> np.ndarray:
@@ -148,7 +150,7 @@ def best(frames: Sequence[Frame], cols: Mapping[str, Sequence], index: Any, max_
     # (mixed radix) when they fit in 63 bits: 3 passes instead of 7
     ints = (src, field_code, SCOPE_SORT[scope], set_rank, METHOD_SORT[method])
     bases = [int(k.max()) + 1 for k in ints]
-    if np.prod(np.array(bases, float)) < 2.0**62:
+    if math.prod(bases) < PACK_LIMIT:
         packed = ints[0].copy()
         for k, base in zip(ints[1:], bases[1:], strict=True):
             packed = packed * base + k
