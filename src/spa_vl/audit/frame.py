@@ -194,6 +194,9 @@ def _materialise(frames, cols, ref, fields, field_code, kind, items, keep, colum
     for c in columns:
         if c in out:
             continue
+        if not any(c in f.values for f in frames):  # no tier has it: None throughout
+            out[c] = np.full(len(keep), None, object)
+            continue
         parts = [f.values.get(c, np.full(len(f), None, object)) for f in frames]
         out[c] = np.concatenate(parts)[keep]
     # values a tier gives itself win over the reference columns (an OCR'd eval image's text)
