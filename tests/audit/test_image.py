@@ -136,3 +136,46 @@ def test_crowded_reference_images_are_marked() -> None:
 def test_undecodable_bytes_raise() -> None:
     with pytest.raises(Exception):  # noqa: B017 - PIL raises UnidentifiedImageError or OSError
         hash_image(b"not an image")
+
+
+def test_exact_key_changes_with_any_one_pixel_and_ignores_pillows_padding() -> None:
+    im = picture(4)
+    changed = im.copy()
+    r, g, b = changed.getpixel((17, 5))
+    changed.putpixel((17, 5), (r, g, b ^ 1))
+    assert hash_image(encode(changed)).exact != hash_image(encode(im)).exact
+    # Pillow's RGB pixels are 4 bytes; from LA (or YCbCr) the 4th is 0, from a decoder 255:
+    # the key is the pixels', not the padding's
+    grey = im.convert("L")
+    la = Image.merge("LA", (grey, Image.new("L", grey.size, 255)))
+    assert hash_image(encode(la)).exact == hash_image(encode(grey.convert("RGB"))).exact
+    assert hash_image(encode(grey)).exact == hash_image(encode(grey.convert("RGB"))).exact
+
+
+def test_exact_key_without_pillows_arrow_export(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow before 11.2, or an image stored in several blocks: the copied pixels give the
+    same key."""
+    import pyarrow as pa
+
+    data = [encode(picture(5)), encode(picture(5).convert("L")), encode(picture(6), "JPEG")]
+    keys = [hash_image(d).exact for d in data]
+
+    def no_export(obj, *args, **kwargs):
+        raise ValueError("Image rows are not contiguous in memory")
+
+    monkeypatch.setattr(pa, "array", no_export)
+    assert [hash_image(d).exact for d in data] == keys
+
+
+@pytest.mark.parametrize(
+    "size", [(512, 384), (384, 512), (96, 64), (160, 100), (520, 300), (32, 40), (640, 40)]
+)
+def test_thumbnail_is_pillows_box_resize_bit_for_bit(size: tuple[int, int]) -> None:
+    from spa_vl.audit.image import _thumbnail
+
+    rng = np.random.default_rng(size[0])
+    smooth = picture(7, size).convert("L")
+    noise = Image.fromarray(rng.integers(0, 256, size[::-1], dtype=np.uint8), "L")
+    for grey in (smooth, noise):
+        want = grey.resize((32, 32), Image.Resampling.BOX)
+        assert _thumbnail(grey).tobytes() == want.tobytes()

@@ -298,3 +298,45 @@ def test_an_eval_text_inside_a_page_of_other_text_is_found() -> None:
     page = " ".join([*rng.sample(questions, 40), GOAL.replace(" ", ""), *rng.sample(questions, 40)])
     found = {int(index.ref_pos[h.entry]) for h in index.search([page], near_threshold=0.85)}
     assert 150 in found
+
+
+def test_reverse_scan_reports_and_caches_ocr_as_the_forward_audit(monkeypatch, tmp_path: Path) -> None:
+    """The corpus scan counts what the OCR step did (in each shard's part, so a resumed run
+    reports the same) and appends what it read to the cache file; a later scan reads none."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from spa_vl.audit.scan import run_scan
+
+    pages = {b"page-1": ocr.compact_text(GOAL), b"page-2": "Aboutsourdoughstarters"}
+    calls: list[bytes] = []
+    monkeypatch.setattr(ocr, "has_text", lambda data, gate: data in pages)
+    monkeypatch.setattr(ocr, "recognise", lambda data: calls.append(data) or pages[data])
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for k, images in enumerate([[b"page-1", b"photo"], [b"page-2", b"page-1"]]):
+        table = pa.table({"text": [f"shard {k} row {i}" for i in range(2)], "image": images})
+        pq.write_table(table, corpus / f"part-{k}.parquet")
+    cache = tmp_path / ".cache" / "ocr.jsonl"
+    s = AuditSettings(ocr=True, ocr_cache=str(cache), near=False)
+    evals = [EvalSet("adv", "advbench", None, [EvalItem("1", "goal", GOAL)])]
+
+    def scan(out: str) -> dict:
+        return run_scan(str(corpus), evals, s, tmp_path / out, image_column="image", progress=False)
+
+    rep = scan("r.json")
+    want = {"gated": 1, "read": 2, "cached": 1, "with_text": 3}
+    assert rep["source"]["images_ocr"] == want and calls == [b"page-1", b"page-2"]
+    assert sorted((m["source_id"], m["method"]) for m in rep["matches"]) == [
+        ("part-0.parquet:0", "ocr-exact"),
+        ("part-1.parquet:1", "ocr-exact"),
+    ]
+    assert validate_report(rep) == []
+    saved = [json.loads(line) for line in cache.read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["text"] for r in saved) == ["", "Aboutsourdoughstarters", ocr.compact_text(GOAL)]
+    assert scan("r.json")["source"]["images_ocr"] == want  # resumed: the counts come from the parts
+    ocr._CACHE.clear()
+    ocr._LOADED.clear()
+    again = scan("fresh.json")  # another work dir, a fresh process cache: the file answers
+    assert again["source"]["images_ocr"] == {"gated": 0, "read": 0, "cached": 4, "with_text": 3}
+    assert len(calls) == 2 and again["matches"] == rep["matches"]

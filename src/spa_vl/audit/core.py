@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from spa_vl.audit.frame import IMAGES, METHODS, OCR_IMAGES, TEXTS, Frame, best, objects, reference, round4
 from spa_vl.audit.image import VARIANTS, hash_image
 from spa_vl.audit.normalize import normalize_text
 from spa_vl.audit.reference import EVAL_RANK, AuditIndex, split_rank
@@ -127,31 +128,30 @@ def _scopes(
     return scope
 
 
-SCOPE_NAMES = ("duplicate", "leak", "eval")
-
-
 def match_batch(batch: Any, index: AuditIndex) -> dict[str, list]:
     """Match a batch of rows against the index; returns ``MATCH_COLUMNS`` as lists."""
     s = index.settings
     cols = columns(batch)
     if not any(f"norm_{f}" in cols for f in s.source_fields()):
         cols = fingerprint_batch(cols, s)
-    n = len(cols["id"])
-    src_rank = np.array([split_rank(x) for x in cols["split"]], np.int64)
-    src_order = np.array(
-        [index.row_order(sp, i) for sp, i in zip(cols["split"], cols["id"], strict=True)], np.int64
-    )
-    found: list[dict] = []
+    ranks = {x: split_rank(x) for x in set(cols["split"])}
+    src_rank = np.array([ranks[x] for x in cols["split"]], np.int64)
+    if index.id_rank:
+        pairs = zip(cols["split"], cols["id"], strict=True)
+        src_order = np.array([index.row_order(sp, i) for sp, i in pairs], np.int64)
+    else:  # the eval scope alone: no audited row is indexed
+        src_order = np.full(len(src_rank), -1, np.int64)
+    found: list[Frame] = []
     for fld in s.source_fields():
         norms = cols.get(f"norm_{fld}")
         if norms is None:
             continue
         found += _match_texts(cols, fld, norms, src_rank, src_order, index)
     if s.images and "image_ok" in cols and len(index.images):
-        found += _match_images(cols, src_rank, src_order, index)
+        found.append(_match_images(cols, src_rank, src_order, index))
     if s.ocr and "eval" in s.scopes and "ocr_text" in cols and index.ocr is not None:
-        found += _match_ocr(cols, index)
-    return _best(found, s.max_matches) if n else {c: [] for c in MATCH_COLUMNS}
+        found.append(_match_ocr(cols, index))
+    return best(found, cols, index, s.max_matches, MATCH_COLUMNS)
 
 
 def _text_filter(src_rank, src_order, index: AuditIndex, answer_field: bool):
@@ -171,7 +171,36 @@ def _text_filter(src_rank, src_order, index: AuditIndex, answer_field: bool):
     return keep
 
 
-def _match_texts(cols, fld, norms, src_rank, src_order, index: AuditIndex) -> list[dict]:
+def _text_scopes(cols, rows: np.ndarray, items: np.ndarray, index: AuditIndex) -> np.ndarray:
+    """Scope code of text pairs: eval for eval items, else a duplicate when the reference row
+    is of the source row's split (by name) and a leak when not."""
+    scope = np.full(len(rows), 2, np.int8)
+    inner = np.flatnonzero(index.text_rank[items] != EVAL_RANK)
+    if len(inner):
+        names, split = index.texts.set_name, cols["split"]
+        same = [
+            names[it] == split[r] for r, it in zip(rows[inner].tolist(), items[inner].tolist(), strict=True)
+        ]
+        scope[inner] = np.where(same, 0, 1)
+    return scope
+
+
+def _text_frame(cols, fld, rows, items, index, method, score, rule, sim, cont) -> Frame:
+    rows, items = np.asarray(rows, np.int64), np.asarray(items, np.int64)
+    return Frame(
+        fld,
+        rows,
+        np.full(len(rows), TEXTS, np.int8),
+        items,
+        _text_scopes(cols, rows, items, index),
+        np.full(len(rows), METHODS.index(method), np.int8),
+        round4(score),
+        rule,
+        {"similarity": round4(sim).astype(object), "containment": round4(cont).astype(object)},
+    )
+
+
+def _match_texts(cols, fld, norms, src_rank, src_order, index: AuditIndex) -> list[Frame]:
     s, ref = index.settings, index.texts
     present = np.array([bool(x) for x in norms], bool)
     keep = _text_filter(src_rank, src_order, index, fld != "question")
@@ -180,25 +209,13 @@ def _match_texts(cols, fld, norms, src_rank, src_order, index: AuditIndex) -> li
     mask = keep(rows, items) if len(rows) else np.zeros(0, bool)
     rows, items = rows[mask], items[mask]
     raw = cols[fld]
-    out = []
-    for r, it in zip(rows.tolist(), items.tolist(), strict=True):
-        if norms[r] != index.text_norm[it]:
-            continue  # a 64-bit hash collision: vanishingly rare, but never report it
-        identical = raw[r] == ref.text[it]
-        out.append(
-            _text_row(
-                cols,
-                fld,
-                r,
-                index,
-                it,
-                "exact",
-                1.0,
-                "identical" if identical else "normalised-equal",
-                1.0,
-                1.0,
-            )
-        )
+    # a 64-bit hash collision is vanishingly rare, but never reported
+    pairs = [(r, it) for r, it in zip(rows.tolist(), items.tolist(), strict=True)
+             if norms[r] == index.text_norm[it]]  # fmt: skip
+    rule = objects(["identical" if raw[r] == ref.text[it] else "normalised-equal" for r, it in pairs])
+    ones = np.ones(len(pairs))
+    r_it = np.array(pairs, np.int64).reshape(-1, 2)
+    out = [_text_frame(cols, fld, r_it[:, 0], r_it[:, 1], index, "exact", ones, rule, ones, ones)]
     if not s.near:
         return out
     scope = PairScope(
@@ -210,52 +227,17 @@ def _match_texts(cols, fld, norms, src_rank, src_order, index: AuditIndex) -> li
         index.text_group,
         s.scopes,
         answers_too=fld != "question",
+        item_tiebreak=reference(index).key_rank[TEXTS],  # the report's order of eval ids
     )
     near = index.ngrams.near_pairs(enc, scope, s.max_matches)
-    for k, (r, it) in enumerate(zip(near.rows.tolist(), near.items.tolist(), strict=True)):
-        sim, cont = float(near.similarity[k]), float(near.containment[k])
-        out.append(_text_row(cols, fld, r, index, it, "near", near.score[k], near.rule[k], sim, cont))
+    out.append(_text_frame(cols, fld, near.rows, near.items, index, "near", near.score,
+                           objects(near.rule), near.similarity, near.containment))  # fmt: skip
     return out
 
 
-def _scope_of(src_split: str, rank: int, ref_split: str) -> str:
-    if rank == EVAL_RANK:
-        return "eval"
-    return "duplicate" if ref_split == src_split else "leak"
-
-
-def _text_row(cols, fld, r, index: AuditIndex, it, method, score, rule, sim, cont) -> dict:
-    ref = index.texts
-    return {
-        "scope": _scope_of(cols["split"][r], ref.rank[it], ref.set_name[it]),
-        "source_id": cols["id"][r],
-        "source_split": cols["split"][r],
-        "field": fld,
-        "eval_set": ref.set_name[it],
-        "eval_id": ref.ids[it],
-        "eval_field": ref.field_name[it],
-        "method": method,
-        "score": round(float(score), 4),
-        "rule": rule,
-        "similarity": round(float(sim), 4),
-        "containment": round(float(cont), 4),
-        "phash_distance": None,
-        "dhash_distance": None,
-        "variant": None,
-        "source_text": cols[fld][r],
-        "eval_text": ref.text[it],
-        "source_image": None,
-        "eval_image": None,
-        "ocr_text": None,
-    }
-
-
-def _match_images(cols, src_rank, src_order, index: AuditIndex) -> list[dict]:
-    s, ref = index.settings, index.images
-    ok = np.asarray(cols["image_ok"], bool)
-    rows = np.flatnonzero(ok)
-    if not len(rows):
-        return []
+def _match_images(cols, src_rank, src_order, index: AuditIndex) -> Frame:
+    s = index.settings
+    rows = np.flatnonzero(np.asarray(cols["image_ok"], bool))
     r, items, dp, dd, same, variant = index.image_index.search(
         np.asarray(cols["image_exact"], np.uint64)[rows],
         np.asarray(cols["image_phash"], np.uint64)[rows],
@@ -267,93 +249,62 @@ def _match_images(cols, src_rank, src_order, index: AuditIndex) -> list[dict]:
     )
     r = rows[r]
     scope = _scopes(src_rank[r], src_order[r], index.image_rank[items], index.image_id_rank[items], s.scopes)
-    names = cols.get("image_name") or [None] * len(cols["id"])
-    questions = cols.get("question") or [None] * len(cols["id"])
-    out = []
-    for k in np.flatnonzero(scope >= 0).tolist():
-        i, it = int(r[k]), int(items[k])
-        p, d = int(dp[k]), int(dd[k])
-        ok_p, ok_d = p <= s.phash_threshold, d <= s.dhash_threshold
-        rule = "phash+dhash" if ok_p and ok_d else ("phash" if ok_p else "dhash")
-        if same[k]:
-            method, score, rule = "image-exact", 1.0, "pixels"
-        elif ok_p:
-            method, score = "image-phash", 1 - p / 64
-        else:
-            method, score = "image-dhash", 1 - d / 64
-        out.append(
-            {
-                "scope": SCOPE_NAMES[int(scope[k])],
-                "source_id": cols["id"][i],
-                "source_split": cols["split"][i],
-                "field": "image",
-                "eval_set": ref.set_name[it],
-                "eval_id": ref.ids[it],
-                "eval_field": "image",
-                "method": method,
-                "score": round(float(score), 4),
-                "rule": rule,
-                "similarity": None,
-                "containment": None,
-                "phash_distance": p,
-                "dhash_distance": d,
-                "variant": VARIANTS[int(variant[k])],
-                "source_text": questions[i],
-                "eval_text": ref.text[it],
-                "source_image": names[i],
-                "eval_image": ref.image[it],
-                "ocr_text": None,
-            }
-        )
-    return out
+    k = np.flatnonzero(scope >= 0)
+    r, items, scope, same, variant = r[k], items[k], scope[k], same[k].astype(bool), variant[k]
+    p, d = dp[k].astype(np.int64), dd[k].astype(np.int64)
+    ok_p, ok_d = p <= s.phash_threshold, d <= s.dhash_threshold
+    rule = np.where(ok_p & ok_d, "phash+dhash", np.where(ok_p, "phash", "dhash")).astype(object)
+    rule[same] = "pixels"
+    method = np.where(same, METHODS.index("image-exact"),
+                      np.where(ok_p, METHODS.index("image-phash"), METHODS.index("image-dhash")))  # fmt: skip
+    score = np.where(same, 1.0, 1 - np.where(ok_p, p, d) / 64)
+    return Frame(
+        "image",
+        r.astype(np.int64),
+        np.full(len(r), IMAGES, np.int8),
+        np.asarray(items, np.int64),
+        scope,
+        method.astype(np.int8),
+        round4(score),
+        rule,
+        {
+            "phash_distance": p.astype(object),
+            "dhash_distance": d.astype(object),
+            "variant": objects(VARIANTS)[np.asarray(variant, np.int64)],
+        },
+    )
 
 
-def _match_ocr(cols, index: AuditIndex) -> list[dict]:
+def _match_ocr(cols, index: AuditIndex) -> Frame:
     """Source images' recognised text against eval texts and eval images' recognised text
     (the eval scope only: the OCR index holds eval items alone)."""
     from spa_vl.audit.ocr import compact_text
 
     ocr, texts = index.ocr, cols["ocr_text"]
-    n = len(cols["id"])
-    names = cols.get("image_name") or [None] * n
-    questions = cols.get("question") or [None] * n
-    out = []
-    for h in ocr.search(texts, index.settings.ocr_near_threshold):
-        pos = int(ocr.ref_pos[h.entry])
-        if ocr.ref_kind[h.entry] == 0:  # an eval text
-            ref, eval_text, eval_image = index.texts, index.texts.text[pos], None
-        else:  # an eval image's recognised text
-            ref, eval_text, eval_image = index.ocr_images, ocr.raw[h.entry], index.ocr_images.image[pos]
-        if h.exact:
-            whole = ocr.compact[h.entry] == compact_text(texts[h.row])
-            method, rule = "ocr-exact", "normalised-equal" if whole else "containment"
-        else:
-            method, rule = "ocr-near", "character-edits"
-        out.append(
-            {
-                "scope": "eval",
-                "source_id": cols["id"][h.row],
-                "source_split": cols["split"][h.row],
-                "field": "image",
-                "eval_set": ref.set_name[pos],
-                "eval_id": ref.ids[pos],
-                "eval_field": ref.field_name[pos],
-                "method": method,
-                "score": h.score,
-                "rule": rule,
-                "similarity": h.score,
-                "containment": None,
-                "phash_distance": None,
-                "dhash_distance": None,
-                "variant": None,
-                "source_text": questions[h.row],
-                "eval_text": eval_text,
-                "source_image": names[h.row],
-                "eval_image": eval_image,
-                "ocr_text": texts[h.row],
-            }
-        )
-    return out
+    hits = ocr.search(texts, index.settings.ocr_near_threshold)
+    rows = np.array([h.row for h in hits], np.int64)
+    kind = np.array([ocr.ref_kind[h.entry] for h in hits], np.int8)  # 0: an eval text
+    eval_text = [index.texts.text[ocr.ref_pos[h.entry]] if ocr.ref_kind[h.entry] == 0 else ocr.raw[h.entry]
+                 for h in hits]  # fmt: skip
+    rule = ["character-edits" if not h.exact else
+            "normalised-equal" if ocr.compact[h.entry] == compact_text(texts[h.row]) else "containment"
+            for h in hits]  # fmt: skip
+    score = np.array([h.score for h in hits], np.float64)
+    return Frame(
+        "image",
+        rows,
+        np.where(kind == 0, TEXTS, OCR_IMAGES).astype(np.int8),
+        np.array([ocr.ref_pos[h.entry] for h in hits], np.int64),
+        np.full(len(hits), 2, np.int8),
+        np.array([METHODS.index("ocr-exact" if h.exact else "ocr-near") for h in hits], np.int8),
+        score,
+        objects(rule),
+        {
+            "similarity": score.astype(object),
+            "eval_text": objects(eval_text),
+            "ocr_text": objects([texts[r] for r in rows.tolist()]),
+        },
+    )
 
 
 def match_order(m: dict) -> tuple:
@@ -369,21 +320,6 @@ def match_order(m: dict) -> tuple:
         m["eval_id"],
         m["eval_field"],
     )
-
-
-def _best(found: list[dict], max_matches: int) -> dict[str, list]:
-    """At most ``max_matches`` per (source row, field, scope, reference set), strongest first."""
-    found.sort(key=match_order)
-    out: dict[str, list] = {c: [] for c in MATCH_COLUMNS}
-    group, count = None, 0
-    for m in found:
-        g = (m["source_split"], m["source_id"], m["field"], m["scope"], m["eval_set"])
-        count = count + 1 if g == group else 1
-        group = g
-        if count <= max_matches:
-            for c in MATCH_COLUMNS:
-                out[c].append(m[c])
-    return out
 
 
 def match_rows(matches: Mapping[str, Sequence]) -> list[dict]:

@@ -1,15 +1,19 @@
 """Image fingerprints: a pixel-exact hash and two 64-bit perceptual hashes, searched in bulk.
 
-- exact: blake2b of the decoded pixels (RGB, size included), so a PNG and a BMP of the same
-  picture match while the file bytes differ;
+- exact: xxh3-128 of the decoded pixels (R, G, B and a constant 255 per pixel, row by row, size
+  included), so a PNG and a BMP of the same picture match while the file bytes differ; any
+  pixel that differs changes it;
 - pHash: sign of the 8x8 lowest DCT frequencies of a 32x32 grey thumbnail against their median;
 - dHash: whether each pixel of a 9x8 grey thumbnail is brighter than its right neighbour.
-The pixel-exact key sets the cost: it needs every pixel, so a full decode (~0.5 ms for a 512 px
-JPEG) and a hash of its RGB bytes (~0.6 ms, more than the decode); the perceptual hashes, from a
-grey 32x32 box thumbnail, add ~0.3 ms. Decoding a JPEG at 1/8 scale (Pillow's ``draft``) would
-give the perceptual hashes in ~0.2 ms in all, but not the pixels the exact key hashes, and
-a thumbnail made from a reduced image (rounded on the way) moves the dHash of smooth images by
-many bits; bench/audit_speed.py prints each part (figures in bench/README.md).
+The pixel-exact key needs every pixel, so a full decode (~0.35 ms for a 512 px JPEG). The key
+reads Pillow's own pixel memory through its Arrow export (4 bytes a pixel, no copy) and hashes
+it with xxh3 (~0.08 ms with the padding check); blake2b over a ``tobytes`` copy cost ~0.8 ms,
+more than the decode (``IMAGE_KEY_VERSION`` 1). The perceptual hashes, from a grey 32x32 box
+thumbnail of the same decode, add ~0.2 ms (its horizontal pass by ``Image.reduce`` where that
+rounds as the resize does: ``_thumbnail``). Reducing before the thumbnail (a ``draft`` decode,
+or ``reduce`` over both axes) would be cheaper but rounds differently and moves the dHash of
+smooth images by many bits (bench/audit_speed.py prints each part; figures in
+bench/README.md).
 On the reference side, variants make flipped and cropped copies findable: a horizontal flip is
 derived without decoding again (it negates the DCT coefficients of odd horizontal frequency and
 mirrors the dHash thumbnail); the central crop is hashed once more.
@@ -17,12 +21,13 @@ mirrors the dHash thumbnail); the central crop is hashed once more.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
+import xxhash
 from PIL import Image
 
 _N = 32
@@ -34,6 +39,9 @@ _FLIP_SIGNS = np.where(np.arange(8) % 2 == 1, -1.0, 1.0)[None, :]  # odd horizon
 
 
 VARIANTS = ("original", "flip", "crop", "crop+flip")
+# bumped when the exact key's bytes change (1: blake2b of RGB bytes; 2: xxh3-128 of RGBX):
+# what stores results computed with it (the reverse scan's parts) keys on it
+IMAGE_KEY_VERSION = 2
 CROP_KEEP = 0.9  # the crop variant keeps the central 90% of width and height
 
 
@@ -52,17 +60,74 @@ def _pack(bits: np.ndarray) -> int:
     return int.from_bytes(np.packbits(bits.ravel(), bitorder="little").tobytes(), "little")
 
 
+@cache
+def _reduce_is_exact(f: int) -> bool:
+    """Whether ``reduce((f, 1))`` rounds each run of f pixels as the horizontal pass of a BOX
+    ``resize`` by f does (both depend on the run's sum alone; it depends on f: true for
+    2, 4, 8, 12, 16 ..., not for 3, 5 ...). Checked once per process on every sum, in every
+    column, against this Pillow's own resize."""
+    sums = np.arange(255 * f + 1)
+    q, r = np.divmod(sums, f)
+    run = (q[:, None] + (np.arange(f)[None, :] < r[:, None])).astype(np.uint8)
+    im = Image.fromarray(np.ascontiguousarray(np.tile(run, (1, _N))), "L")
+    return im.reduce((f, 1)).tobytes() == im.resize((_N, im.height), Image.Resampling.BOX).tobytes()
+
+
+def _thumbnail(grey: Image.Image) -> Image.Image:
+    """``grey.resize((32, 32), BOX)``, bit for bit. Pillow's resize makes a horizontal pass then
+    a vertical one; when the width is a multiple of 32 whose rounding ``reduce`` shares, the
+    horizontal pass is that ``reduce`` (Pillow's integer fast path, ~3x cheaper), and the resize
+    makes only the vertical pass, on the same intermediate rows."""
+    f = grey.width // _N
+    if f > 1 and grey.width == f * _N and _reduce_is_exact(f):
+        grey = grey.reduce((f, 1))
+    return grey.resize((_N, _N), Image.Resampling.BOX)
+
+
 def _perceptual(grey: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     """The 8x8 low DCT frequencies of a 32x32 thumbnail, and the 9x8 dHash thumbnail (made from
     the 32x32 one: one pass over the full image, not two)."""
-    thumb = grey.resize((_N, _N), Image.Resampling.BOX)
+    thumb = _thumbnail(grey)
     small = np.asarray(thumb, dtype=np.float64)
     low = (_DCT @ small @ _DCT.T)[:8, :8]
     return low, np.asarray(thumb.resize((9, 8), Image.Resampling.BOX), dtype=np.int16)
 
 
+def _median(x: np.ndarray) -> float:
+    """``np.median`` of an even count, the mean of the middle two, without its overhead."""
+    s = np.sort(x, axis=None)
+    m = s.size // 2
+    return (s[m - 1] + s[m]) / 2
+
+
 def _bits(low: np.ndarray, d: np.ndarray) -> tuple[int, int]:
-    return _pack(low > np.median(low)), _pack(d[:, 1:] > d[:, :-1])
+    return _pack(low > _median(low)), _pack(d[:, 1:] > d[:, :-1])
+
+
+def _rgbx(rgb: Image.Image) -> np.ndarray:
+    """The pixels as little-endian uint32 R | G << 8 | B << 16 | 255 << 24, row by row: Pillow's
+    own memory when its Arrow export gives it (one block, padding byte 255, as a decoder and
+    most conversions leave it), else a copy made so."""
+    import pyarrow as pa
+
+    n = rgb.width * rgb.height
+    try:
+        words = np.frombuffer(pa.array(rgb).buffers()[-1], "<u4", count=n)
+        if n == 0 or int(np.bitwise_and.reduce(words)) >> 24 == 0xFF:
+            return words
+    except (ValueError, TypeError, pa.ArrowException):
+        pass  # no Arrow export, an image stored in several blocks, or an odd layout
+    out = np.full((rgb.height, rgb.width, 4), 255, np.uint8)
+    out[..., :3] = np.asarray(rgb).reshape(rgb.height, rgb.width, 3)
+    return out.reshape(-1).view("<u4")
+
+
+def pixel_key(rgb: Image.Image) -> int:
+    """The pixel-exact key of an image as RGB: 64 bits of xxh3-128 over its pixels and size."""
+    rgb = rgb if rgb.mode == "RGB" else rgb.convert("RGB")
+    h = xxhash.xxh3_128(_rgbx(rgb))
+    h.update(f"{rgb.width}x{rgb.height}".encode())
+    return int.from_bytes(h.digest()[:8], "little")
 
 
 def hash_image(data: bytes, variants: bool = False) -> ImageHashes:
@@ -71,12 +136,14 @@ def hash_image(data: bytes, variants: bool = False) -> ImageHashes:
     With ``variants``, also hash the mirrored image, the central crop and the mirrored crop:
     reference-side views that let a flipped or cropped copy on the source side match.
     """
-    with Image.open(io.BytesIO(data)) as im:
-        im.load()
-        rgb = im if im.mode == "RGB" else im.convert("RGB")  # convert() copies even RGB
-        exact = hashlib.blake2b(rgb.tobytes(), digest_size=8)
-        exact.update(f"{rgb.width}x{rgb.height}".encode())
-        grey = rgb.convert("L")
+    # no ``with``: the bytes are in memory, and a closed image drops its pixels, which a grey
+    # image still serves below
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    rgb = im if im.mode == "RGB" else im.convert("RGB")  # convert() copies even RGB
+    exact = pixel_key(rgb)
+    # a grey image is its own "L" (Pillow's RGB -> L weights sum to 1 exactly): no round trip
+    grey = im if im.mode == "L" else rgb.convert("L")
     low, d = _perceptual(grey)
     p, h = _bits(low, d)
     views: dict[str, tuple[int, int]] = {}
@@ -87,7 +154,7 @@ def hash_image(data: bytes, variants: bool = False) -> ImageHashes:
             clow, cd = _perceptual(grey.crop((dx, dy, grey.width - dx, grey.height - dy)))
             views["crop"] = _bits(clow, cd)
             views["crop+flip"] = _bits(clow * _FLIP_SIGNS, cd[:, ::-1])
-    return ImageHashes(int.from_bytes(exact.digest(), "little"), p, h, views)
+    return ImageHashes(exact, p, h, views)
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -182,7 +182,7 @@ class ReferenceBuilder:
 
 def _groups(names: Sequence[str], ranks: Sequence[int]) -> np.ndarray:
     """A number per reference set, eval sets apart from splits of the same name (the near
-    tier caps its matches per group, as ``core._best`` does per scope and set)."""
+    tier caps its matches per group, as ``frame.best`` does per scope and set)."""
     codes: dict[tuple[bool, str], int] = {}
     keys = [(r == EVAL_RANK, x) for x, r in zip(names, ranks, strict=True)]
     return np.array([codes.setdefault(k, len(codes)) for k in keys], np.int64)

@@ -20,7 +20,7 @@ REPORT_VERSION = 1
 def build_report(run: AuditRun, settings: AuditSettings, source: dict, eval_sets: list[EvalSet]) -> dict:
     """Assemble the report dict (see the schema for every field)."""
     # one canonical order, whatever order an engine's batches came back in (Ray's are not
-    # ordered): the same key ``core._best`` sorts each batch by
+    # ordered): the same key ``frame.best`` sorts each batch by
     rows = sorted(match_rows(run.matches), key=match_order)
     groups: dict[tuple[str, str, str], dict] = {}
     for m in rows:

@@ -24,19 +24,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from spa_vl.audit.against import SPA_VL_SPLITS, ScanError, load_against, load_spa_vl
 from spa_vl.audit.core import MATCH_COLUMNS, fingerprint_batch, match_batch
-from spa_vl.audit.engine import AuditRun, build_index
-from spa_vl.audit.evalsets import EvalItem, EvalSet, EvalSetError, load_eval_spec
+from spa_vl.audit.engine import AuditRun, build_index, ocr_counts, save_ocr_cache
+from spa_vl.audit.evalsets import EvalSet
+from spa_vl.audit.image import IMAGE_KEY_VERSION
 from spa_vl.audit.reference import AuditIndex
 from spa_vl.audit.settings import AuditSettings
-from spa_vl.release.layout import ReleaseLayout, is_release
+
+# the eval side lives in ``against``; its names stay importable from here
+__all__ = ["SPA_VL_SPLITS", "Columns", "ScanError", "load_against", "load_spa_vl", "run_scan", "scan_corpus"]
 
 CORPUS_SPLIT = "corpus"  # the source_split of every corpus row in the report
-SPA_VL_SPLITS = ("test", "validation")
-
-
-class ScanError(ValueError):
-    """A corpus or an eval spec that cannot be scanned as asked."""
 
 
 @dataclass(frozen=True)
@@ -46,78 +45,6 @@ class Columns:
     text: str = "text"
     image: str | None = None
     id: str | None = None
-
-
-# ---------------------------------------------------------------- eval side
-
-
-def load_spa_vl(path: str | Path, images: bool, splits: tuple[str, ...] = SPA_VL_SPLITS) -> EvalSet:
-    """SPA-VL's test and validation items from a release folder (``data/<config>/``) or a
-    Hub-layout folder (``test/``, ``validation/``)."""
-    path = Path(path)
-    config = "default"
-    if ":" in path.name and not path.exists():  # spa_vl=RELEASE:CONFIG
-        head, _, config = str(path).rpartition(":")
-        path = Path(head)
-    items: list[EvalItem] = []
-    found = ReleaseLayout.of(path)
-    files = [f for s in splits for f in found.files(config, s)] if is_release(path) else []
-    if files:
-        import pyarrow.parquet as pq
-
-        for file in files:
-            names = pq.read_schema(file).names
-            cols = [c for c in ("id", "question", "image") if c in names and (c != "image" or images)]
-            for row in pq.read_table(file, columns=cols).to_pylist():
-                items.append(EvalItem(row["id"], "question", row["question"]))
-                image = row.get("image")
-                data = image.get("bytes") if isinstance(image, dict) else image
-                if images and data:
-                    items.append(EvalItem(row["id"], "image", None, image=data, image_label=row["id"]))
-    elif any((path / s).is_dir() for s in splits):
-        from spa_vl.sources import open_source
-
-        for row in open_source(path, "hub").rows():
-            rec = row.record or {}
-            if rec.get("split") not in splits:
-                continue
-            items.append(EvalItem(rec["id"], "question", rec.get("question")))
-            if images:
-                try:
-                    data = row.image_bytes()
-                except Exception:  # a missing image: the question is still scanned for
-                    data = None
-                if data:
-                    items.append(EvalItem(rec["id"], "image", None, image=data, image_label=rec["id"]))
-    else:
-        raise ScanError(
-            f"{path}: not a SPA-VL folder: expected a release folder (data/<folder>/test-*.parquet) "
-            "or a Hub-layout folder (test/, validation/)"
-        )
-    return EvalSet("spa_vl", "spa-vl", path, items)
-
-
-def load_against(spec: str, args: Any, images: bool) -> EvalSet:
-    """``--against`` value: ``spa_vl=PATH[:CONFIG]`` (test + validation), or any eval adapter
-    spec ``NAME=PATH[:FORMAT]``."""
-    name, sep, rest = spec.partition("=")
-    if name in ("spa_vl", "spa-vl") and sep:
-        return load_spa_vl(rest, images)
-    if spec in ("spa_vl", "spa-vl") or spec.startswith(("spa_vl:", "spa-vl:")):
-        raise ScanError(
-            "--against spa_vl needs a local copy: spa_vl=PATH (a release folder from `spa-vl "
-            "build`, or a Hub-layout folder such as a `huggingface-cli download` of SPA-VL)"
-        )
-    try:
-        return load_eval_spec(
-            spec,
-            text_fields=getattr(args, "text_field", ()),
-            image_field=getattr(args, "image_field", None),
-            id_field=getattr(args, "id_field", None),
-            load_images=images,
-        )
-    except EvalSetError as exc:
-        raise ScanError(str(exc)) from None
 
 
 # ---------------------------------------------------------------- corpus side
@@ -196,22 +123,34 @@ def scan_shard(
     settings = index.settings
     matches: dict[str, list] = {c: [] for c in MATCH_COLUMNS}
     rows = hashed = 0
+    ocr: dict[str, int] = {}
+    fresh: dict[str, list] = {"keys": [], "texts": []}  # what OCR read or gated here: the cache's
     for part in _batches(shard, pf, batch_size, list(dict.fromkeys(read))):
         data = part.to_pydict()
         n = len(data[cols.text])
         ids = [str(x) for x in data[cols.id]] if cols.id else [f"{name}:{rows + i}" for i in range(n)]
         batch = {"id": ids, "split": [CORPUS_SPLIT] * n, "question": data[cols.text]}
-        if settings.images:
+        if settings.images or settings.ocr:
             batch["image"] = data[cols.image] if cols.image else [None] * n
         fb = fingerprint_batch(batch, settings)
         hashed += int(sum(fb.get("image_ok", [])))
+        if settings.ocr:
+            for k, v in ocr_counts([fb]).items():
+                ocr[k] = ocr.get(k, 0) + v
+            for key, text, state in zip(fb["ocr_key"], fb["ocr_text"], fb["ocr_state"], strict=True):
+                if state in ("read", "gated"):
+                    fresh["keys"].append(key)
+                    fresh["texts"].append(text)
         found = match_batch(fb, index)
         for c in MATCH_COLUMNS:
             matches[c].extend(found[c])
         rows += n
         if on_rows is not None:
             on_rows(n)
-    return {"shard": shard, "rows": rows, "images_hashed": hashed, "matches": matches}
+    out = {"shard": shard, "rows": rows, "images_hashed": hashed, "matches": matches}
+    if settings.ocr:
+        out |= {"ocr": ocr, "ocr_read": fresh}
+    return out
 
 
 def _batches(shard: str, pf: Any, batch_size: int, columns: list[str]) -> Iterator[Any]:
@@ -300,7 +239,10 @@ def _config(settings: AuditSettings, cols: Columns, eval_sets: list[EvalSet]) ->
         for it in es.items:
             digest.update(f"{es.name}\0{it.id}\0{it.field}\0{it.text}\0".encode())
             digest.update(hashlib.sha1(it.image).digest() if it.image else b"-")
-    return json.dumps([settings.to_dict(), cols.__dict__, digest.hexdigest()], sort_keys=True)
+    config = [settings.to_dict(), cols.__dict__, digest.hexdigest()]
+    if settings.images:  # parts hold image matches made with this pixel-exact key
+        config.append({"image_key": IMAGE_KEY_VERSION})
+    return json.dumps(config, sort_keys=True)
 
 
 def _scan_todo(
@@ -328,6 +270,9 @@ def _scan_todo(
         else:
             parts = _local_parts(todo, index, cols, batch_size, workers, bar)
         for part in parts:
+            fresh = part.pop("ocr_read", None)
+            if fresh and index.settings.ocr_cache:  # as the forward audit does, from this process
+                save_ocr_cache(index.settings, [{"ocr_key": fresh["keys"], "ocr_text": fresh["texts"]}])
             path = work_dir / f"{keys[part['shard']]}.json"
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(part, ensure_ascii=False), encoding="utf-8")
@@ -351,6 +296,7 @@ def _read_part(path: Path) -> dict | None:
         and isinstance(part.get("images_hashed"), int)
         and isinstance(part.get("matches"), dict)
         and all(isinstance(part["matches"].get(c), list) for c in MATCH_COLUMNS)
+        and all(isinstance(v, int) for v in (part.get("ocr") or {}).values())
     )
     return part if ok else None
 
@@ -397,6 +343,7 @@ def scan_corpus(
         t2 = time.perf_counter()
     matches: dict[str, list] = {c: [] for c in MATCH_COLUMNS}
     rows = hashed = complete = 0
+    ocr: dict[str, int] = {}
     for s in shards:
         part = _read_part(work_dir / f"{keys[s]}.json")
         if part is None:
@@ -404,11 +351,13 @@ def scan_corpus(
         complete += 1
         rows += part["rows"]
         hashed += part["images_hashed"]
+        for k, v in (part.get("ocr") or {}).items():
+            ocr[k] = ocr.get(k, 0) + v
         for c in MATCH_COLUMNS:
             matches[c].extend(part["matches"][c])
     seconds = {"index": round(t_start - t0, 3), "engine_start": round(t1 - t_start, 3)}
     seconds["scan"] = round(t2 - t1, 3)
-    run = AuditRun(matches, index.stats(), rows, hashed, errors, seconds)
+    run = AuditRun(matches, index.stats(), rows, hashed, errors, seconds, ocr if settings.ocr else {})
     source = {
         "path": corpus,
         "format": "parquet-corpus",
@@ -441,9 +390,10 @@ def run_scan(
     """Scan and build the report dict (the CLI's entry point)."""
     from spa_vl.audit.report import build_report
 
-    if settings.images and not image_column:
-        raise ScanError("--images on a corpus needs --image-column")
-    cols = Columns(text_column, image_column if settings.images else None, id_column)
+    images = settings.images or settings.ocr  # the OCR tier reads the images too
+    if images and not image_column:
+        raise ScanError(f"{'--images' if settings.images else '--ocr'} on a corpus needs --image-column")
+    cols = Columns(text_column, image_column if images else None, id_column)
     run, source = scan_corpus(
         corpus,
         eval_sets,

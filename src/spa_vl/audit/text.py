@@ -160,6 +160,9 @@ class PairScope:
     item_group: np.ndarray
     scopes: Sequence[str] = SCOPES
     answers_too: bool = False
+    # per reference item, which of two equal scores the per-group cap keeps (the lower);
+    # None: the lower item
+    item_tiebreak: np.ndarray | None = None
 
     def allow(self) -> np.ndarray:
         return np.array([s in self.scopes for s in SCOPES], np.bool_)  # near_kernel._scope's order
@@ -259,6 +262,9 @@ class NGramIndex:
         """Every near pair of the encoded texts with the reference side, within ``scope``; at
         most ``max_matches`` per text and reference group, the best first."""
         ref, r = self.texts, self.rule
+        tiebreak = scope.item_tiebreak
+        if tiebreak is None:
+            tiebreak = np.arange(len(ref.tok_off) - 1)
         # The reference side goes in read-only, the batch writable, wherever they come from
         # (Ray hands out the shared index read-only): one compiled signature for every engine.
         rows, items, codes, matched, score, work = K.near_join(
@@ -271,7 +277,7 @@ class NGramIndex:
              _frozen(self.tok_id)),
             (_frozen(scope.item_rank, np.int64), _frozen(scope.item_order, np.int64),
              _frozen(scope.item_answer, np.bool_), _frozen(scope.item_group, np.int64),
-             scope.allow(), scope.answers_too),
+             scope.allow(), scope.answers_too, _frozen(tiebreak, np.int64)),
             (r.n, *r.thresholds()),
             max_matches,
         )  # fmt: skip
