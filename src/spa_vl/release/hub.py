@@ -32,9 +32,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from spa_vl.errors import HUB_UNREACHABLE, SpaVLError, exception_chain, is_network_failure
+from spa_vl.errors import HUB_UNREACHABLE, SpaVLError, is_network_failure
 from spa_vl.names import is_repo_id, is_version
 from spa_vl.problems import Issue
+from spa_vl.release.hub_retry import (
+    RetryPolicy,
+    http_status,
+    human_size,
+    offline,
+    reason,
+    retry_after,
+    scrub,
+    transient,
+)
 from spa_vl.release.manifest import MANIFEST_NAME, ReleaseManifest, sha256_file
 from spa_vl.release.verify import verify_release
 
@@ -42,11 +52,7 @@ T = TypeVar("T")
 
 REPO_TYPE = "dataset"
 GATED_MODES = ("auto", "manual")  # huggingface_hub's update_repo_settings(gated=...)
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 HUB_OWNED = frozenset({".gitattributes"})  # created by the Hub with the repo; not ours to check
-# Transport failures differ by client generation (requests, httpx, httpx2); match by class name
-# so every supported huggingface_hub version is covered without importing all three.
-_TRANSPORT_NAMES = frozenset({"TransportError", "ConnectionError", "Timeout", "ChunkedEncodingError"})
 
 
 class ReleaseError(SpaVLError):
@@ -99,17 +105,6 @@ class HubFailure(ReleaseError):
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 5
-    base_delay: float = 1.0
-    max_delay: float = 30.0
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        wanted = self.base_delay * 2 ** (attempt - 1) if retry_after is None else retry_after
-        return min(self.max_delay, wanted)
-
-
-@dataclass(frozen=True)
 class PushPlan:
     """What a push would do; built from local files only."""
 
@@ -142,9 +137,9 @@ class PushPlan:
                 if self.gated
                 else "not gated: anyone can download it (refused if the repo is gated on the Hub)"
             ),
-            f"files:   {len(self.files)} files, {_human(total)}",
+            f"files:   {len(self.files)} files, {human_size(total)}",
         ]
-        lines += [f"  {_human(size):>10}  {path}" for path, size in self.files]
+        lines += [f"  {human_size(size):>10}  {path}" for path, size in self.files]
         return "\n".join(lines)
 
 
@@ -257,7 +252,7 @@ class _Pusher:
         self.repo = dict(repo_id=plan.repo_id, repo_type=REPO_TYPE)
 
     def echo(self, text: str) -> None:
-        self._echo(_scrub(text, self.token))
+        self._echo(scrub(text, self.token))
 
     def run(self) -> PushResult:
         plan = self.plan
@@ -346,7 +341,7 @@ class _Pusher:
                 tag=self.plan.tag, revision=commit, tag_message=self.plan.commit_message, **self.repo
             )
         except HfHubHTTPError as exc:
-            if _status(exc) != 409:
+            if http_status(exc) != 409:
                 raise
             # 409: the tag exists; fine if an earlier attempt made it on this very commit.
             target = self.refs()[1].get(self.plan.tag)
@@ -399,30 +394,28 @@ class _Pusher:
             except ReleaseError:
                 raise
             except Exception as exc:
-                if _offline(exc):  # retrying cannot help: huggingface_hub refuses to connect
+                if offline(exc):  # retrying cannot help: huggingface_hub refuses to connect
                     raise HubFailure(
                         f"Could not {what} on {self.plan.repo_id}: {HUB_UNREACHABLE} "
                         "(HF_HUB_OFFLINE is set); unset it to push."
                     ) from None
-                if not _transient(exc):
+                if not transient(exc):
                     raise self.failure(what, exc) from None
                 if attempt == self.retry.attempts:
                     unreachable = f"{HUB_UNREACHABLE}; " if is_network_failure(exc) else ""
                     raise HubFailure(
                         f"The Hub did not complete '{what}' on {self.plan.repo_id} after {attempt} "
-                        f"attempts ({unreachable}last: {_scrub(_reason(exc), self.token)}); run the "
+                        f"attempts ({unreachable}last: {scrub(reason(exc), self.token)}); run the "
                         "same command again to resume: it reuses what already landed and never "
                         "commits or tags twice."
                     ) from None
-                delay = self.retry.delay(attempt, _retry_after(exc))
-                self.echo(
-                    f"{what}: {_reason(exc)}; retry {attempt + 1}/{self.retry.attempts} in {delay:.1f}s"
-                )
+                delay = self.retry.delay(attempt, retry_after(exc))
+                self.echo(f"{what}: {reason(exc)}; retry {attempt + 1}/{self.retry.attempts} in {delay:.1f}s")
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
     def failure(self, what: str, exc: BaseException) -> ReleaseError:
-        repo, status = self.plan.repo_id, _status(exc)
+        repo, status = self.plan.repo_id, http_status(exc)
         sentences = {
             401: "The Hub rejected the token (401): set HF_TOKEN to a valid token with write access "
             "or run `hf auth login`.",
@@ -437,63 +430,8 @@ class _Pusher:
         }
         if status in sentences:
             return HubFailure(sentences[status])
-        detail = _scrub(_reason(exc), self.token)
+        detail = scrub(reason(exc), self.token)
         return HubFailure(f"Could not {what} on {repo}: {detail}")
-
-
-def _status(exc: BaseException) -> int | None:
-    for e in exception_chain(exc):
-        response = getattr(e, "response", None)
-        code = getattr(response, "status_code", None)
-        if isinstance(code, int):
-            return code
-    return None
-
-
-def _offline(exc: BaseException) -> bool:
-    return any(
-        any(c.__name__ == "OfflineModeIsEnabled" for c in type(e).__mro__) for e in exception_chain(exc)
-    )
-
-
-def _transient(exc: BaseException) -> bool:
-    status = _status(exc)
-    if status is not None:
-        return status in RETRY_STATUS
-    return any(
-        isinstance(e, ConnectionError) or any(c.__name__ in _TRANSPORT_NAMES for c in type(e).__mro__)
-        for e in exception_chain(exc)
-    )
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    for e in exception_chain(exc):
-        headers = getattr(getattr(e, "response", None), "headers", None) or {}
-        value = headers.get("Retry-After") if hasattr(headers, "get") else None
-        if value and str(value).isdigit():
-            return float(value)
-    return None
-
-
-def _reason(exc: BaseException) -> str:
-    status = _status(exc)
-    if status is not None:
-        return f"HTTP {status}"
-    root = exception_chain(exc)[-1]
-    return f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
-
-
-def _scrub(text: str, token: str | None) -> str:
-    """Never let the token reach the terminal, a log or an error message."""
-    return text.replace(token, "hf_***") if token else text
-
-
-def _human(size: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
 
 
 def token_source() -> str:
