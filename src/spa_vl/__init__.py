@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from spa_vl.about import __version__
 from spa_vl.taxonomy import CONFIGS, Taxonomy, load_taxonomy
 
 __all__ = ["CONFIGS", "Taxonomy", "__version__", "load", "load_taxonomy"]

@@ -4,6 +4,7 @@ so the release build, the card and the builder can all use it without importing 
 
 from __future__ import annotations
 
+__version__ = "0.1.0"  # of spa-vl itself (pyproject.toml reads it from here)
 DATA_VERSION = "1.0.0"
 # The authors' Hub dataset (raw layout): what `spa_vl.load()` builds by default, and the
 # lineage (`source_datasets`) every release declares.

@@ -18,7 +18,7 @@ import os
 import sys
 import traceback
 
-from spa_vl import __version__
+from spa_vl.about import __version__
 from spa_vl.errors import UsageError, expected_failure
 
 # name -> (module, one-line help)

@@ -145,7 +145,7 @@ def _load_release(path: Path, config: str, split, streaming: bool, cache_dir):
 
 
 def _load_raw(path: Path, config: str, split, streaming: bool, cache_dir):
-    from spa_vl import __version__
+    from spa_vl.about import __version__
     from spa_vl.builder import SpaVL
 
     source = open_source(path)

@@ -7,7 +7,7 @@ from collections import Counter
 from functools import cache
 from pathlib import Path
 
-from spa_vl import __version__
+from spa_vl.about import __version__
 from spa_vl.audit.core import match_order, match_rows
 from spa_vl.audit.engine import AuditRun
 from spa_vl.audit.evalsets import EvalSet

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from spa_vl import __version__
-from spa_vl.about import DATA_VERSION
+from spa_vl.about import DATA_VERSION, __version__
 from spa_vl.errors import DataError, UsageError
 from spa_vl.outputs import check_output_dir, check_output_file, resolved
 from spa_vl.release import layout

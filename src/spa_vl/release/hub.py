@@ -238,7 +238,7 @@ def push_release(
         raise HubFailure(
             "No Hugging Face token: set HF_TOKEN to a token with write access or run `hf auth login`."
         )
-    from spa_vl import __version__
+    from spa_vl.about import __version__
 
     api = HfApi(token=token, library_name="spa-vl", library_version=__version__)
     pusher = _Pusher(plan, api, token, retry or RetryPolicy(), echo)

@@ -36,7 +36,7 @@ from transformers import (
 )
 from trl import DPOConfig, DPOTrainer
 
-import spa_vl
+from spa_vl.about import __version__ as spa_vl_version
 from spa_vl.train.collate import PreferenceCollator
 from spa_vl.train.data import LengthReport, load_split, preference_dataset, release_info
 from spa_vl.train.settings import LORA_MODULES_TO_SAVE, LORA_TARGET_MODULES, DPOSettings
@@ -213,7 +213,7 @@ def build_trainer(settings: DPOSettings) -> tuple[DPOTrainer, LengthReport]:
 def package_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {
         "python": platform.python_version(),
-        "spa-vl": spa_vl.__version__,
+        "spa-vl": spa_vl_version,
     }
     for name in PACKAGES:
         try:
