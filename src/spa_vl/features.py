@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spa_vl.names import EVAL_SETS
+from spa_vl.sources.columns import contiguous
 from spa_vl.taxonomy import load_taxonomy
 
 __all__ = ["COLUMNS", "EVAL_SETS", "spa_vl_features", "to_example", "to_table"]
@@ -79,7 +80,7 @@ def to_table(batch: pa.Table) -> pa.Table:
     compute kernels: the same values, typed as ``arrow_schema()``."""
     tax = load_taxonomy()
     schema = arrow_schema()
-    image = batch.column("image").combine_chunks()
+    image = contiguous(batch.column("image"))
     data = pc.struct_field(image, "bytes").cast(pa.binary())
     path = pc.struct_field(image, "path").cast(pa.string())
     # path.rsplit("/", 1)[-1], and None for an empty path ("if path" in to_example)

@@ -142,9 +142,8 @@ def _add_batch(
     """An accepted column batch, row by domain, to the folders' streams."""
     table = to_table(batch.table)
     labels.add_table(batch.split, table)
-    image = table.column("image").combine_chunks()
     # The size add() is given: image bytes plus the characters of the three texts.
-    size = pc.binary_length(pc.struct_field(image, "bytes"))
+    size = pc.binary_length(pc.struct_field(table.column("image"), "bytes"))
     for c in ("question", "chosen", "rejected"):
         size = pc.add(size, pc.fill_null(pc.utf8_length(table.column(c)), 0))
     sizes = np.asarray(size.to_numpy(zero_copy_only=False), dtype=np.int64)

@@ -20,6 +20,15 @@ import pyarrow.compute as pc
 from spa_vl.sources.base import RECORD_FIELDS, SourceRow
 from spa_vl.taxonomy import load_taxonomy
 
+
+def contiguous(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``col`` as one array; without a copy when it is one chunk already (``combine_chunks``
+    copies even then: for image columns that is every JPEG byte)."""
+    if isinstance(col, pa.ChunkedArray):
+        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    return col
+
+
 # Canonical columns of a ColumnBatch, in this order; `split` is constant and kept apart. (Not
 # spa_vl.audit.inputs.BATCH_COLUMNS: the audit's batches carry `split` and no labels.)
 CANONICAL_COLUMNS = tuple(f for f in RECORD_FIELDS if f != "split")

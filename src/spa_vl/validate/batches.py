@@ -21,7 +21,14 @@ import pyarrow.compute as pc
 from spa_vl.image_check import check_image, jpeg_sound
 from spa_vl.names import EVAL_SETS, SPLITS
 from spa_vl.sources import SourceRow
-from spa_vl.sources.columns import ColumnBatch, bool_array, int_array, repeat_string, string_array
+from spa_vl.sources.columns import (
+    ColumnBatch,
+    bool_array,
+    contiguous,
+    int_array,
+    repeat_string,
+    string_array,
+)
 from spa_vl.validate.quarantine import Quarantine
 from spa_vl.validate.records import RecordValidator
 from spa_vl.validate.report import SplitCounts, ValidationOptions, ValidationReport, ValidRecord, tally
@@ -44,7 +51,7 @@ _HAS_WORD = r"[0-9A-Za-z]"
 
 def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A boolean column as numpy, null as False (Kleene: null and false is false)."""
-    values = _array(pc.and_kleene(values, pc.is_valid(values)))  # no nulls left
+    values = contiguous(pc.and_kleene(values, pc.is_valid(values)))  # no nulls left
     if len(values) == 0:
         return np.zeros(0, dtype=bool)
     # Unpacked from the bitmap: to_numpy() on booleans goes through pandas (see string_array).
@@ -57,12 +64,6 @@ def _lengths(col: pa.Array) -> np.ndarray:
     """Byte length of each value (0 for null)."""
     _, starts, ends = _buffers(col)
     return np.asarray(ends - starts, dtype=np.int64)
-
-
-def _array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(col, pa.ChunkedArray):
-        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-    return col
 
 
 def _buffers(col: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -124,7 +125,7 @@ class BatchChecker:
     def sure(self, cb: ColumnBatch) -> np.ndarray:
         """Rows that surely pass every check but the id's uniqueness (which needs the stream)."""
         t, split, opts = cb.table, cb.split, self.validator.options
-        col = {name: _array(t.column(name)) for name in t.column_names}
+        col = {name: contiguous(t.column(name)) for name in t.column_names}
         if split not in SPLITS:
             return np.zeros(t.num_rows, dtype=bool)
         image, ids = col["image"], col["id"]
@@ -147,7 +148,7 @@ class BatchChecker:
             sure &= _text_ok(col["chosen"], 65536) & _text_ok(col["rejected"], 65536)
             sure &= ~_same_after_strip(col["chosen"], col["rejected"])
         if opts.check_images:
-            sure &= self._images_sound(_array(data), sure)
+            sure &= self._images_sound(contiguous(data), sure)
         return sure
 
     def _images_sound(self, data: pa.Array, candidates: np.ndarray) -> np.ndarray:
