@@ -9,7 +9,8 @@ photo-like JPEGs (``spa-vl sample --texture photo``, ~38 KB per row as the real 
 0 skips it). Besides the time and peak RSS, the parquet bytes each side writes: the release's
 against one copy of the same rows written by ``Dataset.to_parquet``. Each measurement runs in a
 fresh process (cold caches of Python objects, its own peak RSS); with ``--repeat N`` the best of
-N is kept and the slowest is shown (the machine is shared).
+N is kept and the slowest is shown (the machine is shared; the runs of each side are
+interleaved, so that the load falls alike on both).
 ``--rows-path`` also measures ``build_release(fast=False)``, the row path, for comparison.
 """
 
@@ -85,21 +86,23 @@ def main() -> None:
     for n, texture in samples:
         src = hub_sample(n) if texture == "gradient" else hub_sample(n, None, "photo")
         label = f"{n:>7} {'photo' if texture == 'photo' else '256px'}"
-        for which in ("baseline", "ours", *(("rows",) if args.rows_path else ())):
-            runs = []
-            for _ in range(args.repeat):
+        kinds = ("baseline", "ours", *(("rows",) if args.rows_path else ()))
+        runs: dict[str, list[dict]] = {which: [] for which in kinds}
+        for _ in range(args.repeat):  # interleaved, so that the load of a shared machine falls alike
+            for which in kinds:
                 out = Path(tempfile.mkdtemp(prefix=f"bench_build_{which}_"))
                 try:
-                    runs.append(measure(__file__, which, str(src), str(out)))
+                    runs[which].append(measure(__file__, which, str(src), str(out)))
                 finally:
                     shutil.rmtree(out, ignore_errors=True)
-            r = min(runs, key=lambda x: x["seconds"])
-            r["peak_rss_mb"] = max(x["peak_rss_mb"] for x in runs)
+        for which in kinds:
+            r = min(runs[which], key=lambda x: x["seconds"])
+            r["peak_rss_mb"] = max(x["peak_rss_mb"] for x in runs[which])
             r["rows_per_s"] = r["rows"] / r["seconds"]
             results[(n, texture, which)] = r
             print(
                 f"{label}  {which:<8} {r['rows']:>7} rows in {r['seconds']:6.1f} s "
-                f"(slowest {max(x['seconds'] for x in runs):.1f} s) = "
+                f"(slowest {max(x['seconds'] for x in runs[which]):.1f} s) = "
                 f"{r['rows_per_s']:8.0f} rows/s, peak RSS {r['peak_rss_mb']:6.0f} MB, "
                 f"parquet {r['parquet_bytes'] / 1e6:.1f} MB; {load()}",
                 flush=True,
