@@ -32,8 +32,10 @@ class AuditSettings:
     near_threshold: float = _opt(0.75, "word similarity 2*matched/(len a + len b) for a near match")
     # one changed word, a typo or a dropped word each leave one word unmatched; templated
     # questions that differ in two or three slots are not near copies of each other
-    max_word_edits: int = _opt(1, "near match: unmatched words allowed in the longer text...")
-    edit_fraction: float = _opt(0.1, "... or this fraction of its words, if more")
+    max_word_edits: int = _opt(
+        1, "near match: unmatched words allowed in the longer text (or --edit-fraction of them, if more)"
+    )
+    edit_fraction: float = _opt(0.1, "near match: unmatched words allowed, as a fraction of the longer text")
     # containment catches truncations and added sentences
     containment_threshold: float = _opt(
         0.9, "matched / words of the shorter text, for truncations and added text"
@@ -49,13 +51,13 @@ class AuditSettings:
     flips: bool = _opt(False, "also match mirrored eval images")
     crops: bool = _opt(True, "match the central 90% crop of eval images too")
     max_image_neighbours: int = _opt(
-        3, "eval images with more look-alikes in the eval sets are matched by pixels only (-1: never)"
+        3, "eval images with more look-alikes in the eval sets are matched by pixels only; -1: never"
     )
     # what is audited
     images: bool = _opt(False, "audit images (pixel and perceptual hashes)")
     answers: bool = _opt(False, "audit chosen/rejected answers too")
-    scopes: tuple[str, ...] = _opt(SCOPES, f"comma-separated: {', '.join(SCOPES)}")
-    near: bool = _opt(True, "match near copies of texts too (--no-near: exact text matching only)")
+    scopes: tuple[str, ...] = _opt(SCOPES, f"comma-separated, of: {', '.join(SCOPES)}")
+    near: bool = _opt(True, "match near copies of texts too; --no-near: exact text matching only")
     max_matches: int = _opt(5, "matches kept per row, field, scope and reference set")
     # OCR tier (the `ocr` extra): text read from images, compared without spaces. On
     # bench/audit_accuracy.py --ocr, typed eval texts score >= 0.94 under JPEG, resizing, crops,
@@ -73,7 +75,7 @@ class AuditSettings:
     ocr_gate: float = _opt(
         0.15,
         "OCR: images whose densest band of thumbnail rows is crossed by fewer thin strokes (per "
-        "pixel of its extent) skip the text detector (0: detect on every image)",
+        "pixel of its extent) skip the text detector; 0: detect on every image",
     )
     ocr_cache: str | None = _opt(
         None, "a JSON lines file of recognised texts by image hash, read and extended by each audit"
