@@ -16,8 +16,6 @@ if TYPE_CHECKING:
 ENGINES = ("local", "ray")  # "ray" needs the distributed extra (ray[data])
 # cached kernels load in well under this many seconds; past it, they are being compiled
 COMPILE_NOTICE_AFTER = 3.0
-
-
 # AuditSettings fields shown under "what is audited", in this order; the others are thresholds
 AUDITED = ("images", "answers", "scopes", "near", "flips", "crops")
 # fields with a hand-written option (--ocr: on by default for some audits only) or none
@@ -26,6 +24,7 @@ HAND_WRITTEN = ("ocr", "ocr_cache")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options: inputs and outputs by hand, the settings' from ``AuditSettings``'s fields."""
     from spa_vl.audit.settings import AuditSettings
 
     parser.add_argument(
@@ -72,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _eval_options(parser: argparse.ArgumentParser) -> None:
+    """The eval sets to audit against."""
     parser.add_argument(
         "--eval",
         dest="evals",
@@ -99,6 +99,7 @@ def _eval_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _scan_options(parser: argparse.ArgumentParser) -> None:
+    """``--against``: the reverse scan of a corpus."""
     rev = parser.add_argument_group("reverse scan: look for eval items inside a large corpus")
     rev.add_argument(
         "--against",

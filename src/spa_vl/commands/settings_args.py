@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from spa_vl.errors import UsageError
 
 T = TypeVar("T")
-# what argparse's add_argument and add_argument_group return alike
+# a parser or one of its argument groups (argparse's class for those is private)
 Adder = argparse.ArgumentParser | argparse._ArgumentGroup
 
 
@@ -72,7 +72,7 @@ def comma_list(text: str) -> tuple[str, ...]:
 
 def _argument(f: dataclasses.Field, hint: Any, cls: type) -> dict[str, Any]:
     """``add_argument`` keywords for one field."""
-    base, _ = _unwrap_optional(hint)
+    base = _without_none(hint)
     default = _default(f)
     kw: dict[str, Any] = {"dest": f.name}
     kw.update({k: f.metadata[k] for k in ("choices", "metavar") if k in f.metadata})
@@ -80,7 +80,7 @@ def _argument(f: dataclasses.Field, hint: Any, cls: type) -> dict[str, Any]:
         kw["required"] = True
     else:
         kw["default"] = default
-    if base is bool:
+    if base is bool:  # off by default: --x; on or unset (None) by default: --x/--no-x
         kw["action"] = "store_true" if default is False else argparse.BooleanOptionalAction
     elif typing.get_origin(base) is tuple and typing.get_args(base)[1:] == (Ellipsis,):
         kw["type"] = comma_list
@@ -93,13 +93,13 @@ def _argument(f: dataclasses.Field, hint: Any, cls: type) -> dict[str, Any]:
     return kw
 
 
-def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
-    """``X | None`` -> ``(X, True)``; any other hint -> ``(hint, False)``."""
+def _without_none(hint: Any) -> Any:
+    """``X | None`` -> ``X`` (None is then the default: the option may be left unset)."""
     if typing.get_origin(hint) in (types.UnionType, typing.Union):
         rest = [a for a in typing.get_args(hint) if a is not type(None)]
         if len(rest) == 1:
-            return rest[0], True
-    return hint, False
+            return rest[0]
+    return hint
 
 
 def _default(f: dataclasses.Field) -> Any:

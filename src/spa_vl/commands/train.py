@@ -25,6 +25,7 @@ EXTRA_MODULES = ("torch", "transformers", "trl", "peft", "accelerate")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """``dpo`` and ``generate``, their options made from ``DPOSettings`` and ``GenerateSettings``."""
     sub = p.add_subparsers(dest="train_command", metavar="{dpo,generate}", required=True)
     dpo = sub.add_parser(
         "dpo",
