@@ -28,7 +28,7 @@ from spa_vl.audit.evalsets import EvalItem, EvalSet, load_eval_set
 from spa_vl.audit.image import ImageIndex, hash_image
 from spa_vl.audit.normalize import normalize_text
 from spa_vl.audit.settings import AuditSettings
-from spa_vl.audit.text import score_pair
+from spa_vl.audit.text import NearRule, score_pair
 from spa_vl.sample import SampleSpec, generate
 
 EVALSETS = Path(__file__).resolve().parents[2] / "shared" / "evalsets"
@@ -140,7 +140,7 @@ def all_pairs(args, s: AuditSettings, train: list[str], sets: list[EvalSet], fou
     k = min(args.baseline, len(train))
     ref = [(es.name, it) for es in sets for it in es.items if it.text and not it.is_answer]
     ref_norm = [normalize_text(it.text) for _, it in ref]
-    rule = s.near_rule()
+    rule = NearRule.from_settings(s)
     t0, c0 = time.perf_counter(), time.process_time()
     brute = set()
     for i, q in enumerate(train[:k]):

@@ -28,7 +28,7 @@ from spa_vl.audit.text import (
     warm_up,
 )
 
-RULE = AuditSettings().near_rule()
+RULE = NearRule.from_settings(AuditSettings())
 
 
 def rule(a: str, b: str, r: NearRule = RULE) -> str | None:
@@ -144,7 +144,7 @@ def test_templated_questions_differing_in_two_slots_are_not_near() -> None:
 def test_thresholds_are_options() -> None:
     a, b = "a b c d e f g h i j", "a b c d e f g h x y"
     assert rule(a, b) is None
-    assert rule(a, b, AuditSettings(max_word_edits=2).near_rule()) == "similarity"
+    assert rule(a, b, NearRule.from_settings(AuditSettings(max_word_edits=2))) == "similarity"
     # containment at exactly the threshold: 9 of 10 words (no floating-point miss)
     short = "a b c d e f g h i j"
     long = "p q r s a b c d e f g h i x"

@@ -16,7 +16,7 @@ import numpy as np
 from spa_vl.audit.image import ImageHashes, ImageIndex
 from spa_vl.audit.normalize import normalize_text
 from spa_vl.audit.settings import SPLIT_ORDER, AuditSettings
-from spa_vl.audit.text import ExactIndex, NGramIndex
+from spa_vl.audit.text import ExactIndex, NearRule, NGramIndex
 
 if TYPE_CHECKING:
     from spa_vl.audit.ocr import CharIndex
@@ -147,7 +147,7 @@ class ReferenceBuilder:
                 s.image_variants(),
             )
         ids_rank = _id_ranks(self.texts, self.images)
-        ngrams = NGramIndex.build(norms, s.near_rule())
+        ngrams = NGramIndex.build(norms, NearRule.from_settings(s))
         ocr = None
         if s.ocr:
             from spa_vl.audit.ocr import CharIndex

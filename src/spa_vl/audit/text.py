@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -69,7 +69,7 @@ class NearRule:
     replaced by up to three in one place, "how" -> "in what way"; reported as similarity,
     scored matched / words of the shorter text). Texts under ``min_tokens`` words are left to
     the exact tier.
-    Built by ``AuditSettings.near_rule``, which holds the defaults.
+    Built from ``AuditSettings``, which holds the defaults (``from_settings``).
     """
 
     n: int
@@ -79,6 +79,13 @@ class NearRule:
     containment_threshold: float
     min_containment_tokens: int
     min_tokens: int
+
+    @classmethod
+    def from_settings(cls, settings: AuditSettings) -> NearRule:
+        """The near tier's thresholds of ``settings``."""
+        # here, not in settings.py: settings imports nothing of the audit package (no cycle).
+        # The fields are the settings' names, but for n (ngram_size)
+        return cls(n=settings.ngram_size, **{f.name: getattr(settings, f.name) for f in fields(cls)[1:]})
 
     def thresholds(self) -> tuple[float, int, float, float, int, int]:
         """Everything but ``n``, in the order the kernel's rule functions take them."""
@@ -330,7 +337,7 @@ def warm_up(on_slow: Callable[[], None] | None = None, after: float = 1.0) -> fl
         timer.daemon = True
         timer.start()
     try:
-        index = NGramIndex.build(["a b c d e"], AuditSettings().near_rule())
+        index = NGramIndex.build(["a b c d e"], NearRule.from_settings(AuditSettings()))
         scope = PairScope(np.zeros(1, np.int64), np.full(1, -1), np.full(1, -1), np.full(1, -1),
                           np.zeros(1, bool), np.zeros(1, np.int64))  # fmt: skip
         index.near_pairs(index.encode(["a b c d e f"]), scope, 1)

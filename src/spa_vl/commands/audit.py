@@ -4,93 +4,29 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spa_vl.cli import EXIT_DATA, EXIT_OK, UsageError
-from spa_vl.names import SCOPES
+from spa_vl.commands.settings_args import add_settings_arguments, settings_from_args
+
+if TYPE_CHECKING:
+    from spa_vl.audit.settings import AuditSettings
 
 ENGINES = ("local", "ray")  # "ray" needs the distributed extra (ray[data])
 # cached kernels load in well under this many seconds; past it, they are being compiled
 COMPILE_NOTICE_AFTER = 3.0
-
-
-def _threshold_options(parser: argparse.ArgumentParser) -> None:
-    from spa_vl.audit.settings import AuditSettings
-
-    d = {f.name: f.default for f in fields(AuditSettings)}
-    g = parser.add_argument_group("thresholds (defaults tuned by bench/audit_accuracy.py)")
-    g.add_argument("--ngram-size", type=int, default=d["ngram_size"], help="words per n-gram (%(default)s)")
-    g.add_argument(
-        "--near-threshold",
-        type=float,
-        default=d["near_threshold"],
-        help="word similarity 2*matched/(len a + len b) for a near match (%(default)s)",
-    )
-    g.add_argument(
-        "--max-word-edits",
-        type=int,
-        default=d["max_word_edits"],
-        help="near match: unmatched words allowed in the longer text (%(default)s)...",
-    )
-    g.add_argument(
-        "--edit-fraction",
-        type=float,
-        default=d["edit_fraction"],
-        help="... or this fraction of its words, if more (%(default)s)",
-    )
-    g.add_argument(
-        "--containment-threshold",
-        type=float,
-        default=d["containment_threshold"],
-        help="matched / words of the shorter text, for truncations and added text (%(default)s)",
-    )
-    g.add_argument(
-        "--min-containment-tokens",
-        type=int,
-        default=d["min_containment_tokens"],
-        help="the containment rule needs a shorter text of this many words (%(default)s)",
-    )
-    g.add_argument(
-        "--min-tokens",
-        type=int,
-        default=d["min_tokens"],
-        help="shorter texts are matched exactly only (%(default)s)",
-    )
-    g.add_argument(
-        "--phash-threshold",
-        type=int,
-        default=d["phash_threshold"],
-        help="max pHash Hamming distance (%(default)s)",
-    )
-    g.add_argument(
-        "--dhash-threshold",
-        type=int,
-        default=d["dhash_threshold"],
-        help="max dHash Hamming distance (%(default)s)",
-    )
-    g.add_argument(
-        "--image-rule",
-        choices=("both", "any"),
-        default=d["image_rule"],
-        help="both hashes within threshold, or either (%(default)s)",
-    )
-    g.add_argument(
-        "--max-image-neighbours",
-        type=int,
-        default=d["max_image_neighbours"],
-        help="eval images with more look-alikes in the eval sets are matched by pixels only "
-        "(%(default)s; -1: never)",
-    )
-    g.add_argument(
-        "--max-matches",
-        type=int,
-        default=d["max_matches"],
-        help="matches kept per row, field, scope and reference set (%(default)s)",
-    )
+# AuditSettings fields shown under "what is audited", in this order; the others are thresholds
+AUDITED = ("images", "answers", "scopes", "near", "flips", "crops")
+# fields with a hand-written option (--ocr: on by default for some audits only) or none
+# (ocr_cache: beside --out)
+HAND_WRITTEN = ("ocr", "ocr_cache")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options: inputs and outputs by hand, the settings' from ``AuditSettings``'s fields."""
+    from spa_vl.audit.settings import AuditSettings
+
     parser.add_argument(
         "src",
         metavar="SRC",
@@ -98,6 +34,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(a folder, a glob or hf://datasets/...)",
     )
     parser.add_argument("--format", default="auto", help="source format (auto, hub, rlhf-json, jsonl)")
+    _eval_options(parser)
+    parser.add_argument(
+        "--engine", choices=ENGINES, default="local", help="local (default) or ray (the distributed extra)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="local engine: processes (%(default)s)")
+    parser.add_argument(
+        "--ray-address",
+        help="join this Ray cluster (e.g. auto, ray://head:10001); without it Ray starts locally",
+    )
+    parser.add_argument("--num-cpus", type=int, help="CPUs of a Ray started locally (default: all)")
+    parser.add_argument("--batch-size", type=int, default=1024, help="rows per batch (%(default)s)")
+    parser.add_argument("--out", required=True, help="the JSON report")
+    parser.add_argument("--markdown", help="also write a markdown summary here")
+    parser.add_argument(
+        "--fail-on",
+        type=int,
+        metavar="N",
+        help="exit 1 when more than N source rows match (summary.source_rows_matched; any scope): "
+        "for CI, --fail-on 0 fails on any match",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    audited = parser.add_argument_group("what is audited")
+    add_settings_arguments(audited, AuditSettings, names=AUDITED)
+    audited.add_argument(
+        "--ocr",
+        action=argparse.BooleanOptionalAction,
+        default=None,  # None: decided by _ocr_wanted
+        help="read text in images (OCR) and match it against eval texts and eval images' text; "
+        "default: on with --images and --eval when the ocr extra is installed; recognised texts "
+        "are cached in .cache/ocr.jsonl beside the report",
+    )
+    _scan_options(parser)
+    thresholds = parser.add_argument_group("thresholds (defaults tuned by bench/audit_accuracy.py)")
+    add_settings_arguments(thresholds, AuditSettings, skip=AUDITED + HAND_WRITTEN)
+
+
+def _eval_options(parser: argparse.ArgumentParser) -> None:
+    """The eval sets to audit against."""
     parser.add_argument(
         "--eval",
         dest="evals",
@@ -122,36 +96,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=DIR",
         help="folder an eval set's image paths are relative to",
     )
-    parser.add_argument("--images", action="store_true", help="audit images (pixel and perceptual hashes)")
-    parser.add_argument("--flips", action="store_true", help="also match mirrored eval images")
-    parser.add_argument(
-        "--no-crops", action="store_true", help="do not match the central 90%% crop of eval images"
-    )
-    parser.add_argument("--answers", action="store_true", help="audit chosen/rejected answers too")
-    ocr = parser.add_mutually_exclusive_group()
-    ocr.add_argument(
-        "--ocr",
-        dest="ocr",
-        action="store_const",
-        const=True,
-        help="read text in images (OCR) and match it against eval texts and eval images' text; "
-        "default: on with --images and --eval when the ocr extra is installed; recognised texts "
-        "are cached in .cache/ocr.jsonl beside the report",
-    )
-    ocr.add_argument("--no-ocr", dest="ocr", action="store_const", const=False, help="no OCR tier")
-    parser.add_argument(
-        "--scopes",
-        default=",".join(SCOPES),
-        help="comma-separated: duplicate, leak, eval (default: all)",
-    )
-    parser.add_argument("--no-near", action="store_true", help="exact text matching only")
-    parser.add_argument("--engine", choices=ENGINES, default="local")
-    parser.add_argument("--workers", type=int, default=1, help="local engine: processes (%(default)s)")
-    parser.add_argument(
-        "--ray-address",
-        help="join this Ray cluster (e.g. auto, ray://head:10001); without it Ray starts locally",
-    )
-    parser.add_argument("--num-cpus", type=int, help="CPUs of a Ray started locally (default: all)")
+
+
+def _scan_options(parser: argparse.ArgumentParser) -> None:
+    """``--against``: the reverse scan of a corpus."""
     rev = parser.add_argument_group("reverse scan: look for eval items inside a large corpus")
     rev.add_argument(
         "--against",
@@ -165,18 +113,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rev.add_argument("--image-column", help="corpus image column (bytes or {bytes, path})")
     rev.add_argument("--id-column", help="corpus id column (default: <shard>:<row>)")
     rev.add_argument("--work-dir", help="per-shard results, for resuming (default: <out>.parts)")
-    parser.add_argument("--batch-size", type=int, default=1024)
-    parser.add_argument("--out", required=True, help="the JSON report")
-    parser.add_argument("--markdown", help="also write a markdown summary here")
-    parser.add_argument(
-        "--fail-on",
-        type=int,
-        metavar="N",
-        help="exit 1 when more than N source rows match (summary.source_rows_matched; any scope): "
-        "for CI, --fail-on 0 fails on any match",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
-    _threshold_options(parser)
 
 
 def _warm_up(quiet: bool) -> None:
@@ -235,39 +171,16 @@ def _check_outputs(args: argparse.Namespace) -> None:
         )
 
 
-def settings_from_args(args: argparse.Namespace, **override: object) -> object:
-    """``AuditSettings`` from the options (``override`` wins)."""
+def audit_settings(args: argparse.Namespace, **override: object) -> AuditSettings:
+    """``AuditSettings`` from the options (``override`` wins); a refused value is a UsageError."""
     from spa_vl.audit.settings import AuditSettings
 
-    values = dict(
-        ngram_size=args.ngram_size,
-        near_threshold=args.near_threshold,
-        max_word_edits=args.max_word_edits,
-        edit_fraction=args.edit_fraction,
-        containment_threshold=args.containment_threshold,
-        min_containment_tokens=args.min_containment_tokens,
-        min_tokens=args.min_tokens,
-        phash_threshold=args.phash_threshold,
-        dhash_threshold=args.dhash_threshold,
-        image_rule=args.image_rule,
-        max_image_neighbours=args.max_image_neighbours,
-        flips=args.flips,
-        crops=not args.no_crops,
-        images=args.images,
-        answers=args.answers,
-        scopes=tuple(s.strip() for s in args.scopes.split(",") if s.strip()),
-        near=not args.no_near,
-        max_matches=args.max_matches,
-    )
+    values: dict[str, object] = {"ocr": False}
     if _ocr_wanted(args):
         # in .cache/: a release's verify and Hub push skip it, so a report kept in
         # <release>/audit/ does not put an unlisted file into the release
         values.update(ocr=True, ocr_cache=str(Path(args.out).parent / ".cache" / "ocr.jsonl"))
-    values.update(override)
-    try:
-        return AuditSettings(**values)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    return settings_from_args(AuditSettings, args, **{**values, **override})
 
 
 def _ocr_wanted(args: argparse.Namespace) -> bool:
@@ -297,7 +210,7 @@ def _run_scan(args: argparse.Namespace) -> int:
     if args.evals:
         raise UsageError("--eval audits SRC itself; --against scans a corpus: use one of them")
     # a corpus is scanned for eval items only: duplicates inside a corpus are not this tool's job
-    settings = settings_from_args(args, scopes=("eval",), answers=False)
+    settings = audit_settings(args, scopes=("eval",), answers=False)
     try:
         eval_sets = [load_against(spec, args, settings.images) for spec in args.against]
         report = run_scan(
@@ -352,7 +265,7 @@ def _finish(report: dict, args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     _check_outputs(args)
-    if not args.no_near:
+    if args.near:
         _warm_up(args.quiet)
     if args.against:
         return _run_scan(args)
@@ -364,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
-    settings = settings_from_args(args)
+    settings = audit_settings(args)
     bad = [r for r in args.eval_image_root if "=" not in r or not r.split("=", 1)[1]]
     if bad:
         raise UsageError(f"--eval-image-root {bad[0]!r}: expected NAME=DIR")

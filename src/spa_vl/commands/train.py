@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from spa_vl.commands.settings_args import add_settings_arguments, settings_from_args
 from spa_vl.errors import UsageError
 from spa_vl.outputs import check_output_dir, check_output_file
 from spa_vl.train import INSTALL_HINT
@@ -24,8 +25,8 @@ EXTRA_MODULES = ("torch", "transformers", "trl", "peft", "accelerate")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """``dpo`` and ``generate``, their options made from ``DPOSettings`` and ``GenerateSettings``."""
     sub = p.add_subparsers(dest="train_command", metavar="{dpo,generate}", required=True)
-    d = DPOSettings("", "", "")
     dpo = sub.add_parser(
         "dpo",
         help="DPO on a release with the SPA-VL paper's defaults",
@@ -33,67 +34,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(paper defaults: beta 0.1, lr 1e-6, cosine, 10 warmup steps, 1 epoch, batch 1 x 8, "
         "bf16, max length 2048, vision tower frozen, projector trained).",
     )
-    _common(dpo)
-    dpo.add_argument("--output-dir", required=True, help="where the model and run card go")
-    dpo.add_argument("--split", default=d.split, help=f"split to train on (default {d.split})")
-    dpo.add_argument("--beta", type=float, default=d.beta)
-    dpo.add_argument("--learning-rate", type=float, default=d.learning_rate)
-    dpo.add_argument("--lr-scheduler", default=d.lr_scheduler)
-    dpo.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
-    dpo.add_argument("--epochs", type=float, default=d.epochs)
-    dpo.add_argument("--max-steps", type=int, default=d.max_steps, help="overrides --epochs if > 0")
-    dpo.add_argument("--batch-size", type=int, default=d.batch_size, help="per device")
-    dpo.add_argument("--grad-accum", type=int, default=d.grad_accum)
-    dpo.add_argument(
-        "--max-length",
-        type=int,
-        default=d.max_length,
-        help="tokens per pair, image tokens included; longer pairs are dropped, not truncated",
-    )
-    dpo.add_argument(
-        "--bf16",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="bf16 autocast over fp32 weights (default: on where the GPU supports it)",
-    )
-    dpo.add_argument(
-        "--gradient-checkpointing",
-        action=argparse.BooleanOptionalAction,
-        default=d.gradient_checkpointing,
-    )
-    dpo.add_argument(
-        "--lora", action="store_true", help="LoRA on the language model; projector trained in full"
-    )
-    dpo.add_argument("--lora-r", type=int, default=d.lora_r)
-    dpo.add_argument("--lora-alpha", type=int, default=d.lora_alpha)
-    dpo.add_argument("--lora-dropout", type=float, default=d.lora_dropout)
-    dpo.add_argument("--logging-steps", type=int, default=d.logging_steps)
-    dpo.add_argument("--save-steps", type=int, default=None, help="checkpoint every N steps")
-    dpo.add_argument("--report-to", default=d.report_to, help="wandb, tensorboard, ... or none")
-    dpo.add_argument("--limit", type=int, default=None, help="train on the first N usable pairs")
-
-    g = GenerateSettings("", "", "")
+    add_settings_arguments(dpo, DPOSettings)
     gen = sub.add_parser(
         "generate",
         help="answer the test split (HarmEval, HelpEval) to JSONL for a judge",
         description="Greedy answers of a model (or a LoRA output folder) on a release split, "
         "one JSON line per row: id, eval_set, labels, question, response.",
     )
-    _common(gen)
-    gen.add_argument("--out", required=True, help="JSONL file to write")
-    gen.add_argument("--split", default=g.split, help=f"split to answer (default {g.split})")
-    gen.add_argument("--max-new-tokens", type=int, default=g.max_new_tokens)
-    gen.add_argument("--batch-size", type=int, default=g.batch_size)
-    gen.add_argument("--temperature", type=float, default=g.temperature, help="0 (default): greedy")
-    gen.add_argument("--limit", type=int, default=None, help="answer the first N rows only")
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="local folder or Hub id of a LLaVA-1.5-shaped model")
-    p.add_argument("--data", required=True, metavar="DIR", help="release folder (spa-vl build)")
-    p.add_argument("--config", default="default", help="release config (default: default)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--quiet", action="store_true")
+    add_settings_arguments(gen, GenerateSettings)
 
 
 def missing_extra() -> str | None:
@@ -184,21 +132,7 @@ def _silenced(quiet: bool) -> Iterator[None]:
 def _generate(args: argparse.Namespace) -> int:
     from spa_vl.train.generate import generate
 
-    n = generate(
-        GenerateSettings(
-            model=args.model,
-            data=args.data,
-            out=args.out,
-            config=args.config,
-            split=args.split,
-            max_new_tokens=args.max_new_tokens,
-            batch_size=args.batch_size,
-            temperature=args.temperature,
-            limit=args.limit,
-            seed=args.seed,
-            quiet=args.quiet,
-        )
-    )
+    n = generate(settings_from_args(GenerateSettings, args))
     if not args.quiet:
         print(f"wrote {n} answers to {args.out}")
     return 0
@@ -207,34 +141,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _dpo(args: argparse.Namespace) -> int:
     from spa_vl.train.dpo import NoTrainingData, train
 
-    settings = DPOSettings(
-        model=args.model,
-        data=args.data,
-        output_dir=args.output_dir,
-        config=args.config,
-        split=args.split,
-        beta=args.beta,
-        learning_rate=args.learning_rate,
-        lr_scheduler=args.lr_scheduler,
-        warmup_steps=args.warmup_steps,
-        epochs=args.epochs,
-        max_steps=args.max_steps,
-        batch_size=args.batch_size,
-        grad_accum=args.grad_accum,
-        max_length=args.max_length,
-        bf16=args.bf16,
-        gradient_checkpointing=args.gradient_checkpointing,
-        lora=args.lora,
-        lora_r=args.lora_r,
-        lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout,
-        limit=args.limit,
-        seed=args.seed,
-        logging_steps=args.logging_steps,
-        save_steps=args.save_steps,
-        report_to=args.report_to,
-        quiet=args.quiet,
-    )
+    settings = settings_from_args(DPOSettings, args)
     try:
         card = train(settings)
     except NoTrainingData as exc:
