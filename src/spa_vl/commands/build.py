@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 from spa_vl.about import DATA_VERSION
+from spa_vl.commands.settings_args import add_settings_arguments, settings_from_args
 from spa_vl.sources import FORMATS, SourceError
+from spa_vl.validate import ValidationOptions
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,13 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--quarantine", metavar="FILE", help="rejected rows (default: OUT.quarantine.jsonl beside OUT)"
     )
     p.add_argument("--previous", metavar="OLD", help="previous release: write CHANGELOG.md from the diff")
-    p.add_argument("--deep", action="store_true", help="decode every image fully while validating")
-    p.add_argument(
-        "--allow-partial",
-        action="store_true",
-        help="build from an incomplete source (a shard missing, stray files); "
-        "MANIFEST.json records what was missing",
-    )
+    add_settings_arguments(p, ValidationOptions, names=["deep", "allow_partial"])
     p.add_argument("--quiet", action="store_true")
 
 
@@ -42,7 +38,6 @@ def run(args: argparse.Namespace) -> int:
     from spa_vl.release.build import build_release
     from spa_vl.release.parquet_settings import parse_size
     from spa_vl.release.staging import terminate_as_interrupt
-    from spa_vl.validate import ValidationOptions
 
     if not is_version(args.version):
         raise UsageError(f"--version must look like X.Y.Z, got {args.version!r}")
@@ -64,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                 max_shard_size=max_shard,
                 quarantine=quarantine,
                 previous=args.previous,
-                options=ValidationOptions(deep=args.deep, allow_partial=args.allow_partial),
+                options=settings_from_args(ValidationOptions, args),
                 progress=not args.quiet,
             )
     except SourceError as exc:

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+from spa_vl.commands.settings_args import add_settings_arguments, settings_from_args
 from spa_vl.sources import FORMATS, SourceError
 from spa_vl.validate import ValidationOptions, validate_source
 
@@ -18,13 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quarantine", metavar="FILE", help="write rejected records here (JSONL); none written without it"
     )
-    p.add_argument("--deep", action="store_true", help="decode every image fully (slower)")
-    p.add_argument(
-        "--allow-partial",
-        action="store_true",
-        help="validate an incomplete source (a shard missing, stray files); "
-        "the report lists what was missing",
-    )
+    add_settings_arguments(p, ValidationOptions, names=["deep", "allow_partial"])
     p.add_argument(
         "--workers",
         type=int,
@@ -60,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             report = validate_source(
                 args.src,
                 args.format,
-                ValidationOptions(deep=args.deep, allow_partial=args.allow_partial),
+                settings_from_args(ValidationOptions, args),
                 quarantine=aside,
                 progress=not args.quiet,
                 workers=workers,

@@ -20,12 +20,22 @@ MAX_EXAMPLES = 20
 
 @dataclass(frozen=True)
 class ValidationOptions:
-    deep: bool = False  # decode every image fully instead of reading headers
+    """How a source is checked; ``deep`` and ``allow_partial`` are options of ``spa-vl validate``
+    and ``spa-vl build`` (help in their metadata)."""
+
+    # decode every image fully instead of reading headers
+    deep: bool = field(default=False, metadata={"help": "decode every image fully (slower)"})
     check_images: bool = True
     limits: ImageLimits = field(default_factory=ImageLimits)
     # Read an incomplete source (a shard missing, stray files) instead of refusing it; the
     # report's ``partial`` then lists what is missing or was not read.
-    allow_partial: bool = False
+    allow_partial: bool = field(
+        default=False,
+        metadata={
+            "help": "accept an incomplete source (a shard missing, stray files); the report "
+            "(and a release's MANIFEST.json) lists what was missing"
+        },
+    )
 
 
 @dataclass
