@@ -55,6 +55,7 @@ from spa_vl.sources.columns import (
     int_array,
     is_text,
     nulls,
+    open_parquet,
     recover_label_columns,
     repeat_string,
     safe_batches,
@@ -243,19 +244,9 @@ class HubParquetReader:
     def _open(self, part: FilePart, name: str) -> SourceRow | tuple[pq.ParquetFile, list[str], list]:
         """The open file, the columns to read and the file's problems; or the row saying why
         the file cannot be read."""
-        try:
-            # pre_buffer=False: with it, pyarrow reads the whole file ahead (memory grows with
-            # the shard size, ~58 MB per 12.5k-row shard of the benchmark), and it was slower.
-            # Page checksums, where the writer stored them, catch flipped bytes that would
-            # otherwise decode as other text.
-            pf = pq.ParquetFile(part.file, pre_buffer=False, page_checksum_verification=True)
-        except Exception as exc:  # pyarrow raises several types for a damaged file
-            return SourceRow(name, 0, None, raw=None).with_problem(
-                "<file>",
-                "unreadable-file",
-                f"not a readable parquet file: {exc} (its rows cannot be counted: the file counts "
-                "as one quarantined record)",
-            )
+        pf = open_parquet(part.file, name)
+        if isinstance(pf, SourceRow):
+            return pf
         expected = part.expected
         columns = pf.schema_arrow.names
         missing = [c for c in expected if c not in columns]

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from spa_vl.names import EVAL_SETS, LEVELS
 from spa_vl.release.layout import ReleaseLayout, is_release, shard_split
@@ -35,6 +34,7 @@ from spa_vl.sources.columns import (
     ColumnBatch,
     checked_columns,
     is_text,
+    open_parquet,
     safe_batches,
     unreadable_rest,
     validate_utf8,
@@ -87,7 +87,7 @@ class ReleaseReader:
 
     def _file_rows(self, file: Path, split: str, skip: int = 0) -> Iterator[SourceRow]:
         name = display_path(file)
-        pf = _open(file, name)
+        pf = open_parquet(file, name)
         if isinstance(pf, SourceRow):
             yield pf
             return
@@ -105,7 +105,7 @@ class ReleaseReader:
         columns are not the release schema's goes row by row."""
         for file, split in self._files(splits):
             name = display_path(file)
-            pf = _open(file, name)
+            pf = open_parquet(file, name)
             if isinstance(pf, SourceRow) or not _schema_ok(pf.schema_arrow):
                 yield from self._file_rows(file, split)
                 continue
@@ -126,18 +126,6 @@ class ReleaseReader:
             split = shard_split(file) or ""
             if splits is None or split in splits:
                 yield file, split
-
-
-def _open(file: Path, name: str) -> pq.ParquetFile | SourceRow:
-    try:
-        return pq.ParquetFile(file, pre_buffer=False, page_checksum_verification=True)  # see hub_parquet
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        return SourceRow(name, 0, None).with_problem(
-            "<file>",
-            "unreadable-file",
-            f"not a readable parquet file: {exc} (its rows cannot be counted: the file counts "
-            "as one quarantined record)",
-        )
 
 
 def _label(level: str, i: int | None, bad: list[tuple[str, str]] | None = None) -> str | None:
