@@ -255,7 +255,7 @@ def _match_images(cols, src_rank, src_order, index: AuditIndex) -> Frame:
 def _match_ocr(cols, index: AuditIndex) -> Frame:
     """Source images' recognised text against eval texts and eval images' recognised text
     (the eval scope only: the OCR index holds eval items alone)."""
-    from spa_vl.audit.ocr import compact_text
+    from spa_vl.audit.ocr_match import compact_text
 
     ocr, texts = index.ocr, cols["ocr_text"]
     hits = ocr.search(texts, index.settings.ocr_near_threshold)

@@ -20,7 +20,7 @@ from spa_vl.audit.settings import SPLIT_ORDER, AuditSettings
 from spa_vl.audit.text import ExactIndex, NGramIndex
 
 if TYPE_CHECKING:
-    from spa_vl.audit.ocr import CharIndex
+    from spa_vl.audit.ocr_match import CharIndex
 
 
 def split_rank(split: str | None) -> int:
@@ -149,7 +149,7 @@ class ReferenceBuilder:
         ngrams = NGramIndex.build(norms, s.near_rule())
         ocr = None
         if s.ocr:
-            from spa_vl.audit.ocr import CharIndex
+            from spa_vl.audit.ocr_match import CharIndex
 
             texts = self.texts
             entries = [
