@@ -12,7 +12,6 @@ column mapping and the eval items, so a changed shard or setting is scanned agai
 
 from __future__ import annotations
 
-import glob as globmod
 import hashlib
 import json
 import os
@@ -51,41 +50,56 @@ class Columns:
 # ---------------------------------------------------------------- corpus side
 
 
-def list_shards(corpus: str) -> list[str]:
-    """Parquet shards of a folder (recursive), a glob, or a Hub path ``hf://datasets/...``."""
-    if corpus.startswith("hf://"):
-        from huggingface_hub import HfFileSystem
+def _fs(url: str) -> tuple[Any, str, bool]:
+    """(file system, path on it, whether it is this machine's) of a corpus or a shard URL."""
+    import fsspec
 
-        fs = HfFileSystem()
-        pattern = corpus if any(c in corpus for c in "*?[") else corpus.rstrip("/") + "/**/*.parquet"
-        shards = sorted("hf://" + p for p in fs.glob(pattern[len("hf://") :]))
-    elif any(c in corpus for c in "*?["):
-        shards = sorted(globmod.glob(corpus, recursive=True))
-    elif Path(corpus).is_dir():
-        shards = sorted(str(p) for p in Path(corpus).rglob("*.parquet"))
-    elif Path(corpus).is_file():
-        shards = [corpus]
+    fs, path = fsspec.core.url_to_fs(url)
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+    return fs, path, "file" in protocols or "local" in protocols
+
+
+def _url(fs: Any, path: str, local: bool) -> str:
+    """A listed path as a URL that ``_fs`` opens again (a local path stays a plain path)."""
+    if local:
+        return path
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return f"{protocol}://{path}"
+
+
+def list_shards(corpus: str) -> list[str]:
+    """Parquet shards of a folder (recursive), a glob, or a single file, listed through fsspec
+    (``fsspec.core.url_to_fs``): local paths and ``hf://datasets/...`` alike, or any other
+    fsspec URL. (The Hub cannot be reached from the tests: they list local folders and an
+    in-memory file system, ``memory://``, which exercise the same calls.)"""
+    fs, root, local = _fs(corpus)
+    if any(c in corpus for c in "*?["):
+        found = fs.glob(root)
+    elif fs.isdir(root):
+        found = fs.glob(root.rstrip("/") + "/**/*.parquet")
+    elif fs.isfile(root):
+        return [corpus]
     else:
         raise ScanError(f"{corpus}: no such corpus (a folder of parquet shards, a glob or hf://...)")
+    shards = sorted(_url(fs, p, local) for p in found if fs.isfile(p))
     if not shards:
         raise ScanError(f"{corpus}: no parquet shards found")
     return shards
 
 
 def open_shard(shard: str) -> Any:
-    """A ``pyarrow.parquet.ParquetFile`` for a local or ``hf://`` shard; ``ScanError`` naming
-    the shard when it is not a readable parquet file."""
+    """A ``pyarrow.parquet.ParquetFile`` for a local or remote (``hf://``, any fsspec URL)
+    shard; ``ScanError`` naming the shard when it is not a readable parquet file."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        if shard.startswith("hf://"):
-            from huggingface_hub import HfFileSystem
-
-            return pq.ParquetFile(HfFileSystem().open(shard[len("hf://") :], "rb"))
-        if not Path(shard).is_file():
-            raise ScanError(f"{shard}: not a regular file")
-        return pq.ParquetFile(shard)
+        fs, path, local = _fs(shard)
+        if local:
+            if not Path(shard).is_file():
+                raise ScanError(f"{shard}: not a regular file")
+            return pq.ParquetFile(shard)
+        return pq.ParquetFile(fs.open(path, "rb"))
     except (OSError, pa.ArrowException) as exc:
         raise ScanError(f"{shard}: not a readable parquet file ({exc})") from None
 
@@ -100,8 +114,8 @@ def check_columns(shard: str, names: list[str], cols: Columns) -> None:
 
 def shard_identity(shard: str) -> str:
     """What names a shard's part besides the config: its path, size and mtime (a changed shard
-    is scanned again); a Hub path by its name alone."""
-    stat = "" if shard.startswith("hf://") else (lambda s: f"{s.st_size}:{s.st_mtime_ns}")(os.stat(shard))
+    is scanned again); a remote shard (``hf://``) by its name alone."""
+    stat = "" if "://" in shard else (lambda s: f"{s.st_size}:{s.st_mtime_ns}")(os.stat(shard))
     return f"{shard}\0{stat}"
 
 
