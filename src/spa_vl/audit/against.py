@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from spa_vl.audit.evalsets import EvalItem, EvalSet, EvalSetError, load_eval_spec
-from spa_vl.release.layout import ReleaseLayout, is_release
+from spa_vl.audit.spa_vl_set import spa_vl_rows
 
 SPA_VL_SPLITS = ("test", "validation")
 
@@ -18,47 +18,27 @@ class ScanError(ValueError):
 
 def load_spa_vl(path: str | Path, images: bool, splits: tuple[str, ...] = SPA_VL_SPLITS) -> EvalSet:
     """SPA-VL's test and validation items from a release folder (``data/<config>/``) or a
-    Hub-layout folder (``test/``, ``validation/``)."""
+    Hub-layout folder (``test/``, ``validation/``), read by ``spa_vl_set.spa_vl_rows``."""
     path = Path(path)
     config = "default"
     if ":" in path.name and not path.exists():  # spa_vl=RELEASE:CONFIG
         head, _, config = str(path).rpartition(":")
         path = Path(head)
-    items: list[EvalItem] = []
-    found = ReleaseLayout.of(path)
-    files = [f for s in splits for f in found.files(config, s)] if is_release(path) else []
-    if files:
-        import pyarrow.parquet as pq
-
-        for file in files:
-            names = pq.read_schema(file).names
-            cols = [c for c in ("id", "question", "image") if c in names and (c != "image" or images)]
-            for row in pq.read_table(file, columns=cols).to_pylist():
-                items.append(EvalItem(row["id"], "question", row["question"]))
-                image = row.get("image")
-                data = image.get("bytes") if isinstance(image, dict) else image
-                if images and data:
-                    items.append(EvalItem(row["id"], "image", None, image=data, image_label=row["id"]))
-    elif any((path / s).is_dir() for s in splits):
-        from spa_vl.sources import open_source
-
-        for row in open_source(path, "hub").rows():
-            rec = row.record or {}
-            if rec.get("split") not in splits:
-                continue
-            items.append(EvalItem(rec["id"], "question", rec.get("question")))
-            if images:
-                try:
-                    data = row.image_bytes()
-                except Exception:  # a missing image: the question is still scanned for
-                    data = None
-                if data:
-                    items.append(EvalItem(rec["id"], "image", None, image=data, image_label=rec["id"]))
-    else:
+    try:
+        rows = spa_vl_rows(path, splits, images, config)
+    except EvalSetError as exc:
+        raise ScanError(str(exc)) from None
+    if rows is None:
         raise ScanError(
             f"{path}: not a SPA-VL folder: expected a release folder (data/<folder>/test-*.parquet) "
             "or a Hub-layout folder (test/, validation/)"
         )
+    items: list[EvalItem] = []
+    for id_, question, image in rows:
+        items.append(EvalItem(id_, "question", question))
+        data = image.get("bytes") if isinstance(image, dict) else image
+        if images and data:  # labelled by the row id: the report names the SPA-VL row
+            items.append(EvalItem(id_, "image", None, image=bytes(data), image_label=id_))
     return EvalSet("spa_vl", "spa-vl", path, items)
 
 

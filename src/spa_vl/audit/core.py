@@ -19,9 +19,12 @@ import numpy as np
 from spa_vl.audit.frame import IMAGES, METHODS, OCR_IMAGES, TEXTS, Frame, best, objects, reference, round4
 from spa_vl.audit.image import VARIANTS, hash_image
 from spa_vl.audit.normalize import normalize_text
-from spa_vl.audit.reference import EVAL_RANK, AuditIndex, split_rank
+from spa_vl.audit.reference import AuditIndex, split_rank
+from spa_vl.audit.scopes import SCOPE_NAMES, scope_codes
 from spa_vl.audit.settings import AuditSettings
 from spa_vl.audit.text import PairScope
+
+__all__ = ["MATCH_COLUMNS", "SCOPE_NAMES", "fingerprint_batch", "match_batch", "match_order", "match_rows"]
 
 MATCH_COLUMNS = (
     "scope",
@@ -106,28 +109,6 @@ def fingerprint_batch(batch: Any, settings: AuditSettings) -> dict[str, list]:
     return cols
 
 
-def _scopes(
-    src_rank: np.ndarray,
-    src_order: np.ndarray,
-    ref_rank: np.ndarray,
-    ref_order: np.ndarray,
-    allowed: Sequence[str],
-) -> np.ndarray:
-    """Scope code per pair: 0 duplicate, 1 leak, 2 eval, -1 not reported.
-
-    A duplicate pair is reported once, from its later row; a leak once, from the row of the
-    earlier split (train before validation before test)."""
-    scope = np.full(len(src_rank), -1, np.int8)
-    if "eval" in allowed:
-        scope[ref_rank == EVAL_RANK] = 2
-    internal = ref_rank != EVAL_RANK
-    if "duplicate" in allowed:
-        scope[internal & (ref_rank == src_rank) & (ref_order < src_order) & (ref_order >= 0)] = 0
-    if "leak" in allowed:
-        scope[internal & (src_rank < ref_rank)] = 1
-    return scope
-
-
 def match_batch(batch: Any, index: AuditIndex) -> dict[str, list]:
     """Match a batch of rows against the index; returns ``MATCH_COLUMNS`` as lists."""
     s = index.settings
@@ -156,7 +137,7 @@ def match_batch(batch: Any, index: AuditIndex) -> dict[str, list]:
 
 def _text_filter(src_rank, src_order, index: AuditIndex, answer_field: bool):
     def keep(rows: np.ndarray, items: np.ndarray) -> np.ndarray:
-        scope = _scopes(
+        scope = scope_codes(
             src_rank[rows],
             src_order[rows],
             index.text_rank[items],
@@ -171,28 +152,18 @@ def _text_filter(src_rank, src_order, index: AuditIndex, answer_field: bool):
     return keep
 
 
-def _text_scopes(cols, rows: np.ndarray, items: np.ndarray, index: AuditIndex) -> np.ndarray:
-    """Scope code of text pairs: eval for eval items, else a duplicate when the reference row
-    is of the source row's split (by name) and a leak when not."""
-    scope = np.full(len(rows), 2, np.int8)
-    inner = np.flatnonzero(index.text_rank[items] != EVAL_RANK)
-    if len(inner):
-        names, split = index.texts.set_name, cols["split"]
-        same = [
-            names[it] == split[r] for r, it in zip(rows[inner].tolist(), items[inner].tolist(), strict=True)
-        ]
-        scope[inner] = np.where(same, 0, 1)
-    return scope
-
-
-def _text_frame(cols, fld, rows, items, index, method, score, rule, sim, cont) -> Frame:
+def _text_frame(src, fld, rows, items, index, method, score, rule, sim, cont) -> Frame:
+    """A text tier's frame; ``src``: the batch's split ranks and orders (for the scopes)."""
     rows, items = np.asarray(rows, np.int64), np.asarray(items, np.int64)
+    src_rank, src_order = src
+    scope = scope_codes(src_rank[rows], src_order[rows], index.text_rank[items], index.text_id_rank[items],
+                        index.settings.scopes)  # fmt: skip
     return Frame(
         fld,
         rows,
         np.full(len(rows), TEXTS, np.int8),
         items,
-        _text_scopes(cols, rows, items, index),
+        scope,
         np.full(len(rows), METHODS.index(method), np.int8),
         round4(score),
         rule,
@@ -215,7 +186,11 @@ def _match_texts(cols, fld, norms, src_rank, src_order, index: AuditIndex) -> li
     rule = objects(["identical" if raw[r] == ref.text[it] else "normalised-equal" for r, it in pairs])
     ones = np.ones(len(pairs))
     r_it = np.array(pairs, np.int64).reshape(-1, 2)
-    out = [_text_frame(cols, fld, r_it[:, 0], r_it[:, 1], index, "exact", ones, rule, ones, ones)]
+    out = [
+        _text_frame(
+            (src_rank, src_order), fld, r_it[:, 0], r_it[:, 1], index, "exact", ones, rule, ones, ones
+        )
+    ]
     if not s.near:
         return out
     scope = PairScope(
@@ -230,7 +205,7 @@ def _match_texts(cols, fld, norms, src_rank, src_order, index: AuditIndex) -> li
         item_tiebreak=reference(index).key_rank[TEXTS],  # the report's order of eval ids
     )
     near = index.ngrams.near_pairs(enc, scope, s.max_matches)
-    out.append(_text_frame(cols, fld, near.rows, near.items, index, "near", near.score,
+    out.append(_text_frame((src_rank, src_order), fld, near.rows, near.items, index, "near", near.score,
                            objects(near.rule), near.similarity, near.containment))  # fmt: skip
     return out
 
@@ -248,7 +223,9 @@ def _match_images(cols, src_rank, src_order, index: AuditIndex) -> Frame:
         s.image_variants(),
     )
     r = rows[r]
-    scope = _scopes(src_rank[r], src_order[r], index.image_rank[items], index.image_id_rank[items], s.scopes)
+    scope = scope_codes(
+        src_rank[r], src_order[r], index.image_rank[items], index.image_id_rank[items], s.scopes
+    )
     k = np.flatnonzero(scope >= 0)
     r, items, scope, same, variant = r[k], items[k], scope[k], same[k].astype(bool), variant[k]
     p, d = dp[k].astype(np.int64), dd[k].astype(np.int64)
@@ -278,7 +255,7 @@ def _match_images(cols, src_rank, src_order, index: AuditIndex) -> Frame:
 def _match_ocr(cols, index: AuditIndex) -> Frame:
     """Source images' recognised text against eval texts and eval images' recognised text
     (the eval scope only: the OCR index holds eval items alone)."""
-    from spa_vl.audit.ocr import compact_text
+    from spa_vl.audit.ocr_match import compact_text
 
     ocr, texts = index.ocr, cols["ocr_text"]
     hits = ocr.search(texts, index.settings.ocr_near_threshold)

@@ -1,20 +1,20 @@
-"""The local engine: fingerprint the source, build the index once, match batch by batch.
+"""The forward audit: fingerprint the source, build the index once, match batch by batch.
 
-Every step is a call of the pure functions in ``core``; another engine (Ray) maps the same
-functions over its own batches.
+The steps are the pure functions of ``core``, mapped by an executor (``executor``): the local
+one here, the Ray one in ``ray_engine``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
 from spa_vl.audit.core import MATCH_COLUMNS, fingerprint_batch, match_batch
 from spa_vl.audit.evalsets import EvalSet
+from spa_vl.audit.executor import Executor, LocalExecutor
 from spa_vl.audit.image import hash_image
 from spa_vl.audit.reference import EVAL_RANK, AuditIndex, ReferenceBuilder
 from spa_vl.audit.settings import AuditSettings
@@ -118,52 +118,28 @@ def build_index(
     return builder.build(), errors
 
 
-_WORKER_INDEX: AuditIndex | None = None  # set once per pool process by _init_worker
-
-
-def _init_worker(index: AuditIndex | None) -> None:
-    global _WORKER_INDEX
-    _WORKER_INDEX = index
-
-
-def _match_in_worker(batch: dict) -> dict[str, list]:
-    assert _WORKER_INDEX is not None
-    return match_batch(batch, _WORKER_INDEX)
-
-
-def _fingerprint_in_worker(args: tuple[dict, AuditSettings]) -> dict:
-    return fingerprint_batch(*args)
-
-
 def eval_images(eval_sets: Iterable[EvalSet]) -> list[bytes]:
     """The encoded images of the eval sets' items."""
     return [it.image for es in eval_sets for it in es.items if it.image is not None]
 
 
-def _ocr_in_worker(args: tuple[list[bytes], float, str | None]) -> tuple[list, list, list]:
+def _read_chunk(images: list[bytes], gate: float) -> tuple[list, list, list]:
     from spa_vl.audit.ocr import read_images
 
-    return read_images(*args)
+    # no cache file in the workers: a cluster's nodes need not share this file system
+    return read_images(images, gate, None)
 
 
-def _prefetch_eval_ocr(eval_sets: list[EvalSet], settings: AuditSettings, pool: ProcessPoolExecutor) -> None:
-    """Read the eval images' text in the pool, into this process's OCR cache, where building
-    the index finds it (recognition is ~0.5 s a typed page: too slow for one process)."""
+def prefetch_eval_ocr(executor: Executor, eval_sets: list[EvalSet], settings: AuditSettings) -> None:
+    """Read the eval images' text with ``executor`` (8 images a part) into this process's OCR
+    cache, where building the index finds it (recognition is ~0.5 s a typed page: too slow for
+    one process)."""
     from spa_vl.audit.ocr import missing, remember
 
     images = missing(eval_images(eval_sets), settings.ocr_gate, settings.ocr_cache)
-    chunks = [(images[i : i + 8], settings.ocr_gate, None) for i in range(0, len(images), 8)]
-    for texts, keys, _ in pool.map(_ocr_in_worker, chunks):
+    chunks = [images[i : i + 8] for i in range(0, len(images), 8)]
+    for texts, keys, _ in executor.map(_read_chunk, chunks, shared=settings.ocr_gate):
         remember(keys, texts)
-
-
-def _mapped(fn: Callable, items: Iterable, pool: ProcessPoolExecutor | None) -> Iterator:
-    """``map`` in this process, or in the pool, keeping the order of ``items``."""
-    if pool is None:
-        return map(fn, items)
-    # pool.map submits the whole input at once: fine here, the local engine keeps every
-    # fingerprinted batch for the index anyway (the reverse scan streams instead)
-    return pool.map(fn, items, chunksize=1)
 
 
 def run_local(
@@ -174,49 +150,30 @@ def run_local(
     workers: int = 1,
 ) -> AuditRun:
     """Audit ``batches`` (dicts of columns) in this process, or with ``workers`` > 1 in a pool
-    of processes (each gets the index once, at start-up)."""
+    of processes (each gets the settings, then the index, once, at start-up)."""
     t0 = time.perf_counter()
-    pool = ProcessPoolExecutor(workers) if workers > 1 else None
-    try:
-        return _run(batches, eval_sets, settings, progress, pool, workers, t0)
-    finally:
-        if pool is not None:
-            pool.shutdown()
-
-
-def _run(batches, eval_sets, settings, progress, pool, workers, t0) -> AuditRun:
+    executor = LocalExecutor(workers)
     fingerprinted, rows, hashed = [], 0, 0
     with tqdm(desc="fingerprint", unit=" rows", disable=not progress) as bar:
-        for fb in _mapped(_fingerprint_in_worker, ((b, settings) for b in batches), pool):
+        for fb in executor.map(fingerprint_batch, batches, shared=settings):
             fingerprinted.append(fb)
             n = len(fb["id"])
             rows += n
             hashed += int(sum(fb.get("image_ok", [])))
             bar.update(n)
     t1 = time.perf_counter()
-    if settings.ocr and pool is not None:
-        _prefetch_eval_ocr(eval_sets, settings, pool)
+    if settings.ocr and workers > 1:
+        prefetch_eval_ocr(executor, eval_sets, settings)
     index, errors = build_index(fingerprinted, eval_sets, settings)
     save_ocr_cache(settings, fingerprinted)
     t2 = time.perf_counter()
     matches: dict[str, list] = {c: [] for c in MATCH_COLUMNS}
-    if pool is not None:  # a fresh pool: the index exists only now
-        pool.shutdown()
-        pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(index,))
-    try:
-        found_all = (
-            _mapped(_match_in_worker, fingerprinted, pool)
-            if pool
-            else (match_batch(fb, index) for fb in fingerprinted)
-        )
-        with tqdm(total=rows, desc="match", unit=" rows", disable=not progress) as bar:
-            for fb, found in zip(fingerprinted, found_all, strict=True):
-                for c in MATCH_COLUMNS:
-                    matches[c].extend(found[c])
-                bar.update(len(fb["id"]))
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    with tqdm(total=rows, desc="match", unit=" rows", disable=not progress) as bar:
+        found_all = executor.map(match_batch, fingerprinted, shared=index)
+        for fb, found in zip(fingerprinted, found_all, strict=True):
+            for c in MATCH_COLUMNS:
+                matches[c].extend(found[c])
+            bar.update(len(fb["id"]))
     t3 = time.perf_counter()
     return AuditRun.collect(
         matches, index, rows, hashed, errors, (t0, t1, t2, t3), fingerprinted if settings.ocr else None

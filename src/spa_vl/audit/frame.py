@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from spa_vl.audit.scopes import SCOPE_NAMES
+
 # reference kinds: the index's texts, images and eval images read by OCR
 TEXTS, IMAGES, OCR_IMAGES = 0, 1, 2
-SCOPE_NAMES = ("duplicate", "leak", "eval")  # by scope code (core._scopes)
-SCOPE_SORT = np.array([0, 2, 1])  # scope code -> rank of its name
+SCOPE_SORT = np.argsort(np.argsort(SCOPE_NAMES))  # scope code -> rank of its name
 METHODS = ("exact", "image-exact", "ocr-exact", "near", "image-phash", "ocr-near", "image-dhash")
 # a stronger method wins when one pair matches several ways (core.METHOD_RANK)
 METHOD_SORT = np.array([0, 0, 0, 1, 1, 1, 2])

@@ -18,7 +18,6 @@ from numba import njit
 
 from spa_vl.audit.near_encode import _fill_set, _get, encode_texts, hash_table, ngram_keys
 from spa_vl.audit.near_rules import (
-    EVAL_RANK,
     EXTRA_PROBES,
     NEVER,
     RULE_CONTAINMENT,
@@ -35,6 +34,7 @@ from spa_vl.audit.near_rules import (
     required_shared,
     shared_floor,
 )
+from spa_vl.audit.scopes import scope_code
 
 # a candidate's hits: through the row's n-grams in the low 32 bits, through its own prefix
 # above (either count is at most the row's n-grams, far below 2 ** 31)
@@ -142,18 +142,6 @@ def _popcount(x: np.uint64) -> int:
     x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
     x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
     return int((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
-
-
-@njit(cache=True)
-def _scope(src_rank: int, src_order: int, ref_rank: int, ref_order: int, allow: np.ndarray) -> int:
-    """0 duplicate, 1 leak, 2 eval, -1 not reported (as ``spa_vl.audit.core._scopes``)."""
-    if ref_rank == EVAL_RANK:
-        return 2 if allow[2] else -1
-    if allow[0] and ref_rank == src_rank and 0 <= ref_order < src_order:
-        return 0
-    if allow[1] and src_rank < ref_rank:
-        return 1
-    return -1
 
 
 @njit(cache=True)
@@ -296,7 +284,7 @@ def near_join(src, ref, scope, rule, max_matches: int):
                 continue
             if not answers_too and item_answer[it]:
                 continue
-            if _scope(src_rank[r], src_order[r], item_rank[it], item_order[it], allow) < 0:
+            if scope_code(src_rank[r], src_order[r], item_rank[it], item_order[it], allow) < 0:
                 continue
             k0, k1 = item_key_off[it], item_key_off[it + 1]
             # both bounds are the shorter text's n-grams less a loss that depends on the two

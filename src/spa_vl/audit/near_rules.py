@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-EVAL_RANK = -1  # split rank of eval-set items (spa_vl.audit.reference.EVAL_RANK)
 # similarity and containment thresholds are compared with a little slack so that 9/10 >= 0.9
 # holds in floating point
 _EPS = 1e-9

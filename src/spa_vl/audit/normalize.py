@@ -76,8 +76,3 @@ def _normalize_unicode(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _JOINERS.sub("", _join_abbreviations(strip_wrappers(text)).casefold())
     return " ".join(_NON_WORD.sub(" ", text).split())
-
-
-def tokens(normalized: str) -> list[str]:
-    """The words of a normalised string."""
-    return normalized.split()

@@ -1,5 +1,6 @@
-"""The Ray Data engine: the same ``fingerprint_batch`` / ``match_batch`` as the local engine,
-mapped with ``ray.data`` over Arrow batches, the index built once and shared with ``ray.put``.
+"""The forward audit on Ray: the same ``fingerprint_batch`` / ``match_batch`` as the local
+engine, mapped by ``executor.RayExecutor`` over the Arrow batches of a ``ray.data`` Dataset, the
+index built once and shared with ``ray.put``.
 
 Two passes, as in the local engine, because the duplicate and leak scopes need the audited rows
 themselves in the index: (1) read and fingerprint on the cluster, (2) collect the fingerprinted
@@ -18,8 +19,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from spa_vl.audit.core import MATCH_COLUMNS, fingerprint_batch, match_batch
-from spa_vl.audit.engine import AuditRun, build_index, eval_images, save_ocr_cache
+from spa_vl.audit.engine import AuditRun, build_index, prefetch_eval_ocr, save_ocr_cache
 from spa_vl.audit.evalsets import EvalSet
+from spa_vl.audit.executor import RayExecutor, shared_object
 from spa_vl.audit.inputs import BATCH_COLUMNS, SourceBatches, is_release
 from spa_vl.audit.settings import AuditSettings
 from spa_vl.release.layout import ReleaseLayout, shard_split
@@ -78,18 +80,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
             ray.shutdown()
 
 
-_SHARED: dict[str, Any] = {}  # per worker process: the object of the last ref fetched
-
-
-def shared(ref: Any) -> Any:
-    """``ray.get(ref)``, fetched once per worker process (Ray reuses workers across tasks)."""
-    key = ref.hex()
-    if key not in _SHARED:
-        import ray
-
-        _SHARED.clear()  # one index at a time: a long-lived worker must not pile them up
-        _SHARED[key] = ray.get(ref)
-    return _SHARED[key]
+shared = shared_object  # the name scan and older callers import
 
 
 def _schemas() -> tuple[Any, Any]:
@@ -148,17 +139,12 @@ def _dataset(ray: Any, source: SourceBatches) -> Any:
     return ray.data.from_arrow(tables)
 
 
-def _read_eval_images(ray: Any, eval_sets: list[EvalSet], settings: AuditSettings) -> None:
-    """The eval images' text, read on the cluster (8 images a task) into the driver's OCR cache,
-    where building the index finds it."""
-    from spa_vl.audit.ocr import missing, read_images, remember
+def _fingerprint(batch: Any, settings: AuditSettings) -> Any:
+    return to_table(fingerprint_batch(batch, settings))
 
-    images = missing(eval_images(eval_sets), settings.ocr_gate, settings.ocr_cache)
-    task = ray.remote(read_images)
-    # no cache file on the workers: a cluster's nodes need not share this file system
-    refs = [task.remote(images[i : i + 8], settings.ocr_gate, None) for i in range(0, len(images), 8)]
-    for texts, keys, _ in ray.get(refs):
-        remember(keys, texts)
+
+def _match(batch: Any, index: Any) -> Any:
+    return to_table(match_batch(batch, index))
 
 
 def run_ray(
@@ -172,14 +158,13 @@ def run_ray(
     """Audit ``source`` on Ray; fills ``source.per_split`` / ``rows_read`` like a local run."""
     from tqdm import tqdm
 
-    with ray_session(address, num_cpus) as ray:
+    executor = RayExecutor(address, num_cpus)
+    with executor.session() as ray:
         t0 = time.perf_counter()
         bs = source.batch_size
-
-        def fingerprint(batch: Any) -> Any:
-            return to_table(fingerprint_batch(batch, settings))
-
-        ds = _dataset(ray, source).map_batches(fingerprint, batch_format="pyarrow", batch_size=bs)
+        ds = executor.map_dataset(
+            _fingerprint, _dataset(ray, source), shared_ref=ray.put(settings), batch_size=bs
+        )
         ds = ds.materialize()
         t1 = time.perf_counter()
         internal = bool({"duplicate", "leak"} & set(settings.scopes))
@@ -205,17 +190,14 @@ def run_ray(
                 bar.update(n)
         source.rows_read = rows
         if settings.ocr:
-            _read_eval_images(ray, eval_sets, settings)
+            prefetch_eval_ocr(executor, eval_sets, settings)
         index, errors = build_index(collected, eval_sets, settings)
         del collected
         save_ocr_cache(settings, read)
         index_ref = ray.put(index)  # once; every match task reads the same object
         t2 = time.perf_counter()
 
-        def match(batch: Any) -> Any:
-            return to_table(match_batch(batch, shared(index_ref)))
-
-        found = ds.map_batches(match, batch_format="pyarrow", batch_size=bs)
+        found = executor.map_dataset(_match, ds, shared_ref=index_ref, batch_size=bs)
         matches: dict[str, list] = {c: [] for c in MATCH_COLUMNS}
         for part in found.iter_batches(batch_format="pyarrow", batch_size=None):
             for c, v in part.to_pydict().items():

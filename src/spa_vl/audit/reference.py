@@ -15,13 +15,12 @@ import numpy as np
 
 from spa_vl.audit.image import ImageHashes, ImageIndex
 from spa_vl.audit.normalize import normalize_text
+from spa_vl.audit.scopes import EVAL_RANK
 from spa_vl.audit.settings import SPLIT_ORDER, AuditSettings
 from spa_vl.audit.text import ExactIndex, NearRule, NGramIndex
 
 if TYPE_CHECKING:
-    from spa_vl.audit.ocr import CharIndex
-
-EVAL_RANK = -1  # split rank of eval-set items
+    from spa_vl.audit.ocr_match import CharIndex
 
 
 def split_rank(split: str | None) -> int:
@@ -150,7 +149,7 @@ class ReferenceBuilder:
         ngrams = NGramIndex.build(norms, NearRule.from_settings(s))
         ocr = None
         if s.ocr:
-            from spa_vl.audit.ocr import CharIndex
+            from spa_vl.audit.ocr_match import CharIndex
 
             texts = self.texts
             entries = [

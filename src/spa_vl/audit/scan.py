@@ -4,23 +4,22 @@ and validation questions, or any eval set).
 The index holds the eval items alone (scope ``eval``: duplicates inside a corpus are not this
 tool's job), so it is small and built once. Each shard is streamed with ``iter_batches``
 (bounded memory), mapped through the same ``fingerprint_batch`` / ``match_batch`` as the
-forward audit, and its result written to ``<work dir>/<shard key>.json``. A re-run skips the
-shards whose part exists; the report is merged from the parts. The shard key hashes the shard's
-path, size and mtime with the settings, the column mapping and the eval items, so a changed
-shard or setting is scanned again.
+forward audit by an executor (``executor``), and its result recorded by the executor's resume
+markers as ``<work dir>/<key>.json``. A re-run skips the shards whose part exists; the report is
+merged from the parts. The key hashes the shard's path, size and mtime with the settings, the
+column mapping and the eval items, so a changed shard or setting is scanned again.
 """
 
 from __future__ import annotations
 
-import glob as globmod
 import hashlib
 import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from spa_vl.audit.against import SPA_VL_SPLITS, ScanError, load_against, load_sp
 from spa_vl.audit.core import MATCH_COLUMNS, fingerprint_batch, match_batch
 from spa_vl.audit.engine import AuditRun, build_index, ocr_counts, save_ocr_cache
 from spa_vl.audit.evalsets import EvalSet
+from spa_vl.audit.executor import Executor, LocalExecutor, RayExecutor, ResumeMarkers
 from spa_vl.audit.image import IMAGE_KEY_VERSION
 from spa_vl.audit.reference import AuditIndex
 from spa_vl.audit.settings import AuditSettings
@@ -50,41 +50,56 @@ class Columns:
 # ---------------------------------------------------------------- corpus side
 
 
-def list_shards(corpus: str) -> list[str]:
-    """Parquet shards of a folder (recursive), a glob, or a Hub path ``hf://datasets/...``."""
-    if corpus.startswith("hf://"):
-        from huggingface_hub import HfFileSystem
+def _fs(url: str) -> tuple[Any, str, bool]:
+    """(file system, path on it, whether it is this machine's) of a corpus or a shard URL."""
+    import fsspec
 
-        fs = HfFileSystem()
-        pattern = corpus if any(c in corpus for c in "*?[") else corpus.rstrip("/") + "/**/*.parquet"
-        shards = sorted("hf://" + p for p in fs.glob(pattern[len("hf://") :]))
-    elif any(c in corpus for c in "*?["):
-        shards = sorted(globmod.glob(corpus, recursive=True))
-    elif Path(corpus).is_dir():
-        shards = sorted(str(p) for p in Path(corpus).rglob("*.parquet"))
-    elif Path(corpus).is_file():
-        shards = [corpus]
+    fs, path = fsspec.core.url_to_fs(url)
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+    return fs, path, "file" in protocols or "local" in protocols
+
+
+def _url(fs: Any, path: str, local: bool) -> str:
+    """A listed path as a URL that ``_fs`` opens again (a local path stays a plain path)."""
+    if local:
+        return path
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return f"{protocol}://{path}"
+
+
+def list_shards(corpus: str) -> list[str]:
+    """Parquet shards of a folder (recursive), a glob, or a single file, listed through fsspec
+    (``fsspec.core.url_to_fs``): local paths and ``hf://datasets/...`` alike, or any other
+    fsspec URL. (The Hub cannot be reached from the tests: they list local folders and an
+    in-memory file system, ``memory://``, which exercise the same calls.)"""
+    fs, root, local = _fs(corpus)
+    if any(c in corpus for c in "*?["):
+        found = fs.glob(root)
+    elif fs.isdir(root):
+        found = fs.glob(root.rstrip("/") + "/**/*.parquet")
+    elif fs.isfile(root):
+        return [corpus]
     else:
         raise ScanError(f"{corpus}: no such corpus (a folder of parquet shards, a glob or hf://...)")
+    shards = sorted(_url(fs, p, local) for p in found if fs.isfile(p))
     if not shards:
         raise ScanError(f"{corpus}: no parquet shards found")
     return shards
 
 
 def open_shard(shard: str) -> Any:
-    """A ``pyarrow.parquet.ParquetFile`` for a local or ``hf://`` shard; ``ScanError`` naming
-    the shard when it is not a readable parquet file."""
+    """A ``pyarrow.parquet.ParquetFile`` for a local or remote (``hf://``, any fsspec URL)
+    shard; ``ScanError`` naming the shard when it is not a readable parquet file."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        if shard.startswith("hf://"):
-            from huggingface_hub import HfFileSystem
-
-            return pq.ParquetFile(HfFileSystem().open(shard[len("hf://") :], "rb"))
-        if not Path(shard).is_file():
-            raise ScanError(f"{shard}: not a regular file")
-        return pq.ParquetFile(shard)
+        fs, path, local = _fs(shard)
+        if local:
+            if not Path(shard).is_file():
+                raise ScanError(f"{shard}: not a regular file")
+            return pq.ParquetFile(shard)
+        return pq.ParquetFile(fs.open(path, "rb"))
     except (OSError, pa.ArrowException) as exc:
         raise ScanError(f"{shard}: not a readable parquet file ({exc})") from None
 
@@ -97,10 +112,11 @@ def check_columns(shard: str, names: list[str], cols: Columns) -> None:
         raise ScanError(f"{shard}: missing column(s) {', '.join(missing)}; the shard has: {', '.join(names)}")
 
 
-def shard_key(shard: str, config: str) -> str:
-    """Name of a shard's part file: changes with the shard (size, mtime) and the config."""
-    stat = "" if shard.startswith("hf://") else (lambda s: f"{s.st_size}:{s.st_mtime_ns}")(os.stat(shard))
-    return hashlib.sha1(f"{shard}\0{stat}\0{config}".encode()).hexdigest()[:20]
+def shard_identity(shard: str) -> str:
+    """What names a shard's part besides the config: its path, size and mtime (a changed shard
+    is scanned again); a remote shard (``hf://``) by its name alone."""
+    stat = "" if "://" in shard else (lambda s: f"{s.st_size}:{s.st_mtime_ns}")(os.stat(shard))
+    return f"{shard}\0{stat}"
 
 
 def scan_shard(
@@ -168,69 +184,34 @@ def _batches(shard: str, pf: Any, batch_size: int, columns: list[str]) -> Iterat
         yield part
 
 
-# ---------------------------------------------------------------- engines
+# ---------------------------------------------------------------- resume and engines
 
 
-_INDEX: AuditIndex | None = None  # per pool process, set by _init
+def _scan_step(shard: str, index: AuditIndex, cols: Columns, batch_size: int) -> dict:
+    """The scan's step for an executor: one shard, streamed (``scan_shard``)."""
+    return scan_shard(shard, index, cols, batch_size)
 
 
-def _init(index: AuditIndex) -> None:
-    global _INDEX
-    _INDEX = index
+def _valid_part(part: Any) -> bool:
+    """A stored part is whole (else the shard is scanned again)."""
+    return (
+        isinstance(part, dict)
+        and isinstance(part.get("rows"), int)
+        and isinstance(part.get("images_hashed"), int)
+        and isinstance(part.get("matches"), dict)
+        and all(isinstance(part["matches"].get(c), list) for c in MATCH_COLUMNS)
+        and all(isinstance(v, int) for v in (part.get("ocr") or {}).values())
+    )
 
 
-def _scan_in_worker(shard: str, cols: Columns, batch_size: int) -> dict:
-    assert _INDEX is not None
-    return scan_shard(shard, _INDEX, cols, batch_size)
+def markers(work_dir: Path, config: str) -> ResumeMarkers:
+    """The scan's completion markers: one part file per shard, without what OCR read (that
+    goes to the OCR cache file instead)."""
 
+    def persist(part: dict) -> dict:
+        return {k: v for k, v in part.items() if k != "ocr_read"}
 
-def _local_parts(
-    shards: list[str], index: AuditIndex, cols: Columns, batch_size: int, workers: int, bar: Any
-) -> Iterator[dict]:
-    if workers <= 1:
-        for shard in shards:
-            yield scan_shard(shard, index, cols, batch_size, bar.update)
-        return
-    # at most 2 shards per worker in flight: bounded memory, and a kill loses little work
-    with ProcessPoolExecutor(workers, initializer=_init, initargs=(index,)) as pool:
-        todo, running = list(reversed(shards)), set()
-        while todo or running:
-            while todo and len(running) < 2 * workers:
-                running.add(pool.submit(_scan_in_worker, todo.pop(), cols, batch_size))
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                part = fut.result()
-                bar.update(part["rows"])
-                yield part
-
-
-def _ray_parts(
-    shards: list[str],
-    index: AuditIndex,
-    cols: Columns,
-    batch_size: int,
-    address: str | None,
-    num_cpus: int | None,
-    bar: Any,
-) -> Iterator[dict]:
-    """One Ray Data row per shard, mapped with ``map_batches(batch_size=1)``: each task streams
-    its shard itself, so a part is one shard (resumable) and row ids are positions in the shard;
-    the index goes to the cluster once, by ``ray.put``."""
-    from spa_vl.audit.ray_engine import ray_session, shared
-
-    with ray_session(address, num_cpus) as ray:
-        index_ref = ray.put(index)
-
-        def scan(batch: dict) -> dict:
-            out = [scan_shard(str(s), shared(index_ref), cols, batch_size) for s in batch["shard"]]
-            return {"part": [json.dumps(p) for p in out]}
-
-        ds = ray.data.from_items([{"shard": s} for s in shards], override_num_blocks=len(shards))
-        ds = ds.map_batches(scan, batch_size=1, batch_format="numpy")
-        for row in ds.iter_rows():
-            part = json.loads(row["part"])
-            bar.update(part["rows"])
-            yield part
+    return ResumeMarkers(work_dir, config, valid=_valid_part, persist=persist)
 
 
 def _config(settings: AuditSettings, cols: Columns, eval_sets: list[EvalSet]) -> str:
@@ -246,59 +227,33 @@ def _config(settings: AuditSettings, cols: Columns, eval_sets: list[EvalSet]) ->
 
 
 def _scan_todo(
+    executor: Executor,
     todo: list[str],
-    keys: dict[str, str],
+    done: ResumeMarkers,
     index: AuditIndex,
     cols: Columns,
-    engine: str,
-    workers: int,
-    ray_address: str | None,
-    num_cpus: int | None,
     batch_size: int,
     progress: bool,
     stop_after: int | None,
     total: int,
-    work_dir: Path,
 ) -> int:
-    """Scan the shards not done yet, writing each one's part as it finishes."""
+    """Scan the shards not done yet; the executor records each one's part as it finishes."""
     from tqdm import tqdm
 
     scanned = 0
+    step = partial(_scan_step, cols=cols, batch_size=batch_size)
     with tqdm(total=total, desc="scan", unit=" rows", unit_scale=True, disable=not progress) as bar:
-        if engine == "ray":
-            parts = _ray_parts(todo, index, cols, batch_size, ray_address, num_cpus, bar)
-        else:
-            parts = _local_parts(todo, index, cols, batch_size, workers, bar)
+        parts = executor.map(step, todo, shared=index, done=done, identity=shard_identity)
         for part in parts:
-            fresh = part.pop("ocr_read", None)
+            bar.update(part["rows"])
+            fresh = part.get("ocr_read")
             if fresh and index.settings.ocr_cache:  # as the forward audit does, from this process
                 save_ocr_cache(index.settings, [{"ocr_key": fresh["keys"], "ocr_text": fresh["texts"]}])
-            path = work_dir / f"{keys[part['shard']]}.json"
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(part, ensure_ascii=False), encoding="utf-8")
-            tmp.replace(path)  # atomic: a kill never leaves half a part behind
             scanned += 1
             if stop_after is not None and scanned >= stop_after:
                 parts.close()
                 break
     return scanned
-
-
-def _read_part(path: Path) -> dict | None:
-    """A shard's part, or None when absent or damaged (the shard is then scanned again)."""
-    try:
-        part = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # absent, unreadable, not UTF-8 or not JSON
-        return None
-    ok = (
-        isinstance(part, dict)
-        and isinstance(part.get("rows"), int)
-        and isinstance(part.get("images_hashed"), int)
-        and isinstance(part.get("matches"), dict)
-        and all(isinstance(part["matches"].get(c), list) for c in MATCH_COLUMNS)
-        and all(isinstance(v, int) for v in (part.get("ocr") or {}).values())
-    )
-    return part if ok else None
 
 
 def scan_corpus(
@@ -326,26 +281,25 @@ def scan_corpus(
     check_columns(shards[0], first.schema_arrow.names, cols)  # fail early, before the index
     index, errors = build_index([], eval_sets, settings)
     config = _config(settings, cols, eval_sets)
-    keys = {s: shard_key(s, config) for s in shards}
+    done = markers(work_dir, config)
     work_dir.mkdir(parents=True, exist_ok=True)
-    done = {s for s in shards if _read_part(work_dir / f"{keys[s]}.json") is not None}
-    todo = [s for s in shards if s not in done]
+    identities = {s: shard_identity(s) for s in shards}
+    resumed = {s for s in shards if done.is_done(identities[s])}
+    todo = [s for s in shards if s not in resumed]
     total = sum(open_shard(s).metadata.num_rows for s in todo)
     t_start = time.perf_counter()
     with ExitStack() as stack:
+        executor: Executor = RayExecutor(ray_address, num_cpus) if engine == "ray" else LocalExecutor(workers)
         if engine == "ray" and todo:  # started apart, so the scan time is the scan's alone
-            from spa_vl.audit.ray_engine import ray_session
-
-            stack.enter_context(ray_session(ray_address, num_cpus))
+            stack.enter_context(executor.session())
         t1 = time.perf_counter()
-        _scan_todo(todo, keys, index, cols, engine, workers, ray_address, num_cpus,
-                   batch_size, progress, stop_after, total, work_dir)  # fmt: skip
+        _scan_todo(executor, todo, done, index, cols, batch_size, progress, stop_after, total)
         t2 = time.perf_counter()
     matches: dict[str, list] = {c: [] for c in MATCH_COLUMNS}
     rows = hashed = complete = 0
     ocr: dict[str, int] = {}
     for s in shards:
-        part = _read_part(work_dir / f"{keys[s]}.json")
+        part = done.read(identities[s])
         if part is None:
             continue
         complete += 1
@@ -363,7 +317,7 @@ def scan_corpus(
         "format": "parquet-corpus",
         "shards": len(shards),
         "shards_complete": complete,
-        "shards_resumed": len(done),
+        "shards_resumed": len(resumed),
         "columns": {k: v for k, v in cols.__dict__.items() if v},
         "rows_per_split": {CORPUS_SPLIT: rows},
     }
