@@ -19,7 +19,7 @@ ray = pytest.importorskip("ray")
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_local() -> Iterator[None]:
-    from spa_vl.audit.ray_engine import ray_session
+    from spa_vl.audit.executor import ray_session
 
     if ray.is_initialized():
         ray.shutdown()

@@ -176,7 +176,7 @@ def test_local_pool_report_equals_single_process(release: Path, tmp_path: Path) 
 def test_missing_ray_names_the_distributed_extra(monkeypatch) -> None:
     import sys
 
-    from spa_vl.audit.ray_engine import RayMissingError, import_ray
+    from spa_vl.audit.executor import RayMissingError, import_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     with pytest.raises(RayMissingError, match=r"spa-vl\[distributed\]"):

@@ -22,6 +22,7 @@ import pickle
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -165,9 +166,63 @@ def shared_object(ref: Any) -> Any:
     return _RAY_SHARED[key]
 
 
+MISSING_RAY = (
+    "--engine ray needs Ray Data, which is not installed: pip install 'spa-vl[distributed]' "
+    "(the `distributed` extra, ray[data])"
+)
+
+
+# Ray lists files on 8 threads, and there the first import of fsspec's HTTP filesystem races
+# (without aiohttp a thread sees a half-imported module: ImportError, which Ray does not catch).
+# A parquet folder or a few shards list fast enough on one thread.
+_RAY_ENV = {"RAY_DATA_LIST_FILES_THREADED_NUM_WORKERS": "1"}
+
+
+class RayMissingError(RuntimeError):
+    """The ``distributed`` extra is not installed."""
+
+
+def import_ray() -> Any:
+    """``ray`` with ``ray.data``, or ``RayMissingError`` naming the extra."""
+    for k, v in _RAY_ENV.items():  # read when ray.data is imported, here and in the workers
+        os.environ.setdefault(k, v)
+    try:
+        import ray
+        import ray.data
+    except ImportError as exc:
+        raise RayMissingError(MISSING_RAY) from exc
+    return ray
+
+
+@contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[Any]:
+    """Join the cluster at ``address``, or start Ray locally with ``num_cpus``; a session this
+    function started is shut down on exit, one already running (tests, notebooks) is kept."""
+    ray = import_ray()
+    started = False
+    if not ray.is_initialized():
+        ray.init(
+            address=address,
+            num_cpus=None if address else num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": _RAY_ENV},
+        )
+        started = True
+    try:
+        ctx = ray.data.DataContext.get_current()
+        # the index is built from the rows in source order, as in the local engine
+        ctx.execution_options.preserve_order = True
+        ctx.enable_progress_bars = False
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
 class RayExecutor:
     """Runs a step on Ray: joins the cluster at ``address`` or starts Ray with ``num_cpus`` (see
-    ``ray_engine.ray_session``); ``shared`` goes to the cluster once, by ``ray.put``.
+    ``ray_session``); ``shared`` goes to the cluster once, by ``ray.put``.
 
     ``parts`` is a list of small values (one task each, e.g. shard paths), or a ``ray.data``
     Dataset: then each batch of ``batch_size`` rows is a part, ``fn`` gets it as an Arrow
@@ -180,8 +235,6 @@ class RayExecutor:
 
     def session(self) -> Any:
         """The Ray session (a context manager yielding ``ray``)."""
-        from spa_vl.audit.ray_engine import ray_session
-
         return ray_session(self.address, self.num_cpus)
 
     def map(

@@ -12,75 +12,16 @@ Ray is imported lazily: without the ``distributed`` extra the rest of the packag
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from spa_vl.audit.core import MATCH_COLUMNS, fingerprint_batch, match_batch
 from spa_vl.audit.engine import AuditRun, build_index, prefetch_eval_ocr, save_ocr_cache
 from spa_vl.audit.evalsets import EvalSet
-from spa_vl.audit.executor import RayExecutor, shared_object
+from spa_vl.audit.executor import RayExecutor
 from spa_vl.audit.inputs import BATCH_COLUMNS, SourceBatches, is_release
 from spa_vl.audit.settings import AuditSettings
 from spa_vl.release.layout import ReleaseLayout, shard_split
-
-MISSING_RAY = (
-    "--engine ray needs Ray Data, which is not installed: pip install 'spa-vl[distributed]' "
-    "(the `distributed` extra, ray[data])"
-)
-
-
-# Ray lists files on 8 threads, and there the first import of fsspec's HTTP filesystem races
-# (without aiohttp a thread sees a half-imported module: ImportError, which Ray does not catch).
-# A parquet folder or a few shards list fast enough on one thread.
-_RAY_ENV = {"RAY_DATA_LIST_FILES_THREADED_NUM_WORKERS": "1"}
-
-
-class RayMissingError(RuntimeError):
-    """The ``distributed`` extra is not installed."""
-
-
-def import_ray() -> Any:
-    """``ray`` with ``ray.data``, or ``RayMissingError`` naming the extra."""
-    for k, v in _RAY_ENV.items():  # read when ray.data is imported, here and in the workers
-        os.environ.setdefault(k, v)
-    try:
-        import ray
-        import ray.data
-    except ImportError as exc:
-        raise RayMissingError(MISSING_RAY) from exc
-    return ray
-
-
-@contextmanager
-def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[Any]:
-    """Join the cluster at ``address``, or start Ray locally with ``num_cpus``; a session this
-    function started is shut down on exit, one already running (tests, notebooks) is kept."""
-    ray = import_ray()
-    started = False
-    if not ray.is_initialized():
-        ray.init(
-            address=address,
-            num_cpus=None if address else num_cpus,
-            include_dashboard=False,
-            log_to_driver=False,
-            runtime_env={"env_vars": _RAY_ENV},
-        )
-        started = True
-    try:
-        ctx = ray.data.DataContext.get_current()
-        # the index is built from the rows in source order, as in the local engine
-        ctx.execution_options.preserve_order = True
-        ctx.enable_progress_bars = False
-        yield ray
-    finally:
-        if started:
-            ray.shutdown()
-
-
-shared = shared_object  # the name scan and older callers import
 
 
 def _schemas() -> tuple[Any, Any]:

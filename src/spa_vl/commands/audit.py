@@ -202,7 +202,7 @@ def _ocr_wanted(args: argparse.Namespace) -> bool:
 
 
 def _run_scan(args: argparse.Namespace) -> int:
-    from spa_vl.audit.ray_engine import RayMissingError
+    from spa_vl.audit.executor import RayMissingError
     from spa_vl.audit.scan import ScanError, load_against, run_scan
 
     if args.workers < 1:
@@ -311,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
     except SourceError as exc:
         raise UsageError(str(exc)) from None
     except RuntimeError as exc:
-        from spa_vl.audit.ray_engine import RayMissingError
+        from spa_vl.audit.executor import RayMissingError
 
         if isinstance(exc, RayMissingError):
             raise UsageError(str(exc)) from None
