@@ -25,7 +25,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 Step = Callable[[Any, Any], Any]  # fn(part, shared) -> result
 
@@ -70,8 +70,10 @@ class ResumeMarkers:
         os.replace(tmp, path)
 
 
-class Executor(Protocol):
-    """What the audit asks of an executor."""
+class Executor:
+    """What the audit asks of an executor: ``map`` a step over parts, in order, skipping the
+    parts ``done`` records and recording the others as they finish. Subclasses say how the
+    (part, result) pairs are computed (``_pairs``)."""
 
     def map(
         self,
@@ -81,7 +83,12 @@ class Executor(Protocol):
         shared: Any = None,
         done: ResumeMarkers | None = None,
         identity: Callable[[Any], str] = str,
-    ) -> Iterator[Any]: ...
+    ) -> Iterator[Any]:
+        """``fn(part, shared)`` for each part not ``done``, results in the parts' order."""
+        return _recorded(self._pairs(fn, _todo(parts, done, identity), shared), done, identity)
+
+    def _pairs(self, fn: Step, todo: Iterator[Any], shared: Any) -> Iterator[tuple[Any, Any]]:
+        raise NotImplementedError
 
 
 def _todo(parts: Iterable[Any], done: ResumeMarkers | None, identity: Callable[[Any], str]) -> Iterator:
@@ -110,7 +117,7 @@ def _call(fn: Step, part: Any) -> Any:
     return fn(part, _SHARED)
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """Runs a step in this process (``workers`` <= 1) or in a pool of ``workers`` processes.
 
     A pool lives for one ``map`` and gets ``shared`` once per process, at start-up; at most
@@ -120,20 +127,10 @@ class LocalExecutor:
         self.workers = workers
         self.window = window
 
-    def map(
-        self,
-        fn: Step,
-        parts: Iterable[Any],
-        *,
-        shared: Any = None,
-        done: ResumeMarkers | None = None,
-        identity: Callable[[Any], str] = str,
-    ) -> Iterator[Any]:
-        """``fn(part, shared)`` for each part not ``done``, results in the parts' order."""
-        todo = _todo(parts, done, identity)
+    def _pairs(self, fn: Step, todo: Iterator[Any], shared: Any) -> Iterator[tuple[Any, Any]]:
         if self.workers <= 1:
-            return _recorded(((p, fn(p, shared)) for p in todo), done, identity)
-        return _recorded(self._pooled(fn, todo, shared), done, identity)
+            return ((p, fn(p, shared)) for p in todo)
+        return self._pooled(fn, todo, shared)
 
     def _pooled(self, fn: Step, todo: Iterator[Any], shared: Any) -> Iterator[tuple[Any, Any]]:
         with ProcessPoolExecutor(self.workers, initializer=_init_worker, initargs=(shared,)) as pool:
@@ -220,7 +217,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
             ray.shutdown()
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Runs a step on Ray: joins the cluster at ``address`` or starts Ray with ``num_cpus`` (see
     ``ray_session``); ``shared`` goes to the cluster once, by ``ray.put``.
 
@@ -237,18 +234,10 @@ class RayExecutor:
         """The Ray session (a context manager yielding ``ray``)."""
         return ray_session(self.address, self.num_cpus)
 
-    def map(
-        self,
-        fn: Step,
-        parts: Iterable[Any],
-        *,
-        shared: Any = None,
-        done: ResumeMarkers | None = None,
-        identity: Callable[[Any], str] = str,
-    ) -> Iterator[Any]:
-        """``fn(part, shared)`` for each part not ``done``, one Ray task each, results in order."""
-        todo = list(_todo(parts, done, identity))
-        return _recorded(zip(todo, self._results(fn, todo, shared), strict=True), done, identity)
+    def _pairs(self, fn: Step, todo: Iterator[Any], shared: Any) -> Iterator[tuple[Any, Any]]:
+        """One Ray task each."""
+        parts = list(todo)
+        return zip(parts, self._results(fn, parts, shared), strict=True)
 
     def _results(self, fn: Step, todo: list[Any], shared: Any) -> Iterator[Any]:
         if not todo:
