@@ -10,9 +10,12 @@ and quarantined by the row path.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +24,8 @@ import pyarrow.parquet as pq
 
 from spa_vl.sources.base import RECORD_FIELDS, SourceRow
 from spa_vl.taxonomy import load_taxonomy
+
+T = TypeVar("T")
 
 
 def open_parquet(file: Path, name: str) -> pq.ParquetFile | SourceRow:
@@ -181,6 +186,51 @@ def safe_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch |
             yield f"{type(exc).__name__}: {exc}".strip()
             return
         yield batch
+
+
+_END = object()
+
+
+def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """``items``, each one produced by a thread of its own while the caller works on the one
+    before: pyarrow decodes parquet outside the GIL, and ``iter_batches`` decodes only when
+    asked, so without this the decoding and the caller's checks take turns. An exception of
+    ``items`` is raised in the caller where it would have been; closing this iterator (or
+    leaving a loop over it) stops the thread after the item it is producing."""
+    ready: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(entry: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_END, None))
+        except BaseException as exc:  # handed to the caller and raised there
+            put((None, exc))
+
+    thread = threading.Thread(target=produce, name="spa-vl-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = ready.get()
+            if exc is not None:
+                raise exc
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def unreadable_rest(name: str, k: int, total: int, error: str) -> SourceRow:

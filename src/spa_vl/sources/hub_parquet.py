@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,7 @@ from spa_vl.sources.columns import (
     is_text,
     nulls,
     open_parquet,
+    read_ahead,
     recover_label_columns,
     repeat_string,
     safe_batches,
@@ -229,17 +231,19 @@ class HubParquetReader:
             return
         pf, read_cols, _ = opened
         k = 0
-        for batch in safe_batches(pf.iter_batches(batch_size=FAST_BATCH_ROWS, columns=read_cols)):
-            if isinstance(batch, str):
-                # The row path's batches are smaller: it may still read rows of this batch
-                # before failing. It decides, so that both paths give the same rows.
-                yield from self.part_rows(part, skip=k)
-                return
-            try:
-                yield self._column_batch(batch, name, part, k)
-            except pa.ArrowInvalid:  # e.g. text that is not valid UTF-8: the row path decides
-                yield from self._batch_rows(batch, name, part, k, [])
-            k += batch.num_rows
+        # read ahead: the next batch decodes while this one is checked and written
+        with closing(read_ahead(pf.iter_batches(batch_size=FAST_BATCH_ROWS, columns=read_cols))) as batches:
+            for batch in safe_batches(batches):
+                if isinstance(batch, str):
+                    # The row path's batches are smaller: it may still read rows of this batch
+                    # before failing. It decides, so that both paths give the same rows.
+                    yield from self.part_rows(part, skip=k)
+                    return
+                try:
+                    yield self._column_batch(batch, name, part, k)
+                except pa.ArrowInvalid:  # e.g. text that is not valid UTF-8: the row path decides
+                    yield from self._batch_rows(batch, name, part, k, [])
+                k += batch.num_rows
 
     def _open(self, part: FilePart, name: str) -> SourceRow | tuple[pq.ParquetFile, list[str], list]:
         """The open file, the columns to read and the file's problems; or the row saying why
