@@ -11,6 +11,8 @@ against one copy of the same rows written by ``Dataset.to_parquet``. Each measur
 fresh process (cold caches of Python objects, its own peak RSS); with ``--repeat N`` the best of
 N is kept and the slowest is shown (the machine is shared; the runs of each side are
 interleaved, so that the load falls alike on both).
+``data`` is the build without its card step (no README.md, figures, croissant.json): the
+figures' matplotlib work is most of what the build does beyond the baseline's.
 ``--rows-path`` also measures ``build_release(fast=False)``, the row path, for comparison.
 """
 
@@ -36,6 +38,17 @@ def run_ours(src: Path, out: Path, fast: bool = True) -> dict:
 
     t = time.perf_counter()
     result = build_release(src, out, fast=fast)
+    seconds = time.perf_counter() - t
+    return {"seconds": seconds, "rows": result.report.read, "parquet_bytes": parquet_bytes(out)}
+
+
+def run_data(src: Path, out: Path) -> dict:
+    """The build without its card step (no README.md, figures or croissant.json): what the
+    build spends on the data alone, the work the baseline does plus validation and checksums."""
+    from spa_vl.release.build import build_release
+
+    t = time.perf_counter()
+    result = build_release(src, out, card=lambda folder, stats: [])
     seconds = time.perf_counter() - t
     return {"seconds": seconds, "rows": result.report.read, "parquet_bytes": parquet_bytes(out)}
 
@@ -76,7 +89,7 @@ def main() -> None:
     if args._measure:
         which, src, out = args._measure
         Path(out).mkdir(parents=True, exist_ok=True)
-        fn = {"ours": run_ours, "rows": run_rows, "baseline": run_baseline}[which]
+        fn = {"ours": run_ours, "data": run_data, "rows": run_rows, "baseline": run_baseline}[which]
         report_peak(fn(Path(src), Path(out)))
         return
     print(f"machine: {machine()}; {load()}")
@@ -86,7 +99,7 @@ def main() -> None:
     for n, texture in samples:
         src = hub_sample(n) if texture == "gradient" else hub_sample(n, None, "photo")
         label = f"{n:>7} {'photo' if texture == 'photo' else '256px'}"
-        kinds = ("baseline", "ours", *(("rows",) if args.rows_path else ()))
+        kinds = ("baseline", "ours", "data", *(("rows",) if args.rows_path else ()))
         runs: dict[str, list[dict]] = {which: [] for which in kinds}
         for _ in range(args.repeat):  # interleaved, so that the load of a shared machine falls alike
             for which in kinds:
@@ -108,8 +121,10 @@ def main() -> None:
                 flush=True,
             )
         ours, base = results[(n, texture, "ours")], results[(n, texture, "baseline")]
+        data = results[(n, texture, "data")]
         print(
-            f"{label}  ours/baseline: speed {ours['rows_per_s'] / base['rows_per_s']:.2f}, "
+            f"{label}  ours/baseline: speed {ours['rows_per_s'] / base['rows_per_s']:.2f} "
+            f"(without the card step: {data['rows_per_s'] / base['rows_per_s']:.2f}), "
             f"parquet bytes {ours['parquet_bytes'] / base['parquet_bytes']:.3f}"
         )
 
