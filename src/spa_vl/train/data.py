@@ -12,6 +12,7 @@ never said. Nothing here imports torch.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,27 @@ def _pairs(dataset: datasets.Dataset) -> list[int]:
     return [i for i, (c, r) in enumerate(zip(answers["chosen"], answers["rejected"], strict=True)) if c and r]
 
 
+def _map_text(
+    dataset: datasets.Dataset,
+    columns: list[str],
+    fn: Callable[[dict[str, list]], dict[str, list]],
+    batch_size: int,
+    features: datasets.Features,
+    desc: str,
+) -> datasets.Dataset:
+    """``fn`` over batches of the text ``columns`` only (images are never decoded), giving a
+    dataset of ``features`` alone."""
+    text = dataset.select_columns(columns)
+    return text.map(
+        fn,
+        batched=True,
+        batch_size=batch_size,
+        remove_columns=text.column_names,
+        features=features,
+        desc=desc,
+    )
+
+
 def to_trl(dataset: datasets.Dataset) -> datasets.Dataset:
     """A release split as TRL's conversational preference dataset.
 
@@ -128,15 +150,10 @@ def to_trl(dataset: datasets.Dataset) -> datasets.Dataset:
         raise ValueError(f"not a SPA-VL split: no column {', '.join(missing)}")
     if dataset._indices is not None:  # a selected or shuffled view: the image view needs the rows in order
         dataset = dataset.flatten_indices()
-    text = dataset.select_columns(["question", "chosen", "rejected"])
-    conversations = text.map(
-        _conversations,
-        batched=True,
-        batch_size=1000,
-        remove_columns=text.column_names,
-        features=CONVERSATION_FEATURES,
-        desc="Rendering pairs as conversations",
-    )
+    conversations = _map_text(
+        dataset, ["question", "chosen", "rejected"], _conversations, 1000, CONVERSATION_FEATURES,
+        "Rendering pairs as conversations",
+    )  # fmt: skip
     joined = datasets.concatenate_datasets([conversations, _image_lists(dataset)], axis=1)
     return joined.select(_pairs(dataset))
 
@@ -222,15 +239,10 @@ def preference_dataset(
         ]
         return {"n_tokens": count_tokens(examples, processing_class, image_tokens) if examples else []}
 
-    text = pairs.select_columns(["prompt", "chosen", "rejected"])
-    lengths = text.map(
-        measure,
-        batched=True,
-        batch_size=256,
-        remove_columns=text.column_names,
-        features=datasets.Features({"n_tokens": datasets.Value("int32")}),
-        desc="Measuring pairs",
-    )
+    lengths = _map_text(
+        pairs, ["prompt", "chosen", "rejected"], measure, 256,
+        datasets.Features({"n_tokens": datasets.Value("int32")}), "Measuring pairs",
+    )  # fmt: skip
     n_tokens = lengths["n_tokens"] if len(pairs) else []  # map drops the column on no rows
     measured = [n for n in n_tokens if n >= 0]
     kept = [i for i, n in enumerate(n_tokens) if 0 <= n <= max_length]
