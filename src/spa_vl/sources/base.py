@@ -228,9 +228,13 @@ def special_file_problems(files: Iterable[Path]) -> list[LayoutProblem]:
     ]
 
 
+@dataclass
 class NamedDataFiles:
     """For readers of a file or a folder of named data files: ``files`` and ``layout_problems``
     follow from ``_named`` (the paths the layout would read, whatever they turn out to be)."""
+
+    path: Path
+    partial: list[LayoutProblem] = field(default_factory=list)  # accepted by allow_partial
 
     def _named(self) -> list[Path]:
         raise NotImplementedError

@@ -13,7 +13,7 @@ import binascii
 import codecs
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from spa_vl.sources.base import (
@@ -31,9 +31,7 @@ from spa_vl.sources.rlhf_json import find_image_root
 
 @dataclass
 class JsonlReader(NamedDataFiles):
-    path: Path
     format: str = "jsonl"
-    partial: list[LayoutProblem] = field(default_factory=list)  # accepted by allow_partial
 
     @staticmethod
     def detect(path: Path) -> bool:

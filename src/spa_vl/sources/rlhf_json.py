@@ -21,7 +21,7 @@ import codecs
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -216,9 +216,7 @@ class Utf8Text:
 
 @dataclass
 class RlhfJsonReader(NamedDataFiles):
-    path: Path
     format: str = "rlhf-json"
-    partial: list[LayoutProblem] = field(default_factory=list)  # accepted by allow_partial
 
     @staticmethod
     def detect(path: Path) -> bool:
