@@ -1,6 +1,7 @@
 """Eval-set adapters: each turns one published file layout into ``EvalItem``s.
 
-Formats are those of ``SPA_VL_FACTS.md``. An adapter reads every question variant a set has
+Formats are those the sets' authors publish (each adapter's docstring names the files and
+columns it reads). An adapter reads every question variant a set has
 (FigStep's question and instruction, MM-SafetyBench's four phrasings, ...). A file without the
 columns an adapter needs raises ``EvalSetError`` naming the expected and the found columns.
 Images are resolved against the file's folder (or ``image_root``); a missing image is counted,

@@ -1,4 +1,5 @@
-"""What is known about SPA-VL as its authors publish it (see SPA_VL_FACTS.md).
+"""What is known about SPA-VL as its authors publish it (arXiv 2406.12030 and the Hub
+dataset ``sqrti/SPA-VL``: rows per split, files, taxonomy).
 
 These numbers describe the upstream publication, not a release: the card quotes them to
 compare a release against, and every number about the release itself is computed.
