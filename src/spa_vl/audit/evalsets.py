@@ -1,6 +1,6 @@
 """Eval-set adapters: each turns one published file layout into ``EvalItem``s.
 
-Formats are those the sets' authors publish (each adapter's docstring names the files and
+Formats are those the sets' authors publish (each adapter names the files and the
 columns it reads). An adapter reads every question variant a set has
 (FigStep's question and instruction, MM-SafetyBench's four phrasings, ...). A file without the
 columns an adapter needs raises ``EvalSetError`` naming the expected and the found columns.
