@@ -179,3 +179,23 @@ def test_thumbnail_is_pillows_box_resize_bit_for_bit(size: tuple[int, int]) -> N
     for grey in (smooth, noise):
         want = grey.resize((32, 32), Image.Resampling.BOX)
         assert _thumbnail(grey).tobytes() == want.tobytes()
+
+
+def test_fused_grey_thumbnail_is_pillows_bit_for_bit() -> None:
+    """The compiled grey conversion + horizontal pass (``_fast_thumbnail``) against Pillow's
+    ``convert("L")`` and BOX resize, on every RGB colour and on pictures of several widths."""
+    from spa_vl.audit.image import _arrow_words, _fast_thumbnail, _grey_of, _reduce_is_exact, _thumbnail
+
+    every = np.arange(1 << 24, dtype=np.uint32)
+    rgb = np.stack([every & 255, (every >> 8) & 255, every >> 16], axis=-1).astype(np.uint8)
+    rgb = rgb.reshape(4096, 4096, 3)
+    assert (np.asarray(Image.fromarray(rgb, "RGB").convert("L")) == _grey_of(rgb)).all()
+    rng = np.random.default_rng(0)
+    for size in [(512, 384), (384, 512), (96, 64), (640, 40), (160, 100), (1024, 50)]:
+        noise = Image.fromarray(rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8), "RGB")
+        for im in (picture(8, size), noise):
+            fast = _fast_thumbnail(im, _arrow_words(im))
+            if fast is None:  # only where reduce rounds otherwise than the resize (_thumbnail)
+                assert size[0] % 32 or not _reduce_is_exact(size[0] // 32)
+                continue
+            assert fast[0].tobytes() == _thumbnail(im.convert("L")).tobytes()

@@ -193,6 +193,7 @@ def near_join(src, ref, scope, rule, max_matches: int):
     loss_floor = np.zeros(longest + 1, np.int64)
     pos = np.empty(longest + 1, np.int64)
     df = np.empty(longest + 1, np.int64)
+    order_buf = np.empty(longest + 1, np.int64)
     out_rows = np.empty(256, np.int64)
     out_items = np.empty(256, np.int64)
     out_rule = np.empty(256, np.int8)
@@ -214,7 +215,19 @@ def near_join(src, ref, scope, rule, max_matches: int):
                 pos[m] = i
                 df[m] = offsets[i + 1] - offsets[i]
                 m += 1
-        order = np.argsort(df[:m], kind="mergesort")
+        # the order a stable sort gives: by insertion into a reused buffer for the short rows
+        # that most are (no allocation per row), numpy's merge sort for long ones
+        if m <= 64:
+            for a in range(m):
+                d = df[a]
+                b = a
+                while b > 0 and df[order_buf[b - 1]] > d:
+                    order_buf[b] = order_buf[b - 1]
+                    b -= 1
+                order_buf[b] = a
+            order = order_buf
+        else:
+            order = np.argsort(df[:m], kind="mergesort")
         # 1. A pair that the rule can accept, other than a shorter reference text inside the
         # row, misses at most k of the row's n-grams (k + 1 = prefix_size): it holds one of
         # any k + 1 of them, and at least t of any k + t. Probing EXTRA_PROBES more postings
