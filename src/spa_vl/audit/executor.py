@@ -263,3 +263,22 @@ class RayExecutor(Executor):
             return fn(batch, None if shared_ref is None else shared_object(shared_ref))
 
         return ds.map_batches(run, batch_format="pyarrow", batch_size=batch_size)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Where the audit's steps run: ``local`` (``workers`` processes; 1: this one) or ``ray`` (the
+    cluster at ``ray_address``, or Ray started here with ``num_cpus``)."""
+
+    kind: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
+    num_cpus: int | None = None
+
+    def executor(self) -> Executor:
+        if self.kind == "ray":
+            return RayExecutor(self.ray_address, self.num_cpus)
+        return LocalExecutor(self.workers)
+
+
+LOCAL = Engine()  # this process alone: the default of every entry point

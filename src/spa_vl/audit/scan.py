@@ -27,7 +27,7 @@ from spa_vl.audit.against import SPA_VL_SPLITS, ScanError, load_against, load_sp
 from spa_vl.audit.core import MATCH_COLUMNS, fingerprint_batch, match_batch
 from spa_vl.audit.engine import AuditRun, build_index, ocr_counts, save_ocr_cache
 from spa_vl.audit.evalsets import EvalSet
-from spa_vl.audit.executor import Executor, LocalExecutor, RayExecutor, ResumeMarkers
+from spa_vl.audit.executor import LOCAL, Engine, Executor, RayExecutor, ResumeMarkers
 from spa_vl.audit.image import IMAGE_KEY_VERSION
 from spa_vl.audit.reference import AuditIndex
 from spa_vl.audit.settings import AuditSettings
@@ -262,10 +262,7 @@ def scan_corpus(
     settings: AuditSettings,
     work_dir: Path,
     cols: Columns = Columns(),
-    engine: str = "local",
-    workers: int = 1,
-    ray_address: str | None = None,
-    num_cpus: int | None = None,
+    engine: Engine = LOCAL,
     batch_size: int = 8192,
     progress: bool = True,
     stop_after: int | None = None,
@@ -289,8 +286,8 @@ def scan_corpus(
     total = sum(open_shard(s).metadata.num_rows for s in todo)
     t_start = time.perf_counter()
     with ExitStack() as stack:
-        executor: Executor = RayExecutor(ray_address, num_cpus) if engine == "ray" else LocalExecutor(workers)
-        if engine == "ray" and todo:  # started apart, so the scan time is the scan's alone
+        executor = engine.executor()
+        if isinstance(executor, RayExecutor) and todo:  # started apart, so the scan time is the scan's alone
             stack.enter_context(executor.session())
         t1 = time.perf_counter()
         _scan_todo(executor, todo, done, index, cols, batch_size, progress, stop_after, total)
@@ -333,10 +330,7 @@ def run_scan(
     text_column: str = "text",
     image_column: str | None = None,
     id_column: str | None = None,
-    engine: str = "local",
-    workers: int = 1,
-    ray_address: str | None = None,
-    num_cpus: int | None = None,
+    engine: Engine = LOCAL,
     batch_size: int = 8192,
     progress: bool = True,
     stop_after: int | None = None,
@@ -354,13 +348,10 @@ def run_scan(
         settings,
         work_dir or out.with_name(out.name + ".parts"),
         cols,
-        engine,
-        workers,
-        ray_address,
-        num_cpus,
-        batch_size,
-        progress,
-        stop_after,
+        engine=engine,
+        batch_size=batch_size,
+        progress=progress,
+        stop_after=stop_after,
     )
     settings = replace(settings, scopes=("eval",), answers=False)
     return build_report(run, settings, source, eval_sets)

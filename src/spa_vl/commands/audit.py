@@ -202,7 +202,7 @@ def _ocr_wanted(args: argparse.Namespace) -> bool:
 
 
 def _run_scan(args: argparse.Namespace) -> int:
-    from spa_vl.audit.executor import RayMissingError
+    from spa_vl.audit.executor import Engine, RayMissingError
     from spa_vl.audit.scan import ScanError, load_against, run_scan
 
     if args.workers < 1:
@@ -222,10 +222,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             text_column=args.text_column,
             image_column=args.image_column,
             id_column=args.id_column,
-            engine=args.engine,
-            workers=args.workers,
-            ray_address=args.ray_address,
-            num_cpus=args.num_cpus,
+            engine=Engine(args.engine, args.workers, args.ray_address, args.num_cpus),
             batch_size=args.batch_size,
             progress=not args.quiet,
         )
