@@ -16,21 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from spa_vl.sources.base import (
-    RECORD_FIELDS,
-    LayoutProblem,
-    NamedDataFiles,
-    SourceRow,
-    display_path,
-    fingerprint_files,
-    parse_int,
-    recover_labels,
-)
+from spa_vl.sources import base
 from spa_vl.sources.rlhf_json import find_image_root
 
 
 @dataclass
-class JsonlReader(NamedDataFiles):
+class JsonlReader(base.NamedDataFiles):
     format: str = "jsonl"
 
     @staticmethod
@@ -45,16 +36,16 @@ class JsonlReader(NamedDataFiles):
         # Our own quarantine files are outputs, not inputs (listed by ``ignored``).
         return sorted(p for p in self.path.glob("*.jsonl") if "quarantine" not in p.name)
 
-    def ignored(self) -> list[LayoutProblem]:
+    def ignored(self) -> list[base.LayoutProblem]:
         if not self.path.is_dir():
             return []
         quarantines = [
-            LayoutProblem(display_path(p), "named as a quarantine file (an output of spa-vl); not read")
+            base.LayoutProblem(base.display_path(p), "named as a quarantine file (a spa-vl output); not read")
             for p in sorted(self.path.glob("*.jsonl"))
             if "quarantine" in p.name
         ]
         others = [
-            LayoutProblem(display_path(p), "a .json file in a JSON Lines source; not read")
+            base.LayoutProblem(base.display_path(p), "a .json file in a JSON Lines source; not read")
             for p in sorted(self.path.glob("*.json"))
         ]
         return quarantines + others
@@ -65,14 +56,14 @@ class JsonlReader(NamedDataFiles):
         images = [store.path] if hasattr(store, "path") else []
         if not images and store.root != root.resolve():
             images = sorted(p for p in store.root.rglob("*") if p.is_file())
-        return fingerprint_files(root.resolve(), [p.resolve() for p in (*self.files(), *images)])
+        return base.fingerprint_files(root.resolve(), [p.resolve() for p in (*self.files(), *images)])
 
-    def rows(self, splits: tuple[str, ...] | None = None) -> Iterator[SourceRow]:
+    def rows(self, splits: tuple[str, ...] | None = None) -> Iterator[base.SourceRow]:
         """All rows; ``splits`` is a hint (records carry their split, so callers still filter)."""
         folder = self.path if self.path.is_dir() else self.path.parent
         images = find_image_root(folder)
         for file in self.files():
-            name = display_path(file)
+            name = base.display_path(file)
             with open(file, "rb") as fh:
                 for line_no, line in enumerate(fh, start=1):
                     if line_no == 1 and line.startswith(codecs.BOM_UTF8):
@@ -82,8 +73,8 @@ class JsonlReader(NamedDataFiles):
                     yield _parse_line(name, line_no, line, images)
 
 
-def _parse_line(name: str, line_no: int, line: bytes, images) -> SourceRow:
-    row = SourceRow(name, line_no, None, images=images)
+def _parse_line(name: str, line_no: int, line: bytes, images) -> base.SourceRow:
+    row = base.SourceRow(name, line_no, None, images=images)
     try:
         # Without its line break, so that JSON errors point at a column of this line.
         text = line.decode("utf-8").rstrip("\r\n")
@@ -95,7 +86,7 @@ def _parse_line(name: str, line_no: int, line: bytes, images) -> SourceRow:
             f"the line is not UTF-8 (byte 0x{line[exc.start]:02x} at offset {exc.start})",
         )
     try:
-        item = json.loads(text, parse_int=parse_int)
+        item = json.loads(text, parse_int=base.parse_int)
     except RecursionError:
         row.raw = text
         return row.with_problem("<record>", "malformed-json", "the line nests too deeply to be read")
@@ -110,9 +101,9 @@ def _parse_line(name: str, line_no: int, line: bytes, images) -> SourceRow:
     if not isinstance(item, dict):
         row.raw = text
         return row.with_problem("<record>", "not-an-object", "the line is not a JSON object")
-    for extra in sorted(set(item) - set(RECORD_FIELDS)):
+    for extra in sorted(set(item) - set(base.RECORD_FIELDS)):
         row.problems.append(row.problem(extra, "unexpected-field", f"unexpected field {extra!r}"))
-    record = {k: item[k] for k in RECORD_FIELDS if k in item}
+    record = {k: item[k] for k in base.RECORD_FIELDS if k in item}
     image = record.get("image")
     if isinstance(image, dict) and isinstance(image.get("bytes"), str):
         try:
@@ -122,6 +113,6 @@ def _parse_line(name: str, line_no: int, line: bytes, images) -> SourceRow:
                 row.problem("image.bytes", "bad-base64", "embedded image is not valid base64")
             )
     if record.get("split") == "train":
-        recover_labels(record)
+        base.recover_labels(record)
     row.record = record
     return row

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from spa_vl.names import EVAL_SETS, LEVELS
 from spa_vl.release.layout import ReleaseLayout, is_release, shard_split
+from spa_vl.sources import columns
 from spa_vl.sources.base import (
     LayoutProblem,
     SourceRow,
@@ -27,17 +28,6 @@ from spa_vl.sources.base import (
     not_a_file,
     shard_set_problems,
     special_file_problems,
-)
-from spa_vl.sources.columns import (
-    CANONICAL_COLUMNS,
-    IMAGE_TYPES,
-    ColumnBatch,
-    checked_columns,
-    is_text,
-    open_parquet,
-    safe_batches,
-    unreadable_rest,
-    validate_utf8,
 )
 from spa_vl.taxonomy import load_taxonomy
 
@@ -87,30 +77,30 @@ class ReleaseReader:
 
     def _file_rows(self, file: Path, split: str, skip: int = 0) -> Iterator[SourceRow]:
         name = display_path(file)
-        pf = open_parquet(file, name)
+        pf = columns.open_parquet(file, name)
         if isinstance(pf, SourceRow):
             yield pf
             return
         k = 0
-        for batch in safe_batches(pf.iter_batches(batch_size=BATCH_ROWS)):
+        for batch in columns.safe_batches(pf.iter_batches(batch_size=BATCH_ROWS)):
             if isinstance(batch, str):
-                yield unreadable_rest(name, max(k, skip), pf.metadata.num_rows, batch)
+                yield columns.unreadable_rest(name, max(k, skip), pf.metadata.num_rows, batch)
                 return
             if k >= skip:
                 yield from _records(batch, name, split, k + 1)
             k += batch.num_rows
 
-    def batches(self, splits: tuple[str, ...] | None = None) -> Iterator[ColumnBatch | SourceRow]:
+    def batches(self, splits: tuple[str, ...] | None = None) -> Iterator[columns.ColumnBatch | SourceRow]:
         """The rows of ``rows()`` as column batches (see sources.columns); a file whose
         columns are not the release schema's goes row by row."""
         for file, split in self._files(splits):
             name = display_path(file)
-            pf = open_parquet(file, name)
+            pf = columns.open_parquet(file, name)
             if isinstance(pf, SourceRow) or not _schema_ok(pf.schema_arrow):
                 yield from self._file_rows(file, split)
                 continue
             k = 0
-            for batch in safe_batches(pf.iter_batches(batch_size=FAST_BATCH_ROWS)):
+            for batch in columns.safe_batches(pf.iter_batches(batch_size=FAST_BATCH_ROWS)):
                 if isinstance(batch, str):  # the row path decides (see sources.hub_parquet)
                     yield from self._file_rows(file, split, skip=k)
                     break
@@ -154,7 +144,7 @@ def _records(
         positions = range(batch.num_rows)
     else:
         batch = batch.take(pa.array(positions, pa.int64()))
-    cols, bad = checked_columns(batch)
+    cols, bad = columns.checked_columns(batch)
     for j, k in enumerate(positions):
         v = {c: values[j] for c, values in cols.items()}
         found = list(bad.get(j, ()))
@@ -189,8 +179,8 @@ def _schema_ok(schema: pa.Schema) -> bool:
     if set(schema.names) != want or len(schema.names) != len(want):
         return False
     return (
-        schema.field("image").type in IMAGE_TYPES
-        and all(is_text(schema.field(c).type) for c in _TEXT)
+        schema.field("image").type in columns.IMAGE_TYPES
+        and all(columns.is_text(schema.field(c).type) for c in _TEXT)
         and all(pa.types.is_integer(schema.field(c).type) for c in (*LEVELS, "eval_set"))
     )
 
@@ -205,14 +195,14 @@ def _names_of(ids: pa.Array, names: list[str] | tuple[str, ...]) -> pa.Array:
     return pc.take(pa.array(list(names), pa.string()), kept)
 
 
-def _column_batch(batch: pa.RecordBatch, name: str, split: str, first: int) -> ColumnBatch:
+def _column_batch(batch: pa.RecordBatch, name: str, split: str, first: int) -> columns.ColumnBatch:
     cols = {c: batch.column(c) for c in batch.schema.names}
-    validate_utf8(batch)  # raises on invalid UTF-8 (image.path too), before any string kernel
+    columns.validate_utf8(batch)  # raises on invalid UTF-8 (image.path too), before any string kernel
     text = {c: cols[c] if cols[c].type == pa.string() else cols[c].cast(pa.string()) for c in _TEXT}
     labels = {c: _names_of(cols[level], _label_names()[level]) for c, level in _LABELS}
     table = pa.table(
         {**text, "image": cols["image"], **labels, "eval_set": _names_of(cols["eval_set"], EVAL_SETS)}
-    ).select(list(CANONICAL_COLUMNS))
-    return ColumnBatch(
+    ).select(list(columns.CANONICAL_COLUMNS))
+    return columns.ColumnBatch(
         name, split, first, table, lambda positions: list(_records(batch, name, split, first, positions))
     )
