@@ -129,31 +129,33 @@ def read_vlguard(path: Path, opts: _Options) -> list[EvalItem]:
     return items
 
 
-def read_siuo(path: Path, opts: _Options) -> list[EvalItem]:
-    data = _list_of_objects(path, "siuo", ["question_id", "image", "question"])
+def _question_per_record(
+    path: Path, opts: _Options, fmt: str, id_key: str, text_key: str, image_key: str, answer_key: str | None
+) -> list[EvalItem]:
+    """A JSON list of records, each one question (``text_key``) with an image (``image_key``)
+    and, when ``answer_key`` is given, an optional reference answer."""
+    data = _list_of_objects(path, fmt, [id_key, image_key, text_key])
     images = _Images(_image_roots(path, opts), opts)
     items = []
     for i, obj in enumerate(data, 1):
-        id_ = str(obj["question_id"])
-        for key in ("question", "reference_answer"):
-            _text(path, f"record {i} (question_id {id_}) field {key!r}", obj.get(key))
-        items.append(EvalItem(id_, "question", obj["question"]))
-        if obj.get("reference_answer"):
-            items.append(EvalItem(id_, "reference_answer", obj["reference_answer"], True))
-        _add_image(items, images, id_, obj.get("image"), obj["question"])
+        id_ = str(obj[id_key])
+        for key in (text_key, answer_key) if answer_key else (text_key,):
+            _text(path, f"record {i} ({id_key} {id_}) field {key!r}", obj.get(key))
+        items.append(EvalItem(id_, text_key, obj[text_key]))
+        if answer_key and obj.get(answer_key):
+            items.append(EvalItem(id_, answer_key, obj[answer_key], True))
+        _add_image(items, images, id_, obj.get(image_key), obj[text_key])
     return items
+
+
+def read_siuo(path: Path, opts: _Options) -> list[EvalItem]:
+    """SIUO: ``question_id``, ``image``, ``question`` and a ``reference_answer``."""
+    return _question_per_record(path, opts, "siuo", "question_id", "question", "image", "reference_answer")
 
 
 def read_vlsbench(path: Path, opts: _Options) -> list[EvalItem]:
-    data = _list_of_objects(path, "vlsbench", ["instruction_id", "instruction", "image_path"])
-    images = _Images(_image_roots(path, opts), opts)
-    items = []
-    for i, obj in enumerate(data, 1):
-        id_ = str(obj["instruction_id"])
-        _text(path, f"record {i} (instruction_id {id_}) field 'instruction'", obj["instruction"])
-        items.append(EvalItem(id_, "instruction", obj["instruction"]))
-        _add_image(items, images, id_, obj.get("image_path"), obj["instruction"])
-    return items
+    """VLSBench: ``instruction_id``, ``instruction``, ``image_path``."""
+    return _question_per_record(path, opts, "vlsbench", "instruction_id", "instruction", "image_path", None)
 
 
 def read_jailbreakv(path: Path, opts: _Options) -> list[EvalItem]:
