@@ -182,8 +182,9 @@ def test_thumbnail_is_pillows_box_resize_bit_for_bit(size: tuple[int, int]) -> N
 
 
 def test_fused_grey_thumbnail_is_pillows_bit_for_bit() -> None:
-    """The compiled grey conversion + horizontal pass (``_fast_thumbnail``) against Pillow's
-    ``convert("L")`` and BOX resize, on every RGB colour and on pictures of several widths."""
+    """The compiled grey conversion + horizontal pass, and the vertical one where the height
+    allows (``_fast_thumbnail``), against Pillow's ``convert("L")`` and BOX resize, on every
+    RGB colour and on pictures of several widths and heights."""
     from spa_vl.audit.image import _arrow_words, _fast_thumbnail, _grey_of, _reduce_is_exact, _thumbnail
 
     every = np.arange(1 << 24, dtype=np.uint32)
@@ -191,7 +192,18 @@ def test_fused_grey_thumbnail_is_pillows_bit_for_bit() -> None:
     rgb = rgb.reshape(4096, 4096, 3)
     assert (np.asarray(Image.fromarray(rgb, "RGB").convert("L")) == _grey_of(rgb)).all()
     rng = np.random.default_rng(0)
-    for size in [(512, 384), (384, 512), (96, 64), (640, 40), (160, 100), (1024, 50)]:
+    sizes = [
+        (512, 384),
+        (384, 512),
+        (96, 64),
+        (640, 40),
+        (160, 100),
+        (1024, 50),
+        (512, 512),
+        (128, 96),
+        (64, 1024),
+    ]
+    for size in sizes:
         noise = Image.fromarray(rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8), "RGB")
         for im in (picture(8, size), noise):
             fast = _fast_thumbnail(im, _arrow_words(im))

@@ -77,3 +77,20 @@ def test_dots_between_words_still_separate_them() -> None:
     assert normalize_text("see file.txt now") == "see file txt now"
     assert normalize_text("plan A.Then run") == "plan a then run"
     assert normalize_text("route 5.a") == "route 5 a"
+
+
+def test_batch_agrees_with_one_text_at_a_time() -> None:
+    import random
+
+    from spa_vl.audit.normalize import normalize_texts
+
+    rng = random.Random(1)
+    pieces = ["U.S.", "e.g.", "a.b", "Human:", "Question:", "Assistant:", "<image>", "</img>",
+              "\x00", "\x01", "\n", "\t", "  ", "'", "-", "`", "_", ".", ":", "<", "é", "’", "Ｕ．Ｓ．",
+              "a", "Z", "9", " ", "?", "i.e"]  # fmt: skip
+    for _ in range(3000):
+        batch = [
+            None if rng.random() < 0.1 else "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+            for _ in range(rng.randint(0, 8))
+        ]
+        assert normalize_texts(batch) == [normalize_text(t) for t in batch], repr(batch)

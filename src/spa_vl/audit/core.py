@@ -18,7 +18,7 @@ import numpy as np
 
 from spa_vl.audit.frame import IMAGES, METHODS, OCR_IMAGES, TEXTS, Frame, best, objects, reference, round4
 from spa_vl.audit.image import VARIANTS, hash_image
-from spa_vl.audit.normalize import normalize_text
+from spa_vl.audit.normalize import normalize_texts
 from spa_vl.audit.reference import AuditIndex, split_rank
 from spa_vl.audit.scopes import SCOPE_NAMES, scope_codes
 from spa_vl.audit.settings import AuditSettings
@@ -81,7 +81,7 @@ def fingerprint_batch(batch: Any, settings: AuditSettings) -> dict[str, list]:
     cols = columns(batch)
     n = len(cols["id"])
     for fld in settings.source_fields():
-        cols[f"norm_{fld}"] = [normalize_text(t) for t in cols.get(fld) or [None] * n]
+        cols[f"norm_{fld}"] = normalize_texts(cols.get(fld) or [None] * n)
     images = cols.pop("image", None)
     if settings.images:
         exact, phash, dhash = np.zeros(n, np.uint64), np.zeros(n, np.uint64), np.zeros(n, np.uint64)
@@ -173,7 +173,7 @@ def _text_frame(src, fld, rows, items, index, method, score, rule, sim, cont) ->
 
 def _match_texts(cols, fld, norms, src_rank, src_order, index: AuditIndex) -> list[Frame]:
     s, ref = index.settings, index.texts
-    present = np.array([bool(x) for x in norms], bool)
+    present = np.fromiter(map(bool, norms), bool, len(norms))
     keep = _text_filter(src_rank, src_order, index, fld != "question")
     enc = index.ngrams.encode(norms)
     rows, items = index.exact.lookup(enc.text_hash, present)

@@ -118,7 +118,10 @@ def _source_ranks(cols: Mapping[str, Sequence], rows: np.ndarray) -> np.ndarray:
     quick on the sorted ids a batch usually has."""
     split, ids = cols["split"], cols["id"]
     distinct, at = np.unique(rows, return_inverse=True)
-    keys = [(split[r], ids[r]) for r in distinct.tolist()]
+    rows_kept = distinct.tolist()
+    keys = list(zip(map(split.__getitem__, rows_kept), map(ids.__getitem__, rows_kept), strict=True))
+    if all(map(operator.lt, keys[:-1], keys[1:])):  # a batch's rows in order, as most come
+        return at.ravel().astype(np.int64, copy=False)
     order = sorted(range(len(keys)), key=keys.__getitem__)
     ordered = [keys[k] for k in order]
     step = np.fromiter(map(operator.ne, ordered[1:], ordered[:-1]), bool, len(keys) - 1 if keys else 0)

@@ -115,10 +115,15 @@ def _grey_is_exact() -> bool:
 
 
 @njit(cache=True, nogil=True)
-def _grey_runs(words: np.ndarray, width: int, height: int, f: int, table: np.ndarray):
+def _grey_runs(
+    words: np.ndarray, width: int, height: int, f: int, table: np.ndarray, fv: int, vtable: np.ndarray
+):
     """From RGBX words: ``rgb.convert("L").reduce((f, 1))`` (32 columns, ``table`` by run
-    sum), and the AND of every word (the padding check of ``_rgbx``), in one pass."""
-    out = np.empty((height, 32), np.uint8)
+    sum), and the AND of every word (the padding check of ``_rgbx``), in one pass. With
+    ``fv`` > 1 the vertical pass too: each run of ``fv`` rows becomes one (``vtable`` by the
+    column's sum), as the resize's vertical pass rounds where ``_reduce_is_exact(fv)``."""
+    out = np.empty((height // fv, 32), np.uint8)
+    col = np.zeros(32, np.uint32)
     grey = np.zeros(width + 4, np.uint16)
     quads = grey.view(np.uint64)  # 4 grey values a word: a run of f = 4q sums in q adds
     packed = f % 4 == 0 and f <= 1024  # a 16-bit lane sums at most 256 values
@@ -146,13 +151,17 @@ def _grey_runs(words: np.ndarray, width: int, height: int, f: int, table: np.nda
                     t += quads[k]
                 s = (t & lane) + ((t >> np.uint64(16)) & lane)
                 s += ((t >> np.uint64(32)) & lane) + (t >> np.uint64(48))
-                out[y, x] = table[s]
+                col[x] += table[s]
         else:
             for x in range(32):
                 s = 0
                 for k in range(x * f, (x + 1) * f):
                     s += grey[k]
-                out[y, x] = table[s]
+                col[x] += table[s]
+        if (y + 1) % fv == 0:
+            for x in range(32):
+                out[y // fv, x] = vtable[col[x]] if fv > 1 else col[x]
+                col[x] = 0
     return out, acc
 
 
@@ -175,7 +184,12 @@ def _fast_thumbnail(rgb: Image.Image, words: np.ndarray | None) -> tuple[Image.I
     f = rgb.width // _N
     if words is None or f <= 1 or rgb.width != f * _N or not _reduce_is_exact(f) or not _grey_is_exact():
         return None
-    runs, acc = _grey_runs(words, rgb.width, rgb.height, f, _reduce_table(f))
+    fv = rgb.height // _N
+    if fv > 1 and rgb.height == fv * _N and _reduce_is_exact(fv):
+        # the vertical pass fused too (Pillow's vertical pass rounds as its horizontal one)
+        thumb, acc = _grey_runs(words, rgb.width, rgb.height, f, _reduce_table(f), fv, _reduce_table(fv))
+        return Image.frombuffer("L", (_N, _N), thumb, "raw", "L", 0, 1), int(acc) >> 24 == 0xFF
+    runs, acc = _grey_runs(words, rgb.width, rgb.height, f, _reduce_table(f), 1, _reduce_table(f))
     thumb = Image.frombuffer("L", (_N, rgb.height), runs, "raw", "L", 0, 1)
     return thumb.resize((_N, _N), Image.Resampling.BOX), int(acc) >> 24 == 0xFF
 

@@ -87,7 +87,16 @@ def ngram_keys(tok_off: np.ndarray, tok: np.ndarray, n: int):
                 key += tok[i + k] * MIX[k % len(MIX)] + np.uint64(k)
             keys[w] = _mix64(key)
             w += 1
-        keys[start:w] = np.sort(keys[start:w])
+        if w - start <= 32:  # insertion sort in place: no allocation for the short texts most are
+            for j in range(start + 1, w):
+                x = keys[j]
+                b = j
+                while b > start and keys[b - 1] > x:
+                    keys[b] = keys[b - 1]
+                    b -= 1
+                keys[b] = x
+        else:
+            keys[start:w].sort()
         m = start
         for j in range(start, w):
             if j == start or keys[j] != keys[j - 1]:

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
+
+import numpy as np
+from numba import njit
 
 # Placeholders that chat formats put into the question text (LLaVA's "<image>", etc.).
 _PLACEHOLDERS = re.compile(r"<\s*/?\s*(?:image|img|video)\s*>", re.IGNORECASE)
@@ -76,3 +80,73 @@ def _normalize_unicode(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _JOINERS.sub("", _join_abbreviations(strip_wrappers(text)).casefold())
     return " ".join(_NON_WORD.sub(" ", text).split())
+
+
+# the ASCII table as int16 for the compiled batch pass: -1 deletes (a joiner)
+_BATCH_TABLE = np.array([-1 if c in _ASCII_JOINERS else t for c, t in enumerate(_ASCII_TABLE)], np.int16)
+
+
+@njit(cache=True, nogil=True)
+def _collapse(data: np.ndarray, table: np.ndarray, sep: int, n: int):
+    """Texts joined by ``sep``, through ``table`` (-1 deletes), runs of spaces collapsed and
+    stripped at each text's ends: the bytes without separators, and where each text ends."""
+    out = np.empty(len(data), np.uint8)
+    ends = np.empty(n, np.int64)
+    j = start = t = 0
+    pending = False
+    for b in data:
+        if b == sep:
+            ends[t] = j
+            t += 1
+            start = j
+            pending = False
+            continue
+        c = table[b]
+        if c < 0:
+            continue
+        if c == 32:
+            pending = j > start
+            continue
+        if pending:
+            out[j] = 32
+            j += 1
+            pending = False
+        out[j] = c
+        j += 1
+    ends[t] = j
+    return out[:j], ends
+
+
+def normalize_texts(texts: Sequence[str | None]) -> list[str]:
+    """``normalize_text`` of each text. The ASCII ones (the common case), their wrappers
+    stripped, are joined by a NUL that no text holds; the abbreviations are joined and the
+    table applied over the whole batch at once (the latter in one compiled pass): a call per
+    text cost ~0.7 us more than the work (issue 16)."""
+    out = [""] * len(texts)
+    at, parts = [], []
+    for k, text in enumerate(texts):
+        if not text:
+            continue
+        if not text.isascii():
+            out[k] = _normalize_unicode(text)
+            continue
+        if ":" in text or "<" in text:
+            text = strip_wrappers(text)
+        at.append(k)
+        parts.append(text)
+    if not parts:
+        return out
+    joined = "\0".join(parts)
+    if joined.count("\0") != len(parts) - 1:  # a text holds a NUL itself
+        for k in at:
+            out[k] = normalize_text(texts[k])
+        return out
+    if "." in joined:  # the NUL is a word boundary, as a text's ends are: the same joins
+        joined = _join_abbreviations(joined)
+    data, ends = _collapse(np.frombuffer(joined.encode(), np.uint8), _BATCH_TABLE, 0, len(parts))
+    flat = data.tobytes().decode()
+    start = 0
+    for k, end in zip(at, ends.tolist(), strict=True):
+        out[k] = flat[start:end]
+        start = end
+    return out

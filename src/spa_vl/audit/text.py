@@ -50,8 +50,10 @@ class ExactIndex:
     def lookup(self, hashes: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """All (source row, reference item) pairs with equal hashes."""
         lo = np.searchsorted(self.keys, hashes, side="left")
-        hi = np.searchsorted(self.keys, hashes, side="right")
-        counts = np.where(present, hi - lo, 0)
+        counts = np.zeros(len(hashes), np.int64)
+        if len(self.keys):  # the right bounds only where a key is equal: few rows
+            at = np.flatnonzero(present & (self.keys[np.minimum(lo, len(self.keys) - 1)] == hashes))
+            counts[at] = np.searchsorted(self.keys, hashes[at], side="right") - lo[at]
         rows = np.repeat(np.arange(len(hashes)), counts)
         return rows, self.items[_expand(lo, counts)]
 
@@ -293,13 +295,16 @@ class NGramIndex:
         return NearPairs(
             rows,
             items,
-            [RULE_NAMES[c] for c in codes.tolist()],
+            _RULE_OBJECTS[codes].tolist(),
             matched,
             2 * matched / np.maximum(la + lb, 1),
             matched / np.maximum(np.minimum(la, lb), 1),
             score,
             dict(zip(("candidates", "counted", "aligned"), work.tolist(), strict=True)),
         )
+
+
+_RULE_OBJECTS = np.array(RULE_NAMES, object)
 
 
 def _frozen(a: np.ndarray, dtype: type | None = None) -> np.ndarray:
