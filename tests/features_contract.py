@@ -9,6 +9,17 @@ import datasets
 
 from spa_vl.taxonomy import load_taxonomy
 
+# The configs: `default` and one per harm domain, in taxonomy order (docs/CONTRACTS.md)
+DOMAIN_CONFIGS = (
+    "representation_toxicity",
+    "misinformation",
+    "information_safety",
+    "malicious_use",
+    "human_autonomy_integrity",
+    "socioeconomic",
+)
+CONFIGS = ("default", *DOMAIN_CONFIGS)
+
 COLUMNS = (
     "id",
     "image",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from features_contract import CONFIGS as CONTRACT_CONFIGS
 from spa_vl import CONFIGS
 from spa_vl.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 
@@ -181,15 +182,7 @@ CHILDREN = {
     "Trade and compliance": ["labor issues", "trade affairs"],
 }
 
-CONFIG_NAMES = [
-    "default",
-    "representation_toxicity",
-    "misinformation",
-    "information_safety",
-    "malicious_use",
-    "human_autonomy_integrity",
-    "socioeconomic",
-]
+CONFIG_NAMES = list(CONTRACT_CONFIGS)
 
 
 @pytest.fixture(scope="module")

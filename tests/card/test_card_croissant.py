@@ -8,6 +8,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from features_contract import CONFIGS
+
 RAI_FIELDS = [
     "rai:dataCollection",
     "rai:dataPreprocessingProtocol",
@@ -18,15 +20,6 @@ RAI_FIELDS = [
     "rai:personalSensitiveInformation",
     "rai:dataSocialImpact",
     "rai:dataReleaseMaintenancePlan",
-]
-CONFIGS = [  # the contract's config names (docs/CONTRACTS.md), typed here, not taken from the code
-    "default",
-    "representation_toxicity",
-    "misinformation",
-    "information_safety",
-    "malicious_use",
-    "human_autonomy_integrity",
-    "socioeconomic",
 ]
 
 

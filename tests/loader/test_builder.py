@@ -9,19 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import spa_vl
-from features_contract import contract_features
+from features_contract import CONFIGS, contract_features
 from spa_vl.builder import SpaVL
 from spa_vl.sources import open_source
 
-CONFIG_NAMES = [
-    "default",
-    "representation_toxicity",
-    "misinformation",
-    "information_safety",
-    "malicious_use",
-    "human_autonomy_integrity",
-    "socioeconomic",
-]
+CONFIG_NAMES = list(CONFIGS)
 
 
 def test_builder_configs_and_info():

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import spa_vl.release.hub as hub_module
+
 from .hub_standin import READ_TOKEN, WRITE_TOKEN, HubStandin
 from .release_fixture import v2_rows, write_release
 
@@ -77,3 +79,10 @@ def hub(hf_home: Path, monkeypatch: pytest.MonkeyPatch):
     finally:
         enable_progress_bars()
         standin.stop()
+
+
+@pytest.fixture
+def no_card_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The push tests are about the Hub: a hand-made fixture's card is not a rendered one, and
+    the card's own rules (tests/card, test_release_checks.py) must not decide what is pushed."""
+    monkeypatch.setattr(hub_module, "_card_problems", lambda folder: [])

@@ -56,11 +56,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import pytest
 import yaml
+
+import spa_vl.release.hub as hub_module
+from spa_vl.release.hub import RetryPolicy
 
 GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n*.png filter=lfs diff=lfs merge=lfs -text\n"
 LFS_SUFFIXES = (".parquet", ".arrow", ".png", ".jpg", ".zip", ".bin")
 LFS_MIN_SIZE = 10 * 1024 * 1024
+REPO = "spa-org/spa-vl"  # the repository the push tests push to
+# Also shared by the push tests: retries without waiting, the real card check (for the tests that
+# want it back), and huggingface_hub's LFS PUT passing a file object as `data=` (httpx2
+# deprecates it; not ours).
+FAST = RetryPolicy(attempts=3, base_delay=0.0)
+REAL_CARD_CHECK = hub_module._card_problems
+HUB_WARNINGS = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+
+
 WRITE_TOKEN = "hf_test_write_SECRET_1234567890"  # tokens the tests hand to HubStandin
 READ_TOKEN = "hf_test_read_SECRET_0987654321"
 

@@ -14,18 +14,12 @@ from pathlib import Path
 import pytest
 
 import spa_vl
+from features_contract import DOMAIN_CONFIGS
 from spa_vl.release import layout
 from spa_vl.release.layout import ReleaseLayout
 
 SRC = Path(spa_vl.__file__).parent
-DOMAIN_FOLDERS = [
-    "representation_toxicity",
-    "misinformation",
-    "information_safety",
-    "malicious_use",
-    "human_autonomy_integrity",
-    "socioeconomic",
-]
+DOMAIN_FOLDERS = list(DOMAIN_CONFIGS)
 
 # The authors' raw Hub layout (``data/train-0000K-of-00008.parquet``, ``test/harm-…``) is an input
 # of ours, not the release: the sample writes it and its reader reads it.

@@ -15,23 +15,12 @@ import pytest
 
 import spa_vl.release.hub as hub_module
 from spa_vl.cli import main
-from spa_vl.release.hub import ReleaseError, ReleaseRefused, RetryPolicy, plan_release, push_release
+from spa_vl.release.hub import ReleaseError, ReleaseRefused, plan_release, push_release
 from spa_vl.release.manifest import refresh_manifest
 
-from .hub_standin import HubStandin
+from .hub_standin import FAST, HUB_WARNINGS, REAL_CARD_CHECK, REPO, HubStandin
 
-pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
-
-REPO = "spa-org/spa-vl"
-FAST = RetryPolicy(attempts=3, base_delay=0.0)
-_REAL_CARD_CHECK = hub_module._card_problems
-
-
-@pytest.fixture(autouse=True)
-def _no_card_rules(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The hand-made fixture's card is not a rendered one; the card's own rules are tested in
-    # tests/card. What matters here is what the card says about access (its marker).
-    monkeypatch.setattr(hub_module, "_card_problems", lambda folder: [])
+pytestmark = [HUB_WARNINGS, pytest.mark.usefixtures("no_card_rules")]
 
 
 def say_in_card(folder: Path, gated: str | None, repo_id: str = REPO) -> Path:
@@ -140,7 +129,7 @@ def test_maintainers_gated_flow_end_to_end(
     "gated" and the repository is gated; a push that would make the card false is refused."""
     from spa_vl.sample import SampleSpec, write_sample
 
-    monkeypatch.setattr(hub_module, "_card_problems", _REAL_CARD_CHECK)
+    monkeypatch.setattr(hub_module, "_card_problems", REAL_CARD_CHECK)
     raw = write_sample(tmp_path / "raw", "jsonl", SampleSpec(train=53, validation_per_sub=1, test_per_sub=1))
     out = tmp_path / "spa_vl"
     assert main(["build", str(raw), "--out", str(out), "--version", "1.0.0", "--quiet"]) == 0

@@ -26,23 +26,9 @@ from spa_vl.release.hub import (
     push_release,
 )
 
-from .hub_standin import READ_TOKEN, WRITE_TOKEN, HubStandin
+from .hub_standin import FAST, HUB_WARNINGS, READ_TOKEN, REAL_CARD_CHECK, REPO, WRITE_TOKEN, HubStandin
 
-# huggingface_hub's LFS PUT passes a file object as `data=`, which httpx2 deprecates; not ours.
-pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
-
-REPO = "spa-org/spa-vl"
-FAST = RetryPolicy(attempts=3, base_delay=0.0)
-
-
-_REAL_CARD_CHECK = hub_module._card_problems
-
-
-@pytest.fixture(autouse=True)
-def _no_card_rules(monkeypatch: pytest.MonkeyPatch) -> None:
-    # These tests are about the Hub; the card rules (spa_vl.card.check, tested on its own and in
-    # test_release_checks.py) must not decide whether a hand-made fixture may be pushed.
-    monkeypatch.setattr(hub_module, "_card_problems", lambda folder: [])
+pytestmark = [HUB_WARNINGS, pytest.mark.usefixtures("no_card_rules")]
 
 
 def push(folder: Path, retry: RetryPolicy = FAST, **kwargs):
@@ -318,7 +304,7 @@ def test_built_release_end_to_end(hub: HubStandin, tmp_path: Path, monkeypatch: 
 
     raw = write_sample(tmp_path / "raw", "jsonl", SampleSpec(train=53, validation_per_sub=1, test_per_sub=1))
     out = tmp_path / "spa_vl"
-    monkeypatch.setattr(hub_module, "_card_problems", _REAL_CARD_CHECK)  # the real card check
+    monkeypatch.setattr(hub_module, "_card_problems", REAL_CARD_CHECK)  # the real card check
     assert main(["build", str(raw), "--out", str(out), "--version", "1.0.0", "--quiet"]) == 0
     assert main(["verify", str(out)]) == 0
     # The card still names the placeholder repository: refused until it is rendered for REPO.
