@@ -206,7 +206,7 @@ def test_fused_grey_thumbnail_is_pillows_bit_for_bit() -> None:
     for size in sizes:
         noise = Image.fromarray(rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8), "RGB")
         for im in (picture(8, size), noise):
-            fast = _fast_thumbnail(im, _arrow_words(im))
+            fast = _fast_thumbnail(_arrow_words(im), im.width, im.height)
             if fast is None:  # only where reduce rounds otherwise than the resize (_thumbnail)
                 assert size[0] % 32 or not _reduce_is_exact(size[0] // 32)
                 continue

@@ -5,8 +5,10 @@
   pixel that differs changes it;
 - pHash: sign of the 8x8 lowest DCT frequencies of a 32x32 grey thumbnail against their median;
 - dHash: whether each pixel of a 9x8 grey thumbnail is brighter than its right neighbour.
-The pixel-exact key needs every pixel, so a full decode (~0.35 ms for a 512 px JPEG). The key
-reads Pillow's own pixel memory through its Arrow export (4 bytes a pixel, no copy) and hashes
+The pixel-exact key needs every pixel, so a full decode (~0.3 ms for a 512 px JPEG; a colour
+JPEG is decoded by ``audit.jpeg`` straight to the words the key hashes, the same pixels as
+Pillow's, ~0.1 ms less a image than through Pillow). Otherwise the key reads Pillow's own
+pixel memory through its Arrow export (4 bytes a pixel, no copy) and hashes
 it with xxh3 (~0.08 ms with the padding check); blake2b over a ``tobytes`` copy cost ~0.8 ms,
 more than the decode (``IMAGE_KEY_VERSION`` 1). The perceptual hashes, from a grey 32x32 box
 thumbnail of the same decode, add ~0.2 ms (its horizontal pass by ``Image.reduce`` where that
@@ -30,6 +32,8 @@ import numpy as np
 import xxhash
 from numba import njit
 from PIL import Image
+
+from spa_vl.audit.jpeg import decode_rgbx, jpeg_size
 
 _N = 32
 _k = np.arange(_N)
@@ -176,22 +180,28 @@ def _arrow_words(rgb: Image.Image) -> np.ndarray | None:
         return None
 
 
-def _fast_thumbnail(rgb: Image.Image, words: np.ndarray | None) -> tuple[Image.Image, bool] | None:
-    """``_thumbnail(rgb.convert("L"))`` and whether every padding byte is 255, with the grey
-    conversion and the horizontal pass fused in one compiled loop over Pillow's pixels (the
-    full grey image is never made: ~0.1 ms less a 512 px image). None where that does not
-    apply: the fused pass is ``reduce``'s, so the same widths as ``_thumbnail``'s shortcut."""
-    f = rgb.width // _N
-    if words is None or f <= 1 or rgb.width != f * _N or not _reduce_is_exact(f) or not _grey_is_exact():
+def _fast_thumbnail(words: np.ndarray | None, width: int, height: int) -> tuple[Image.Image, bool] | None:
+    """``_thumbnail(rgb.convert("L"))`` of the RGBX ``words`` of a ``width`` x ``height`` image,
+    and whether every padding byte is 255, with the grey conversion and the horizontal pass
+    fused in one compiled loop over the pixels (the full grey image is never made: ~0.1 ms less
+    a 512 px image). None where that does not apply: the fused pass is ``reduce``'s, so the
+    same widths as ``_thumbnail``'s shortcut."""
+    if words is None or not _fast_applies(width):
         return None
-    fv = rgb.height // _N
-    if fv > 1 and rgb.height == fv * _N and _reduce_is_exact(fv):
+    f = width // _N
+    fv = height // _N
+    if fv > 1 and height == fv * _N and _reduce_is_exact(fv):
         # the vertical pass fused too (Pillow's vertical pass rounds as its horizontal one)
-        thumb, acc = _grey_runs(words, rgb.width, rgb.height, f, _reduce_table(f), fv, _reduce_table(fv))
+        thumb, acc = _grey_runs(words, width, height, f, _reduce_table(f), fv, _reduce_table(fv))
         return Image.frombuffer("L", (_N, _N), thumb, "raw", "L", 0, 1), int(acc) >> 24 == 0xFF
-    runs, acc = _grey_runs(words, rgb.width, rgb.height, f, _reduce_table(f), 1, _reduce_table(f))
-    thumb = Image.frombuffer("L", (_N, rgb.height), runs, "raw", "L", 0, 1)
+    runs, acc = _grey_runs(words, width, height, f, _reduce_table(f), 1, _reduce_table(f))
+    thumb = Image.frombuffer("L", (_N, height), runs, "raw", "L", 0, 1)
     return thumb.resize((_N, _N), Image.Resampling.BOX), int(acc) >> 24 == 0xFF
+
+
+def _fast_applies(width: int) -> bool:
+    f = width // _N
+    return f > 1 and width == f * _N and _reduce_is_exact(f) and _grey_is_exact()
 
 
 def _perceptual(grey: Image.Image) -> tuple[np.ndarray, np.ndarray]:
@@ -238,12 +248,12 @@ def _rgbx_copy(rgb: Image.Image) -> np.ndarray:
 def pixel_key(rgb: Image.Image) -> int:
     """The pixel-exact key of an image as RGB: 64 bits of xxh3-128 over its pixels and size."""
     rgb = rgb if rgb.mode == "RGB" else rgb.convert("RGB")
-    return _key_of(_rgbx(rgb), rgb)
+    return _key_of(_rgbx(rgb), rgb.width, rgb.height)
 
 
-def _key_of(words: np.ndarray, rgb: Image.Image) -> int:
+def _key_of(words: np.ndarray, width: int, height: int) -> int:
     h = xxhash.xxh3_128(words)
-    h.update(f"{rgb.width}x{rgb.height}".encode())
+    h.update(f"{width}x{height}".encode())
     return int.from_bytes(h.digest()[:8], "little")
 
 
@@ -253,18 +263,27 @@ def hash_image(data: bytes, variants: bool = False) -> ImageHashes:
     With ``variants``, also hash the mirrored image, the central crop and the mirrored crop:
     reference-side views that let a flipped or cropped copy on the source side match.
     """
+    if not variants:
+        # the common case: a colour JPEG 32k px wide, decoded straight to RGBX words; the grey
+        # thumbnail in one pass over the words that the exact key then hashes
+        size = jpeg_size(data)
+        if size is not None and _fast_applies(size[0]):
+            words = decode_rgbx(data, size)
+            fast = _fast_thumbnail(words, *size)
+            if fast is not None and fast[1]:  # the decoder wrote every padding byte
+                low, d = _from_thumbnail(fast[0])
+                return ImageHashes(_key_of(words, *size), *_bits(low, d))
     # no ``with``: the bytes are in memory, and a closed image drops its pixels, which a grey
     # image still serves below
     im = Image.open(io.BytesIO(data))
     im.load()
     rgb = im if im.mode == "RGB" else im.convert("RGB")  # convert() copies even RGB
-    # the common case (an RGB image 32k px wide, no variants): the grey thumbnail and the
-    # padding check in one pass over the pixels that the exact key then hashes
+    # an RGB image 32k px wide, no variants: as above, over Pillow's own pixel memory
     words = None if variants or im.mode == "L" else _arrow_words(rgb)
-    fast = _fast_thumbnail(rgb, words)
+    fast = _fast_thumbnail(words, rgb.width, rgb.height)
     if fast is not None:
         thumb, padded = fast
-        exact = _key_of(words if padded else _rgbx_copy(rgb), rgb)
+        exact = _key_of(words if padded else _rgbx_copy(rgb), rgb.width, rgb.height)
         low, d = _from_thumbnail(thumb)
     else:
         exact = pixel_key(rgb)
