@@ -179,8 +179,9 @@ def all_pairs(args, s: AuditSettings, train: list[str], sets: list[EvalSet], fou
 
 def image_breakdown(pool: list[bytes]) -> None:
     """Where an image's time goes, each stage timed alone over the same images: the full decode
-    and the pixel-exact key that the default tiers need (now: xxh3 over Pillow's pixel memory;
-    before: blake2b over a ``tobytes`` copy), the grey thumbnail of the perceptual hashes, and
+    (Pillow's, and ``audit.jpeg``'s that the default tiers use for colour JPEGs) and the
+    pixel-exact key that the default tiers need (now: xxh3 over the pixel words; before: blake2b
+    over a ``tobytes`` copy), the grey thumbnail of the perceptual hashes, and
     what the perceptual hashes alone would cost from a JPEG decoded at 1/8 scale (``draft``)."""
     import hashlib
     import io
@@ -188,11 +189,17 @@ def image_breakdown(pool: list[bytes]) -> None:
     from PIL import Image
 
     from spa_vl.audit import image as image_mod
+    from spa_vl.audit.jpeg import decode_rgbx, jpeg_size
 
     def decode(data: bytes) -> Image.Image:
         im = Image.open(io.BytesIO(data))
         im.load()
         return im
+
+    def jpeg_decode(data: bytes) -> None:
+        size = jpeg_size(data)
+        if size is None or decode_rgbx(data, size) is None:
+            decode(data)  # what hash_image then does: Pillow
 
     def blake2b_key(data: bytes) -> None:
         im = decode(data)
@@ -214,7 +221,8 @@ def image_breakdown(pool: list[bytes]) -> None:
         hashlib.blake2b(data, digest_size=8)
 
     stages = {
-        "full decode": decode,
+        "full decode (Pillow)": decode,
+        "full decode (colour JPEGs to RGBX words: audit.jpeg)": jpeg_decode,
         "full decode + exact key, before (blake2b of tobytes)": blake2b_key,
         "full decode + exact key (xxh3 of the pixels)": xxh3_key,
         "full decode + grey 32x32 thumbnail + DCT": thumbnail,
