@@ -1,6 +1,6 @@
 """The sunburst reads well: names inside their wedges, legible text colours, no empty margins,
 outer labels that never overlap. The figures are drawn with Pillow alone (no matplotlib), the
-same bytes from the same counts."""
+same bytes from the same counts, and a failure to draw them is the build's, said as such."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from spa_vl.card import plots
 from spa_vl.card.plots import DOMAIN_COLOURS, _box_in_wedge, _ink, _lighten, _luminance, _spread
 from spa_vl.card.stats import ReleaseStats, read_stats
 from spa_vl.names import LEVELS
+from spa_vl.release.build import build_release
 from spa_vl.release.layout import CARD_IMAGES
 from spa_vl.taxonomy import load_taxonomy
 
@@ -154,3 +155,16 @@ def test_a_count_too_small_for_a_pixel_still_gets_its_bar(tmp_path: Path) -> Non
     stats.labels["domain"]["test"].update({domains[0]: 1_000_000, domains[1]: 1})
     path = plots.rows_per_split_domain(stats, tmp_path / "bars.png")
     assert Image.open(path).size[0] >= 1000
+
+
+def test_a_failure_to_draw_is_the_builds_with_its_reason(
+    sample_dirs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(stats, path, split="train"):
+        raise ValueError("no wedge for you")
+
+    monkeypatch.setattr(plots, "taxonomy_sunburst", broken)
+    failed = r"drawing the card's figures failed: ValueError: no wedge for you"
+    with pytest.raises(RuntimeError, match=failed):
+        build_release(sample_dirs["hub"], tmp_path / "release")
+    assert not (tmp_path / "release").exists()
