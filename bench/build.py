@@ -11,8 +11,7 @@ against one copy of the same rows written by ``Dataset.to_parquet``. Each measur
 fresh process (cold caches of Python objects, its own peak RSS); with ``--repeat N`` the best of
 N is kept and the slowest is shown (the machine is shared; the runs of each side are
 interleaved, so that the load falls alike on both).
-``data`` is the build without its card step (no README.md, figures, croissant.json): the
-figures' matplotlib work is most of what the build does beyond the baseline's.
+``data`` is the build without its card step (no README.md, figures, croissant.json).
 ``--rows-path`` also measures ``build_release(fast=False)``, the row path, for comparison.
 """
 

@@ -1,23 +1,25 @@
-"""The card's figures: the taxonomy sunburst and rows per split and domain (matplotlib, Agg).
+"""The card's figures: the taxonomy sunburst and rows per split and domain, drawn with Pillow.
 
-PNG metadata carries no software version or date and text is drawn with the bundled DejaVu
-font, so the same counts give the same bytes. Figures are cropped to what they draw.
+Curved shapes are drawn at ``_FINE`` times the saved size and reduced (each pixel the mean of a
+``_FINE`` x ``_FINE`` block), which smooths their edges; straight ones (bars, axes, swatches)
+lie on whole pixels, as matplotlib snaps them. Each text is drawn at ``_FINE`` on a mask of its
+own, turned there when it is, and reduced. Text is DejaVu Sans, the copy in matplotlib's package
+data (found without importing matplotlib, which a build never imports), else Pillow's default
+font. A figure is laid out first and its canvas made just large enough for what it draws plus
+``_PAD``. The PNG holds no metadata, so the same counts give the same bytes.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import struct
 import textwrap
+import zlib
+from functools import cache
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display; must precede pyplot
-
-import matplotlib.colors as mcolors
-import matplotlib.pyplot as plt
-from matplotlib.ticker import FuncFormatter
-from matplotlib.transforms import Bbox
+from PIL import Image, ImageDraw, ImageFont
 
 from spa_vl.card.stats import UNKNOWN, ReleaseStats
 from spa_vl.release.layout import CARD_IMAGES, SPLITS
@@ -25,29 +27,245 @@ from spa_vl.taxonomy import load_taxonomy
 
 # Colour-blind-safe qualitative palette (Okabe-Ito), one colour per domain.
 DOMAIN_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9"]
-_PNG_META = {"Software": None}
-# Sunburst geometry: the axes span +-_SUN_LIM units (room for the longest outer label); the
-# saved figure is cropped to what is drawn.
-_SUN_INCHES, _SUN_LIM = 14.0, 1.95
-_RC = {
-    "font.family": "DejaVu Sans",
-    "svg.hashsalt": "spa-vl",
-    "path.simplify": False,
-}
+_DPI = 110  # saved pixels per inch (font sizes are in points, as matplotlib's were)
+_PX = _DPI / 72  # saved pixels per point
+_FINE = 3  # curves and text drawn at 3x and reduced: 9 samples a pixel
+_PAD = 0.15 * _DPI  # blank border round what is drawn, in saved pixels
+_LINESPACING = 0.2  # space between the lines of a label, in font sizes
+_NAMED = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0)}
+
+Box = tuple[float, float, float, float]  # left, top, right, bottom
+Colour = str | tuple[float, float, float]  # "#rrggbb", "black", "white" or (r, g, b) in 0..1
 
 
-def _lighten(colour: str, amount: float) -> tuple[float, float, float]:
-    r, g, b = mcolors.to_rgb(colour)
+def _rgb(colour: Colour) -> tuple[float, float, float]:
+    """(r, g, b) in 0..1."""
+    if not isinstance(colour, str):
+        return (colour[0], colour[1], colour[2])
+    if colour in _NAMED:
+        return _NAMED[colour]
+    digits = colour.removeprefix("#")
+    return (int(digits[0:2], 16) / 255, int(digits[2:4], 16) / 255, int(digits[4:6], 16) / 255)
+
+
+def _rgb255(colour: Colour) -> tuple[int, int, int]:
+    r, g, b = _rgb(colour)
+    return (round(r * 255), round(g * 255), round(b * 255))
+
+
+def _lighten(colour: Colour, amount: float) -> tuple[float, float, float]:
+    r, g, b = _rgb(colour)
     return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
 
 
-def _save(fig: plt.Figure, path: Path, box: Bbox | str = "tight") -> None:
-    """Save cropped to ``box`` (inches), by default to what the figure draws: no band of
-    empty canvas around the drawing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=110, metadata=_PNG_META, facecolor="white",
-                bbox_inches=box, pad_inches=0.15)  # fmt: skip
-    plt.close(fig)
+def _union(a: Box | None, b: Box) -> Box:
+    return b if a is None else (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+# -- text ------------------------------------------------------------------------------------------
+
+
+@cache
+def _font_files() -> tuple[str, str] | None:
+    """DejaVu Sans, regular and bold, from matplotlib's package data (its folder is looked up,
+    matplotlib is not imported); None without it."""
+    spec = importlib.util.find_spec("matplotlib")
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        ttf = Path(folder, "mpl-data", "fonts", "ttf")
+        files = (ttf / "DejaVuSans.ttf", ttf / "DejaVuSans-Bold.ttf")
+        if all(f.is_file() for f in files):
+            return (str(files[0]), str(files[1]))
+    return None
+
+
+@cache
+def _font(points: float, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The font at ``points`` on the fine grid (whole pixels, the same sizes everywhere)."""
+    size = round(points * _PX * _FINE)
+    files = _font_files()
+    if files is None:
+        return ImageFont.load_default(size)
+    # The basic layout: the same glyph positions with libraqm or without it.
+    return ImageFont.truetype(files[bold], size, layout_engine=ImageFont.Layout.BASIC)
+
+
+_MEASURE = ImageDraw.Draw(Image.new("L", (1, 1)))
+
+
+def _spacing(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
+    return round(getattr(font, "size", 10) * _LINESPACING)
+
+
+def _ink_box(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, anchor: str = "la") -> Box:
+    """The box of ``text``'s ink on the fine grid, relative to its anchor (lines centred)."""
+    if "\n" in text:
+        return _MEASURE.multiline_textbbox((0, 0), text, font, anchor, _spacing(font), align="center")
+    return _MEASURE.textbbox((0, 0), text, font, anchor)
+
+
+@cache
+def _extent(text: str, points: float, bold: bool = False) -> tuple[float, float]:
+    """Width in saved pixels of ``text``'s ink, and height of its lines: from the first one's
+    ascender to the last one's descender, whatever letters they hold (as matplotlib's text boxes
+    were measured: a label that fits keeps clear of its wedge's edges)."""
+    font = _font(points, bold)
+    left, _, right, _ = _ink_box(text, font)
+    lines = text.count("\n")
+    pitch = _ink_box("A\nA", font)[3] - _ink_box("A", font)[3] if lines else 0
+    ascent, descent = font.getmetrics() if hasattr(font, "getmetrics") else (font.getbbox("Ag")[3], 0)
+    return (right - left) / _FINE, (ascent + descent + lines * pitch) / _FINE
+
+
+# -- a figure --------------------------------------------------------------------------------------
+
+
+class _Figure:
+    """What a figure draws, in saved pixels (floats, y down, any origin), kept until ``save``
+    knows the box of it all. Curves (``smooth``) go on a layer drawn at ``_FINE`` that holds
+    just them, reduced and laid on a white canvas; straight shapes on the canvas, each edge on
+    the nearest pixel's; then the text. ``texts`` lists every text drawn, in order."""
+
+    def __init__(self, smooth: bool = True) -> None:
+        self._smooth = smooth
+        self._curves: list[tuple] = []  # on the fine layer
+        self._straight: list[tuple] = []  # on the canvas
+        self._labels: list[tuple[tuple[int, int], Image.Image, tuple[int, int, int]]] = []
+        self._curve_box: Box | None = None
+        self.box: Box | None = None  # of everything drawn
+        self.texts: list[str] = []
+
+    def _shape(self, shape: tuple, box: Box, curve: bool = True) -> None:
+        if curve and self._smooth:
+            self._curves.append(shape)
+            self._curve_box = _union(self._curve_box, box)
+        else:
+            self._straight.append(shape)
+        self.box = _union(self.box, box)
+
+    def sector(self, radii: tuple[float, float], angles: tuple[float, float], fill: Colour) -> None:
+        """A sector of the ring round (0, 0) between ``radii`` and ``angles`` (degrees,
+        counter-clockwise from 3 o'clock, the higher first)."""
+        high, low = angles
+        steps = max(1, math.ceil(high - low))  # a point a degree: the chords stray < 0.1 px
+        arc = [math.radians(low + (high - low) * i / steps) for i in range(steps + 1)]
+        points = [(radii[1] * math.cos(a), -radii[1] * math.sin(a)) for a in arc]
+        points += [(radii[0] * math.cos(a), -radii[0] * math.sin(a)) for a in reversed(arc)]
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        self._shape(("polygon", points, _rgb255(fill)), (min(xs), min(ys), max(xs), max(ys)))
+
+    def circle(self, radius: float, width: float, colour: Colour) -> None:
+        """A circle round (0, 0), its line ``width`` wide centred on ``radius``."""
+        r = radius + width / 2
+        self._shape(("circle", (-r, -r, r, r), width, _rgb255(colour)), (-r, -r, r, r))
+
+    def line(self, points: list[tuple[float, float]], width: float, colour: Colour) -> None:
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        box = (min(xs) - width / 2, min(ys) - width / 2, max(xs) + width / 2, max(ys) + width / 2)
+        self._shape(("line", points, width, _rgb255(colour)), box)
+
+    def rectangle(self, box: Box, fill: Colour) -> None:
+        self._shape(("rectangle", box, _rgb255(fill)), box, curve=False)
+
+    def text(self, xy: tuple[float, float], text: str, points: float, fill: Colour = "black", *,
+             bold: bool = False, anchor: str = "mm", rotation: float = 0.0) -> None:  # fmt: skip
+        """``text`` at ``xy``: ``anchor`` as Pillow's (``la``, ``mm``, ``rd``, ...) or ``ink``,
+        the middle of its ink; ``rotation`` in degrees counter-clockwise, about ``xy``; lines
+        centred on each other."""
+        font = _font(points, bold)
+        pillow_anchor = "la" if anchor == "ink" else anchor
+        left, top, right, bottom = _ink_box(text, font, pillow_anchor)
+        pad = _FINE
+        mask = Image.new("L", (math.ceil(right - left) + 2 * pad, math.ceil(bottom - top) + 2 * pad))
+        ax, ay = pad - left, pad - top  # the anchor on the mask
+        draw = ImageDraw.Draw(mask)
+        if "\n" in text:
+            draw.multiline_text((ax, ay), text, 255, font, pillow_anchor, _spacing(font), align="center")
+        else:
+            draw.text((ax, ay), text, 255, font, pillow_anchor)
+        if anchor == "ink":
+            ax, ay = ax + (left + right) / 2, ay + (top + bottom) / 2
+        # One affine map turns the mask about its anchor onto a piece of the fine grid whose
+        # corners are saved pixels' corners, so that its reduction lands where the fine mask
+        # would. The nearest fine pixel: the reduction smooths as well as bilinear sampling.
+        c, s = math.cos(math.radians(rotation)), math.sin(math.radians(rotation))
+        x, y = xy[0] * _FINE, xy[1] * _FINE
+        corners = [(u - ax, v - ay) for u in (0, mask.width) for v in (0, mask.height)]
+        xs = [x + u * c + v * s for u, v in corners]
+        ys = [y - u * s + v * c for u, v in corners]
+        gx, gy = math.floor(min(xs) / _FINE), math.floor(min(ys) / _FINE)  # in saved pixels
+        size = (math.ceil(max(xs) / _FINE) - gx, math.ceil(max(ys) / _FINE) - gy)
+        ox, oy = gx * _FINE - x, gy * _FINE - y  # the piece's corner from the anchor
+        affine = (c, -s, ax + ox * c - oy * s, s, c, ay + ox * s + oy * c)
+        fine = (size[0] * _FINE, size[1] * _FINE)
+        small = mask.transform(fine, Image.Transform.AFFINE, affine, Image.Resampling.NEAREST).reduce(_FINE)
+        ink = small.getbbox()
+        if ink is None:
+            return
+        self._labels.append(((gx, gy), small, _rgb255(fill)))
+        self.box = _union(self.box, (gx + ink[0], gy + ink[1], gx + ink[2], gy + ink[3]))
+        self.texts.append(text)
+
+    def save(self, path: Path) -> None:
+        """Draw it all on a canvas that holds it and ``_PAD`` round it; write the PNG."""
+        assert self.box is not None
+        x0, y0 = math.floor(self.box[0] - _PAD), math.floor(self.box[1] - _PAD)
+        x1, y1 = math.ceil(self.box[2] + _PAD), math.ceil(self.box[3] + _PAD)
+        canvas = Image.new("RGB", (x1 - x0, y1 - y0), "white")
+        if self._curve_box is not None:
+            lx0, ly0 = math.floor(self._curve_box[0]) - 1, math.floor(self._curve_box[1]) - 1
+            lx1, ly1 = math.ceil(self._curve_box[2]) + 1, math.ceil(self._curve_box[3]) + 1
+            layer = Image.new("RGB", ((lx1 - lx0) * _FINE, (ly1 - ly0) * _FINE), "white")
+            _draw_shapes(ImageDraw.Draw(layer), self._curves, (lx0, ly0), _FINE)
+            canvas.paste(layer.reduce(_FINE), (lx0 - x0, ly0 - y0))
+        _draw_shapes(ImageDraw.Draw(canvas), self._straight, (x0, y0), 1)
+        for (gx, gy), mask, colour in self._labels:
+            canvas.paste(colour, (gx - x0, gy - y0, gx - x0 + mask.width, gy - y0 + mask.height), mask)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(_png(canvas))
+
+
+def _draw_shapes(draw: ImageDraw.ImageDraw, shapes: list[tuple], origin: tuple[int, int], k: int) -> None:
+    """``shapes`` (in saved pixels) drawn at ``k`` pixels a saved pixel, ``origin`` at (0, 0);
+    at ``k == 1`` each edge on the nearest pixel's."""
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        if k == 1:
+            return (round(x - origin[0]), round(y - origin[1]))
+        return ((x - origin[0]) * k, (y - origin[1]) * k)
+
+    for kind, *args in shapes:
+        if kind == "polygon":
+            draw.polygon([px(*p) for p in args[0]], fill=args[1])
+        elif kind == "circle":
+            bounds, width, colour = args
+            draw.ellipse((*px(*bounds[:2]), *px(*bounds[2:])), outline=colour, width=max(1, round(width * k)))
+        elif kind == "line":
+            points, width, colour = args
+            draw.line([px(*p) for p in points], fill=colour, width=max(1, round(width * k)))
+        else:  # the pixels whose middles it covers, at least one column (Pillow's last is in)
+            (left, top, right, bottom), fill = args
+            (left, top), (right, bottom) = px(left, top), px(right, bottom)
+            draw.rectangle((left, top, max(left, right - 1), max(top, bottom - 1)), fill=fill)
+
+
+def _png(image: Image.Image) -> bytes:
+    """An RGB image as PNG: rows unfiltered, zlib level 3, no chunk but the image's. Pillow's
+    encoder tries PNG's five filters on every row, which costs more than the compression (30
+    of 40 ms for the sunburst) and, on these flat colours, compresses worse than no filter."""
+    width, height = image.size
+    raw = image.tobytes()
+    stride = 3 * width
+    rows = b"".join(b"\0" + raw[i : i + stride] for i in range(0, len(raw), stride))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, not interlaced
+    idat = zlib.compress(rows, 3)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+# -- the figures -----------------------------------------------------------------------------------
 
 
 def draw_figures(folder: str | Path, stats: ReleaseStats) -> list[str]:
@@ -57,6 +275,22 @@ def draw_figures(folder: str | Path, stats: ReleaseStats) -> list[str]:
     taxonomy_sunburst(stats, folder / CARD_IMAGES["sunburst"])
     rows_per_split_domain(stats, folder / CARD_IMAGES["splits"])
     return [CARD_IMAGES["sunburst"], CARD_IMAGES["splits"]]
+
+
+# The sunburst's geometry in units of _UNIT saved pixels, the centre at (0, 0).
+_UNIT = 375.0
+_RINGS = {"domain": (0.27, 0.64), "category": (0.64, 0.97), "subcategory": (0.97, 1.22)}
+_SHADES = {"domain": 0.0, "category": 0.35, "subcategory": 0.6}
+_EDGE = 1.2 * _PX  # the white edges of the wedges, saved pixels
+_OUTER_SIZE = 9.5
+_OUTER_GAP = 1.9  # degrees between neighbouring outer labels (one text height at r = 1.3)
+_CORNER = 1.95  # the legend and the note on empty subcategories sit in the corners of +-_CORNER
+
+
+def _at(r: float, degrees: float) -> tuple[float, float]:
+    """The point at radius ``r`` and angle ``degrees`` (counter-clockwise from 3 o'clock)."""
+    theta = math.radians(degrees)
+    return (r * _UNIT * math.cos(theta), -r * _UNIT * math.sin(theta))
 
 
 def taxonomy_sunburst(stats: ReleaseStats, path: str | Path, split: str = "train") -> Path:
@@ -70,68 +304,63 @@ def taxonomy_sunburst(stats: ReleaseStats, path: str | Path, split: str = "train
     sized = sum(counts) > 0
     weights = counts if sized else [1] * len(subs)
     spans = _spans(subs, weights)
-    with plt.rc_context(_RC):
-        fig, ax = plt.subplots(figsize=(_SUN_INCHES, _SUN_INCHES))
-        ax.set_aspect("equal")
-        ax.axis("off")
-        ax.set_xlim(-_SUN_LIM, _SUN_LIM)
-        ax.set_ylim(-_SUN_LIM, _SUN_LIM)
-        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.96)
-        ax.apply_aspect()  # the final data-to-pixel scale, which the label fitting measures in
-        outer: list[tuple[str, float, float]] = []
-        for (level, name), (a0, a1) in spans.items():
-            domain = name if level == "domain" else tax.path(name)[0] if level == "subcategory" else (
-                tax.parent("category", name))  # fmt: skip
-            colour = DOMAIN_COLOURS[tax.index("domain", domain) % len(DOMAIN_COLOURS)]
-            face = _lighten(colour, _SHADES[level])
-            r0, r1 = _RINGS[level]
-            ax.add_patch(matplotlib.patches.Wedge(
-                (0, 0), r1, a1, a0, width=r1 - r0, facecolor=face, edgecolor="white", linewidth=1.2,
-            ))  # fmt: skip
-            if level == "subcategory":
-                outer.append((tax.display(level, name), a0, a1))
-            else:
-                _inner_label(ax, level, tax.display(level, name), a0, a1, _ink(face))
-        _outer_labels(ax, outer)
-        empty = sum(1 for c in counts if c == 0) if sized else 0
-        title = f"SPA-VL harm taxonomy, sized by {split} rows ({sum(counts):,} labelled)"
-        if not sized:
-            title = f"SPA-VL harm taxonomy ({split} has no labelled rows: equal wedges)"
-        centre = "\n".join(
-            f"{len(tax.names(lvl))} {plural}"
-            for lvl, plural in (("domain", "domains"), ("category", "categories"),
-                                ("subcategory", "subcategories"))
-        )  # fmt: skip
-        ax.text(0, 0, centre, ha="center", va="center", fontsize=10.5, color="#333333")
-        handles = [
-            matplotlib.patches.Patch(
-                color=DOMAIN_COLOURS[i],
-                label=f"{tax.display('domain', d)}: {stats.count('domain', split, d):,}",
-            )
-            for i, d in enumerate(tax.names("domain"))
-        ]
-        legend = ax.legend(handles=handles, loc="lower left", fontsize=10.5, frameon=False,
-                           title=f"{split} rows per domain", title_fontsize=11)  # fmt: skip
-        legend.set_alignment("left")
-        if empty:
-            ax.text(_SUN_LIM, -_SUN_LIM, f"{empty} subcategories have no {split} rows (not shown)",
-                    ha="right", va="bottom", fontsize=10.5, color="#555555")  # fmt: skip
-        # The title sits just above the highest label, not at the top of the axes' square
-        # (which would leave a band of empty canvas under it).
-        renderer = fig.canvas.get_renderer()
-        top = max(a.get_window_extent(renderer).y1 for a in [*ax.texts, *ax.patches])
-        fig.text(0.5, (top + 14) / fig.bbox.height, title, ha="center", va="bottom", fontsize=18)
-        # Crop to the drawn artists: matplotlib's "tight" box keeps the axes' whole square.
-        drawn = Bbox.union([a.get_window_extent(renderer) for a in [*ax.texts, *ax.patches, legend,
-                                                                     *fig.texts]])  # fmt: skip
-        _save(fig, path, drawn.padded(0.15 * fig.dpi).transformed(fig.dpi_scale_trans.inverted()))
+    fig = _Figure()
+    faces = {}
+    for level, name in spans:
+        domain = name if level == "domain" else tax.path(name)[0] if level == "subcategory" else (
+            tax.parent("category", name))  # fmt: skip
+        colour = DOMAIN_COLOURS[tax.index("domain", domain) % len(DOMAIN_COLOURS)]
+        faces[level, name] = _lighten(colour, _SHADES[level])
+        r0, r1 = _RINGS[level]
+        a0, a1 = spans[level, name]
+        if a0 > a1:
+            fig.sector((r0 * _UNIT, r1 * _UNIT), (a0, a1), faces[level, name])
+    for (level, _), (a0, a1) in spans.items():  # white edges between the wedges, and round them
+        r0, r1 = _RINGS[level]
+        for a in (a0, a1):
+            fig.line([_at(r0, a), _at(r1, a)], _EDGE, "white")
+    for r in sorted({r for ring in _RINGS.values() for r in ring}):
+        fig.circle(r * _UNIT, _EDGE, "white")
+    outer: list[tuple[str, float, float]] = []
+    for (level, name), (a0, a1) in spans.items():
+        if level == "subcategory":
+            outer.append((tax.display(level, name), a0, a1))
+        else:
+            _inner_label(fig, level, tax.display(level, name), a0, a1, _ink(faces[level, name]))
+    _outer_labels(fig, outer)
+    centre = "\n".join(
+        f"{len(tax.names(lvl))} {plural}"
+        for lvl, plural in (("domain", "domains"), ("category", "categories"),
+                            ("subcategory", "subcategories"))
+    )  # fmt: skip
+    fig.text((0, 0), centre, 10.5, "#333333")
+    _legend(fig, stats, split)
+    empty = sum(1 for c in counts if c == 0) if sized else 0
+    if empty:
+        note = f"{empty} subcategories have no {split} rows (not shown)"
+        fig.text((_CORNER * _UNIT, _CORNER * _UNIT), note, 10.5, "#555555", anchor="rd")
+    title = f"SPA-VL harm taxonomy, sized by {split} rows ({sum(counts):,} labelled)"
+    if not sized:
+        title = f"SPA-VL harm taxonomy ({split} has no labelled rows: equal wedges)"
+    assert fig.box is not None
+    fig.text((0, fig.box[1] - 14), title, 18, anchor="md")  # just above the highest label
+    fig.save(path)
     return path
 
 
-_RINGS = {"domain": (0.27, 0.64), "category": (0.64, 0.97), "subcategory": (0.97, 1.22)}
-_SHADES = {"domain": 0.0, "category": 0.35, "subcategory": 0.6}
-_OUTER_SIZE = 9.5
-_OUTER_GAP = 1.9  # degrees between neighbouring outer labels (one text height at r = 1.3)
+def _legend(fig: _Figure, stats: ReleaseStats, split: str) -> None:
+    """Rows per domain beside a swatch of its colour, in the lower left corner."""
+    tax = load_taxonomy()
+    em = 10.5 * _PX
+    left = -_CORNER * _UNIT + 0.9 * em
+    y = _CORNER * _UNIT - 1.65 * em  # the middle of the lowest line
+    for i, d in reversed(list(enumerate(tax.names("domain")))):
+        colour = DOMAIN_COLOURS[i % len(DOMAIN_COLOURS)]
+        fig.rectangle((left, y - 0.35 * em, left + 2 * em, y + 0.35 * em), colour)
+        label = f"{tax.display('domain', d)}: {stats.count('domain', split, d):,}"
+        fig.text((left + 2.8 * em, y), label, 10.5, anchor="lm")
+        y -= 1.5 * em
+    fig.text((left, y), f"{split} rows per domain", 11, anchor="lm")
 
 
 def _spans(subs: list[tuple[str, str, str]], weights: list[int]) -> dict[tuple[str, str], list]:
@@ -149,7 +378,7 @@ def _spans(subs: list[tuple[str, str, str]], weights: list[int]) -> dict[tuple[s
 
 def _luminance(colour) -> float:
     """WCAG 2 relative luminance (of linear-light sRGB, not of the gamma-encoded values)."""
-    channels = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in mcolors.to_rgb(colour)]
+    channels = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in _rgb(colour)]
     return 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
 
 
@@ -188,7 +417,7 @@ def _spread(angles: list[float], gap: float) -> list[float]:
     return placed
 
 
-def _outer_labels(ax, labels: list[tuple[str, float, float]]) -> None:
+def _outer_labels(fig: _Figure, labels: list[tuple[str, float, float]]) -> None:
     """Radial subcategory labels outside the ring; thin wedges get spread labels with leaders."""
     shown = [(text, (a0 + a1) / 2) for text, a0, a1 in labels if a0 - a1 > 0.05]
     spread = _spread([mid for _, mid in shown], _OUTER_GAP)
@@ -199,26 +428,20 @@ def _outer_labels(ax, labels: list[tuple[str, float, float]]) -> None:
         r_text = r1 + 0.02
         if abs(at - mid) > 0.2:  # moved: a leader line from the wedge to the label
             r_text = r1 + 0.08
-            a, b = math.radians(mid), math.radians(at)
-            ax.plot([r1 * math.cos(a), (r1 + 0.06) * math.cos(b)],
-                    [r1 * math.sin(a), (r1 + 0.06) * math.sin(b)],
-                    color="#777777", linewidth=0.7)  # fmt: skip
-        rad = math.radians(at)
-        ax.text(r_text * math.cos(rad), r_text * math.sin(rad), text,
-                rotation=deg + 180 if left else deg, rotation_mode="anchor",
-                ha="right" if left else "left", va="center", fontsize=_OUTER_SIZE)  # fmt: skip
+            fig.line([_at(r1, mid), _at(r1 + 0.06, at)], 0.7 * _PX, "#777777")
+        fig.text(_at(r_text, at), text, _OUTER_SIZE, anchor="rm" if left else "lm",
+                 rotation=deg + 180 if left else deg)  # fmt: skip
 
 
-def _inner_label(ax, level: str, text: str, a0: float, a1: float, ink: str) -> None:
+def _inner_label(fig: _Figure, level: str, text: str, a0: float, a1: float, ink: str) -> None:
     """A domain or category name inside its wedge: the largest size, wrapping and direction
-    (along the ring or along the radius) whose measured box lies wholly inside the wedge; a
-    domain name may drop its trailing "Harms" to fit. None when nothing fits (the legend and
-    the outer labels still name it)."""
+    (along the ring or along the radius) whose measured box (``_extent``) lies wholly inside the
+    wedge; a domain name may drop its trailing "Harms" to fit. None when nothing fits (the
+    legend and the outer labels still name it)."""
     r0, r1 = _RINGS[level]
     mid = (a0 + a1) / 2
     r = (r0 + r1) / 2
-    weight = "bold" if level == "domain" else "normal"
-    per_pixel = 1 / (ax.transData.transform((1, 0))[0] - ax.transData.transform((0, 0))[0])
+    bold = level == "domain"
     names = [text]
     if level == "domain" and text.endswith(" Harms"):
         names.append(text.removesuffix(" Harms"))
@@ -229,22 +452,17 @@ def _inner_label(ax, level: str, text: str, a0: float, a1: float, ink: str) -> N
         while size >= 7:
             for tangential in (tangential_first, not tangential_first):
                 for wrapped in _wrappings(name):
-                    w10, h10 = _extent(ax.figure, wrapped, weight)
-                    w, h = w10 * size / 10 * per_pixel, h10 * size / 10 * per_pixel
-                    if _box_in_wedge(w, h, r, mid, tangential, (r0, r1), (a1, a0)):
+                    w, h = _extent(wrapped, size, bold)
+                    if _box_in_wedge(w / _UNIT, h / _UNIT, r, mid, tangential, (r0, r1), (a1, a0)):
                         deg = mid % 360
                         rot = (deg - 90 if deg < 180 else deg + 90) if tangential else (
                             deg + 180 if 90 < deg < 270 else deg)  # fmt: skip
-                        ax.text(r * math.cos(math.radians(mid)), r * math.sin(math.radians(mid)),
-                                wrapped, ha="center", va="center", fontsize=size, rotation=rot,
-                                rotation_mode="anchor", linespacing=_LINESPACING, color=ink,
-                                fontweight=weight, multialignment="center")  # fmt: skip
+                        fig.text(_at(r, mid), wrapped, size, ink, bold=bold, anchor="ink", rotation=rot)
                         return
             size -= 0.5
 
 
-_LINESPACING = 1.05
-_MARGIN = 0.015  # axis units kept free between a label and its wedge's edges
+_MARGIN = 0.015  # units kept free between a label's lines and its wedge's edges
 
 
 def _wrappings(text: str) -> list[str]:
@@ -256,20 +474,6 @@ def _wrappings(text: str) -> list[str]:
         if wrapped not in out and wrapped.count("\n") < 4:
             out.append(wrapped)
     return out
-
-
-_EXTENTS: dict[tuple[str, str, float], tuple[float, float]] = {}
-
-
-def _extent(fig: plt.Figure, text: str, weight: str) -> tuple[float, float]:
-    """Width and height in pixels of ``text`` drawn at 10 pt on ``fig`` (sizes scale linearly)."""
-    key = (text, weight, fig.dpi)
-    if key not in _EXTENTS:
-        label = fig.text(0, 0, text, fontsize=10, fontweight=weight, linespacing=_LINESPACING)
-        box = label.get_window_extent(fig.canvas.get_renderer())
-        label.remove()
-        _EXTENTS[key] = (box.width, box.height)
-    return _EXTENTS[key]
 
 
 def _box_in_wedge(w: float, h: float, r: float, mid: float, tangential: bool,
@@ -297,6 +501,17 @@ def _box_in_wedge(w: float, h: float, r: float, mid: float, tangential: bool,
     return True
 
 
+def _ticks(limit: float) -> list[int]:
+    """Round values from 0 up to ``limit``, at most six: steps of 1, 2, 2.5 or 5 times a power
+    of ten, whole numbers only (the values are counts)."""
+    power = 1
+    while True:
+        for step in (power, 2 * power, 2.5 * power, 5 * power):
+            if step % 1 == 0 and limit // step < 6:
+                return [int(i * step) for i in range(int(limit // step) + 1)]
+        power *= 10
+
+
 def rows_per_split_domain(stats: ReleaseStats, path: str | Path) -> Path:
     """One horizontal bar panel per split (each with its own scale), a bar per domain."""
     tax = load_taxonomy()
@@ -304,24 +519,40 @@ def rows_per_split_domain(stats: ReleaseStats, path: str | Path) -> Path:
     domains = tax.names("domain")
     labels = [tax.display("domain", d) for d in domains] + ["unknown label"]
     colours = [*DOMAIN_COLOURS[: len(domains)], "#999999"]
-    with plt.rc_context(_RC):
-        fig, axes = plt.subplots(1, len(SPLITS), figsize=(15, 4.8), sharey=True)
-        for ax, split in zip(axes, SPLITS, strict=True):
-            values = [stats.count("domain", split, d) for d in domains]
-            values.append(stats.count("domain", split, UNKNOWN))
-            ys = list(range(len(labels)))[::-1]
-            ax.barh(ys, values, color=colours, height=0.7)
-            top = max(values) or 1
-            for y, v in zip(ys, values, strict=True):
-                ax.text(v + top * 0.02, y, f"{v:,}", va="center", fontsize=10)
-            ax.set_xlim(0, top * 1.25)
-            ax.set_title(f"{split} ({sum(values):,} rows)", fontsize=13)
-            ax.set_yticks(ys, labels, fontsize=11)
-            ax.tick_params(axis="x", labelsize=9)
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-            ax.spines[["top", "right"]].set_visible(False)
-            ax.set_xlabel("rows")
-        fig.suptitle("SPA-VL rows per split and harm domain (each panel has its own scale)", fontsize=15)
-        fig.tight_layout()
-        _save(fig, path)
+    fig = _Figure(smooth=False)
+    width, height, gap = 418.0, 385.0, 24.0  # a panel's axes; the space between two panels
+    tick, spine = 3.5 * _PX, 0.8 * _PX
+    margin = 0.685  # half a bar (0.35 of a row) and 5% of the rows' span above and below
+    row = height / (len(labels) - 1 + 2 * margin)
+    ys = [(margin + i) * row for i in range(len(labels))]  # each bar's middle, top to bottom
+    left = 0.0
+    for k, split in enumerate(SPLITS):
+        values = [stats.count("domain", split, d) for d in domains]
+        values.append(stats.count("domain", split, UNKNOWN))
+        top = max(values) or 1
+        limit = top * 1.25
+
+        def x_of(v: float, left: float = left, limit: float = limit) -> float:
+            return left + width * v / limit
+
+        for y, v, colour, label in zip(ys, values, colours, labels, strict=True):
+            if v:
+                fig.rectangle((left, y - 0.35 * row, x_of(v), y + 0.35 * row), colour)
+            fig.text((x_of(v + top * 0.02), y), f"{v:,}", 10, anchor="lm")
+            fig.line([(left - tick, y), (left, y)], spine, "black")
+            if k == 0:
+                fig.text((left - tick - 3.5 * _PX, y), label, 11, anchor="rm")
+        fig.line([(left, 0), (left, height)], spine, "black")
+        fig.line([(left, height), (left + width, height)], spine, "black")
+        for t in _ticks(limit):
+            fig.line([(x_of(t), height), (x_of(t), height + tick)], spine, "black")
+            fig.text((x_of(t), height + tick + 3.5 * _PX), f"{t:,}", 9, anchor="ma")
+        fig.text((left + width / 2, height + tick + 19.5 * _PX), "rows", 10, anchor="ma")
+        fig.text((left + width / 2, -6 * _PX), f"{split} ({sum(values):,} rows)", 13, anchor="md")
+        assert fig.box is not None
+        left = max(left + width, fig.box[2]) + gap + tick  # clear of this panel's last tick label
+    assert fig.box is not None
+    title = "SPA-VL rows per split and harm domain (each panel has its own scale)"
+    fig.text(((fig.box[0] + fig.box[2]) / 2, fig.box[1] - 12 * _PX), title, 15, anchor="md")
+    fig.save(path)
     return path

@@ -77,10 +77,17 @@ def render_body(folder: str | Path, stats: ReleaseStats, repo_id: str = DEFAULT_
 
 
 def render_figures(folder: str | Path, stats: ReleaseStats) -> list[str]:
-    """The card's figures (``spa_vl.card.plots.draw_figures``: matplotlib, imported on use)."""
+    """The card's figures (``spa_vl.card.plots.draw_figures``, Pillow). A failure to write them
+    is raised as it is (it names the file); any other is a RuntimeError that says it was the
+    figures."""
     from spa_vl.card.plots import draw_figures
 
-    return draw_figures(folder, stats)
+    try:
+        return draw_figures(folder, stats)
+    except OSError:
+        raise
+    except Exception as exc:
+        raise RuntimeError(f"drawing the card's figures failed: {type(exc).__name__}: {exc}") from exc
 
 
 def render_card(
@@ -89,21 +96,19 @@ def render_card(
     *,
     stats: ReleaseStats | None = None,
     update_manifest: bool = True,
-    figures: bool = True,
 ) -> list[str]:
     """Write README.md, the plots and croissant.json of a release from its data.
 
     ``repo_id`` (``ORG/NAME``) goes into the loading examples; by default the one of the
     previous rendering, else a placeholder. ``stats``: what the data holds, when the caller
-    has it (the build); else read from the folder. ``figures=False``: the plots were drawn
-    already (``render_figures``). Returns the relative paths written; with ``update_manifest``
-    their MANIFEST.json entries are refreshed (new files added).
+    has it (the build); else read from the folder. Returns the relative paths written; with
+    ``update_manifest`` their MANIFEST.json entries are refreshed (new files added).
     """
     folder = Path(folder)
     repo_id = repo_id or existing_repo_id(folder) or DEFAULT_REPO_ID
     stats = stats if stats is not None else read_stats(folder)
     meta = card_metadata(folder, stats)
-    written = render_figures(folder, stats) if figures else []
+    written = render_figures(folder, stats)
     write_card(folder / "README.md", meta, render_body(folder, stats, repo_id))
     write_croissant(folder, card_context(folder, stats, repo_id))
     written += ["README.md", CROISSANT_NAME]
@@ -115,7 +120,6 @@ def render_card(
 
 
 def render_build_card(folder: str | Path, stats: ReleaseStats) -> list[str]:
-    """The build's card step: the card from the figures the build gathered while writing (no
-    data file is read), its plots drawn already (``render_figures``, in a process of their own:
-    ``spa_vl.card.figure_process``); returns the files written, for the build's manifest."""
-    return render_card(folder, stats=stats, update_manifest=False, figures=False)
+    """The build's card step: the card and its plots from the figures the build gathered while
+    writing (no data file is read); returns the files written, for the build's manifest."""
+    return render_card(folder, stats=stats, update_manifest=False)

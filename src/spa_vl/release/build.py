@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 CHANGELOG = "CHANGELOG.md"
 # The card is a step of the build: given the staged folder and the figures gathered while
 # writing, it writes its files there (reading no data file) and returns their relative paths.
-# A step may also have ``while_writing(folder, stats)``, called with the label counts once every
-# row is handed to the writing threads (the default card starts its figures then).
 CardStep = Callable[[Path, ReleaseStats], list[str]]
 
 
@@ -171,8 +169,7 @@ def build_release(
     ``fast``: use the column-batch path where the source offers it (``spa_vl.validate.batches``).
     ``max_shard_size`` is parsed as datasets parses it (``500MB``: 500,000,000 bytes; ``1GiB``);
     ``settings`` the parquet settings (``ParquetSettings()`` by default). ``card``: the card
-    step; by default ``spa_vl.card.render``'s card, its figures drawn in a process of their own
-    while the parquet is written (``spa_vl.card.figure_process``).
+    step; by default ``spa_vl.card.render``'s card and figures.
 
     Every output path is checked first (``check_build_paths``). The release is written into a
     staging folder beside ``out``, verified, and swapped in (``spa_vl.release.staging``); the
@@ -180,76 +177,51 @@ def build_release(
     interrupted build leaves ``out`` and the quarantine file as they were."""
     paths = check_build_paths(src, out, quarantine, previous)
     settings = replace(settings or ParquetSettings(), max_shard_size=parse_size(max_shard_size))
-    card = card or _DefaultCard()
-    try:
-        with StagedFolder(paths.out, "build", "--out") as stage:
-            if previous is not None:
-                _check_previous(previous)  # after a crashed swap was undone: it may be --out
-            q_aside = aside_file(paths.quarantine) if paths.quarantine else None
-            try:
-                manifest, report = _write_release(
-                    src,
-                    stage.path,
-                    version,
-                    format,
-                    settings,
-                    q_aside,
-                    quarantine,
-                    previous,
-                    options,
-                    progress,
-                    fast,
-                    card,
-                )
-                stage.commit(_verified)
-                if q_aside is not None and paths.quarantine is not None:
-                    os.replace(q_aside, paths.quarantine)
-            except OSError as exc:
-                # Writing failed (full disk, quota, ...): say so with --out, and that nothing was lost.
-                ours = [str(stage.path), str(q_aside or stage.path)]
-                full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
-                if full or (exc.filename and any(str(exc.filename).startswith(w) for w in ours)):
-                    where = f": {exc.filename}" if exc.filename else ""
-                    raise UsageError(
-                        f"--out {out}: cannot write the release ({exc.strerror or exc}{where}); "
-                        "the previous release is unchanged"
-                    ) from exc
-                raise
-            finally:
-                if q_aside is not None:
-                    q_aside.unlink(missing_ok=True)
-        return BuildResult(Path(out), manifest, report)
-    finally:
-        if isinstance(card, _DefaultCard):
-            card.close()  # the figures' process never outlives the build
-
-
-class _DefaultCard:
-    """The card step of ``spa_vl.card.render``; its figures, which need only the label counts,
-    are drawn in a process of their own (``spa_vl.card.figure_process``) while the last parquet
-    is written, so that matplotlib holds no GIL the reading needs."""
-
-    def __init__(self) -> None:
-        from spa_vl.card.figure_process import FigureProcess
-
+    card = card or _default_card
+    with StagedFolder(paths.out, "build", "--out") as stage:
+        if previous is not None:
+            _check_previous(previous)  # after a crashed swap was undone: it may be --out
+        q_aside = aside_file(paths.quarantine) if paths.quarantine else None
         try:
-            self._figures: FigureProcess | None = FigureProcess()
-        except OSError:  # no process to be had: the figures are drawn here, after the data
-            self._figures = None
+            manifest, report = _write_release(
+                src,
+                stage.path,
+                version,
+                format,
+                settings,
+                q_aside,
+                quarantine,
+                previous,
+                options,
+                progress,
+                fast,
+                card,
+            )
+            stage.commit(_verified)
+            if q_aside is not None and paths.quarantine is not None:
+                os.replace(q_aside, paths.quarantine)
+        except OSError as exc:
+            # Writing failed (full disk, quota, ...): say so with --out, and that nothing was lost.
+            ours = [str(stage.path), str(q_aside or stage.path)]
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+            if full or (exc.filename and any(str(exc.filename).startswith(w) for w in ours)):
+                where = f": {exc.filename}" if exc.filename else ""
+                raise UsageError(
+                    f"--out {out}: cannot write the release ({exc.strerror or exc}{where}); "
+                    "the previous release is unchanged"
+                ) from exc
+            raise
+        finally:
+            if q_aside is not None:
+                q_aside.unlink(missing_ok=True)
+    return BuildResult(Path(out), manifest, report)
 
-    def while_writing(self, out: Path, stats: ReleaseStats) -> None:
-        if self._figures is not None:
-            self._figures.draw(out, stats)
 
-    def __call__(self, out: Path, stats: ReleaseStats) -> list[str]:
-        from spa_vl.card import render
+def _default_card(out: Path, stats: ReleaseStats) -> list[str]:
+    """``spa_vl.card.render``'s card and its figures, from the counts gathered while writing."""
+    from spa_vl.card import render
 
-        drawn = self._figures.result() if self._figures is not None else render.render_figures(out, stats)
-        return drawn + render.render_build_card(out, stats)
-
-    def close(self) -> None:
-        if self._figures is not None:
-            self._figures.close()
+    return render.render_build_card(out, stats)
 
 
 def _source_relative(file: str, src: str | Path) -> str:
@@ -333,14 +305,7 @@ def _write_release(
             accepted = validate_batches(source.batches(), report, options, q, progress=bar)
         else:
             accepted = validate_rows(_counted(source.rows(), bar), report, options, q)
-        early = getattr(card, "while_writing", None)  # the figures, while the last parquet is written
-        written = write_data(
-            accepted,
-            out,
-            settings,
-            is_sample_answer=is_sample_answer,
-            while_writing=(lambda stats: early(out, stats)) if early else None,
-        )
+        written = write_data(accepted, out, settings, is_sample_answer=is_sample_answer)
     # --previous may be --out itself: the old release is still in place while this one is
     # written beside it, so the diff reads the real previous data.
     (out / CHANGELOG).write_text(

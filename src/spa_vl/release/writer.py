@@ -75,14 +75,11 @@ def write_data(
     settings: ParquetSettings | None = None,
     *,
     is_sample_answer: Callable[[pa.Array], bool] | None = None,
-    while_writing: Callable[[ReleaseStats], object] | None = None,
 ) -> WrittenData:
     """Write ``data/<folder>/<split>-NNNNN-of-MMMMM.parquet``, each row once under its domain's
     folder. ``records`` may mix accepted rows and accepted column batches (``spa_vl.validate.batches``);
     the files are the same whichever way a row comes. ``is_sample_answer`` tells, from the first
-    row group's ``rejected`` answers, whether the data is the synthetic sample (the card says so).
-    ``while_writing`` is called with the label counts (no files yet) once every row has been
-    handed to the writing threads, while they finish: the card's figures need only those."""
+    row group's ``rejected`` answers, whether the data is the synthetic sample (the card says so)."""
     settings = settings or ParquetSettings()
     data_dir = out / layout.DATA
     # Never empty a folder here: the build writes into a new staging folder, and whatever is
@@ -107,13 +104,11 @@ def write_data(
             row = {c: example[c] for c in COLUMNS}
             streams[(layout.folder_of_domain(example["domain"]), split)].add(row, size)
             labels.add_row(split, example)
-        # the largest rows first, each to the lane with less to write: the lanes end together;
-        # at once, so that the card's figures start while they are written
+        # the largest rows first, each to the lane with less to write, all handed over at once:
+        # the lanes end together
         lanes.bounded = False
         for stream in sorted(streams.values(), key=ShardStream.buffered_bytes, reverse=True):
             stream.end()
-        if while_writing is not None:
-            while_writing(stats_from_counts([], labels.as_lists()))
         lanes.wait()
         for stream in streams.values():
             files += stream.finish()
