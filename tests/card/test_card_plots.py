@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spa_vl.card import plots
-from spa_vl.card.plots import DOMAIN_COLOURS, _box_in_wedge, _ink, _lighten, _luminance, _spread
+from spa_vl.card import canvas, plots
+from spa_vl.card.canvas import lighten
+from spa_vl.card.plots import DOMAIN_COLOURS, _box_in_wedge, _ink, _luminance, _spread
 from spa_vl.card.stats import ReleaseStats, read_stats
 from spa_vl.names import LEVELS
 from spa_vl.release.build import build_release
@@ -33,7 +34,7 @@ def contrast(a, b) -> float:
 @pytest.mark.parametrize("shade", [plots._SHADES["domain"], plots._SHADES["category"]])
 def test_inner_label_text_is_legible_on_every_wedge(shade: float) -> None:
     for colour in DOMAIN_COLOURS:
-        face = _lighten(colour, shade)
+        face = lighten(colour, shade)
         assert contrast(face, _ink(face)) >= 4.5, colour  # WCAG AA for normal text
     # Malicious Use's vermilion had white text (3.9:1); black reads better (5.4:1).
     assert _ink("#D55E00") == "black" and _ink("#0072B2") == "white"
@@ -112,13 +113,13 @@ def test_figures_are_drawn_without_matplotlib(tmp_path: Path) -> None:
         """
         import sys
         from collections import Counter
-        from spa_vl.card import plots
+        from spa_vl.card import canvas, plots
         from spa_vl.card.stats import ReleaseStats
         from spa_vl.names import LEVELS
         splits = ("train", "validation", "test")
         labels = {level: {s: Counter({"x": 1}) for s in splits} for level in LEVELS}
         plots.draw_figures(sys.argv[1], ReleaseStats(rows={}, files={}, parquet_bytes={}, labels=labels))
-        fonts = plots._font_files()
+        fonts = canvas.font_files()
         print(sorted(m for m in sys.modules if m.partition(".")[0] == "matplotlib"))
         print(fonts is not None and "DejaVuSans" in fonts[0])
         """
@@ -131,13 +132,13 @@ def test_figures_are_drawn_without_matplotlib(tmp_path: Path) -> None:
 
 def test_figures_with_pillows_own_font(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without DejaVu Sans (no matplotlib installed) the figures are drawn in Pillow's font."""
-    monkeypatch.setattr(plots, "_font_files", lambda: None)
-    for cached in (plots._font, plots._extent):
+    monkeypatch.setattr(canvas, "font_files", lambda: None)
+    for cached in (canvas.font_at, canvas.extent):
         cached.cache_clear()
     try:
         written = plots.draw_figures(tmp_path, _sample_stats())
     finally:
-        for cached in (plots._font, plots._extent):
+        for cached in (canvas.font_at, canvas.extent):
             cached.cache_clear()
     for name in written:
         assert Image.open(tmp_path / name).size[0] >= 1000
@@ -145,7 +146,7 @@ def test_figures_with_pillows_own_font(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_png_holds_the_image() -> None:
     image = Image.effect_noise((37, 23), 60).convert("RGB")
-    again = Image.open(io.BytesIO(plots._png(image)))
+    again = Image.open(io.BytesIO(canvas.png_bytes(image)))
     assert again.mode == "RGB" and again.tobytes() == image.tobytes()
 
 
