@@ -30,8 +30,11 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 # The child: `spa-vl ARGV`, with one function wrapped to pause at the point named by HOOK.
 CHILD = r"""
-import os, sys, time
+import os, signal, sys, time
 from pathlib import Path
+# Ctrl-C as a terminal gives it, even where the suite runs as a background job (a shell without
+# job control starts those with SIGINT ignored, and the child would inherit that)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 def pause():
     Path(os.environ["MARK"]).write_text(str(os.getpid()))
