@@ -359,3 +359,70 @@ def test_eval_sets_and_splits_of_one_name_are_capped_apart() -> None:
 
     groups = _groups(["test", "test", "advbench", "test"], [2, EVAL_RANK, EVAL_RANK, 2]).tolist()
     assert groups[0] == groups[3] and len(set(groups)) == 3
+
+
+# -- the word-signature bound ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("r", [RULE, replace(RULE, n=3, near_threshold=0.7, max_word_edits=2)])
+def test_least_matched_is_where_a_rule_starts_to_accept(r: NearRule) -> None:
+    """Below ``least_matched`` no rule accepts a pair of those lengths (so the join may drop
+    it unaligned); from it on, one may (the phrase rule still needs its n-gram test)."""
+    from spa_vl.audit.near_rules import least_matched
+
+    near, edits, fraction, contained, min_cont, min_tokens = r.thresholds()
+
+    def may_accept(m: int, la: int, lb: int) -> bool:
+        return K.near_rule_code(m, la, lb, near, edits, fraction, contained, min_cont, min_tokens) != (
+            K.RULE_NONE
+        ) or K.phrase_possible(m, la, lb, near, edits, fraction, min_tokens)
+
+    for la in range(1, 70):
+        for lb in range(1, 70):
+            least = least_matched(la, lb, near, edits, fraction, contained, min_cont, min_tokens)
+            ok = [may_accept(m, la, lb) for m in range(min(la, lb) + 1)]
+            assert ok == [m >= least for m in range(min(la, lb) + 1)], (la, lb)
+
+
+def test_signature_bits_bound_the_aligned_words() -> None:
+    """Reference words the source lacks, counted by the signature bits the source's signature
+    lacks, never exceed the words the alignment leaves unmatched: lb - lacked >= matched."""
+    from spa_vl.audit.near_encode import row_signature
+
+    rng = random.Random(7)
+    rare = [f"w{k}" for k in range(400)]
+    refs = [" ".join(_words(rng, rng.randint(3, 40), rare)) for _ in range(300)]
+    index = NGramIndex.build(refs, RULE)
+    queries = [" ".join(_words(rng, rng.randint(3, 40), rare)) for _ in range(60)]
+    queries += [" ".join([*t.split()[:-2], "novel", rng.choice(rare)]) for t in refs[:60]]
+    enc = index.encode(queries)
+    vkeys, vvals, vmask = index.vocab_table
+    dropped = 0
+    for i, q in enumerate(queries):
+        words = enc.tok[enc.tok_off[i] : enc.tok_off[i + 1]]
+        low, high = (np.uint64(x) for x in row_signature(words, vkeys, vvals, vmask))
+        for j, t in enumerate(refs):
+            sig = index.word_sig[2 * j : 2 * j + 2]
+            lacked = int(np.bitwise_count(sig[0] & ~low)) + int(np.bitwise_count(sig[1] & ~high))
+            lb = len(t.split())
+            assert lb - lacked >= score_pair(q, t).matched, (q, t)
+            dropped += lacked > 0
+    assert dropped > 0.5 * len(queries) * len(refs)  # the bound has teeth
+
+
+def test_templated_siblings_are_dropped_before_their_alignment() -> None:
+    """The sample's templated questions (sibling questions differ in their slot words) share
+    most n-grams: the hit counts keep many siblings, the word signatures drop most of those
+    unaligned. The pairs found are the all-pairs search's."""
+    from spa_vl.sample import SampleSpec, generate
+
+    def sample(n: int, seed: int) -> list[str]:
+        spec = SampleSpec(train=n, validation_per_sub=0, test_per_sub=0, seed=seed, image_size=8)
+        return [normalize_text(r.question) for r in generate(spec)]
+
+    refs, queries = sample(800, 1), sample(80, 0)
+    near = _near(queries, refs, RULE)
+    got = set(zip(near.rows.tolist(), near.items.tolist(), strict=True))
+    assert got == _all_pairs(queries, refs, RULE) and len(got) > 20
+    # without the signatures ~60% of the counted pairs were aligned (bench/README.md)
+    assert near.work["aligned"] < 0.4 * near.work["counted"], near.work

@@ -151,3 +151,41 @@ def _fill_set(keys: np.ndarray, tkeys: np.ndarray, tvals: np.ndarray) -> int:
         tkeys[slot] = keys[k]
         tvals[slot] = k
     return mask
+
+
+# Word signatures: 128 bits a text, one bit (of a hash of the word's vocabulary id) set per
+# word. A bit of a reference text's signature that the source text's lacks is a reference word
+# the source does not have: the count of such bits bounds the aligned words from above without
+# reading the reference text's words (near_join drops most templated siblings so).
+@njit(cache=True)
+def _signature_bit(word_id) -> int:
+    return int((np.uint64(word_id) * _GOLDEN) >> np.uint64(57))  # the top 7 bits: 0..127
+
+
+@njit(cache=True)
+def word_signatures(tok_off: np.ndarray, tok_id: np.ndarray) -> np.ndarray:
+    """Each text's signature as two uint64 words (its words ``tok_id[tok_off[i]:tok_off[i + 1]]``)."""
+    n = len(tok_off) - 1
+    out = np.zeros(2 * n, np.uint64)
+    for i in range(n):
+        for k in range(tok_off[i], tok_off[i + 1]):
+            b = _signature_bit(tok_id[k])
+            out[2 * i + (b >> 6)] |= np.uint64(1) << np.uint64(b & 63)
+    return out
+
+
+@njit(cache=True)
+def row_signature(words: np.ndarray, vkeys: np.ndarray, vvals: np.ndarray, vmask: int) -> tuple:
+    """The signature of a source text (word hashes) over the reference vocabulary (a word the
+    reference side lacks has no bit: no reference word can match it)."""
+    low = np.uint64(0)
+    high = np.uint64(0)
+    for i in range(len(words)):
+        v = _get(vkeys, vvals, vmask, words[i])
+        if v >= 0:
+            b = _signature_bit(v)
+            if b < 64:
+                low |= np.uint64(1) << np.uint64(b)
+            else:
+                high |= np.uint64(1) << np.uint64(b - 64)
+    return low, high

@@ -16,7 +16,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from spa_vl.audit.near_encode import _fill_set, _get, encode_texts, hash_table, ngram_keys
+from spa_vl.audit.near_encode import (
+    _fill_set,
+    _get,
+    encode_texts,
+    hash_table,
+    ngram_keys,
+    row_signature,
+    word_signatures,
+)
 from spa_vl.audit.near_rules import (
     EXTRA_PROBES,
     NEVER,
@@ -25,6 +33,7 @@ from spa_vl.audit.near_rules import (
     RULE_PHRASE,
     RULE_SIMILARITY,
     allowed_edits,
+    least_matched,
     near_rule_code,
     phrase_loss,
     phrase_possible,
@@ -43,7 +52,7 @@ _PREFIX_HIT = 1 << 32
 # the rules and the hashing live apart; their names stay importable from here
 __all__ = ["EXTRA_PROBES", "NEVER", "RULE_CONTAINMENT", "RULE_NONE", "RULE_PHRASE", "RULE_SIMILARITY",
            "encode_texts", "hash_table", "lcs_length", "near_join", "near_rule_code", "ngram_keys",
-           "phrase_possible", "phrase_rule", "prefix_sizes"]  # fmt: skip
+           "phrase_possible", "phrase_rule", "prefix_sizes", "word_signatures"]  # fmt: skip
 
 
 @njit(cache=True)
@@ -158,18 +167,19 @@ def near_join(src, ref, scope, rule, max_matches: int):
 
     ``src`` = (text offsets, word hashes, key offsets, sorted distinct keys, own, split rank,
     order): the source rows, CSR. ``ref`` = the arrays of ``text.NGramIndex`` (key table,
-    postings, prefix postings and hits needed, the texts' words and keys). ``scope`` = (item
-    rank, item order, item is an answer, item group, allowed scopes, answers too, tie-break
-    rank). ``rule`` =
-    the thresholds of ``NearRule``. Identical texts are left to the exact tier. Per row and
-    item group (reference set) at most ``max_matches`` pairs are kept, the best first.
+    postings, prefix postings and hits needed, the texts' words, keys and word signatures).
+    ``scope`` = (item rank, item order, item is an answer, item group, allowed scopes, answers
+    too, tie-break rank). ``rule`` = the thresholds of ``NearRule``. Identical texts are left
+    to the exact tier. Per row and item group (reference set) at most ``max_matches`` pairs are
+    kept, the best first.
 
     One long function on purpose: split into per-row helpers (tuples of arrays in and out,
     inlined or not), the same join ran ~25% slower (bench/README.md, issue 16).
     """
     tok_off, tok, key_off, skeys, own, src_rank, src_order = src
     (tkeys, tvals, tmask, offsets, post_items, key_prefix, prefix_offsets, prefix_items, prefix_need,
-     item_tok_off, item_tok, item_key_off, item_keys, vkeys, vvals, vmask, item_tok_id) = ref  # fmt: skip
+     item_tok_off, item_tok, item_key_off, item_keys, vkeys, vvals, vmask, item_tok_id,
+     item_sig) = ref  # fmt: skip
     item_rank, item_order, item_answer, item_group, allow, answers_too, item_tiebreak = scope
     n, near_threshold, max_word_edits, edit_fraction, containment_threshold, min_cont, min_tokens = rule
     n_rows = len(tok_off) - 1
@@ -191,6 +201,7 @@ def near_join(src, ref, scope, rule, max_matches: int):
     seen = np.full(longest + 1, -1, np.int64)  # the row whose losses loss_*[lb] hold
     loss_need = np.zeros(longest + 1, np.int64)
     loss_floor = np.zeros(longest + 1, np.int64)
+    least = np.zeros(longest + 1, np.int64)  # fewest aligned words a rule accepts, by lb
     pos = np.empty(longest + 1, np.int64)
     df = np.empty(longest + 1, np.int64)
     order_buf = np.empty(longest + 1, np.int64)
@@ -280,6 +291,9 @@ def near_join(src, ref, scope, rule, max_matches: int):
         bits = la <= 64
         wm = 0
         marked = False  # the row's match vectors, made at its first alignment: most rows have none
+        signed = False  # the row's word signature, made when first needed
+        sig_low = np.uint64(0)
+        sig_high = np.uint64(0)
         if not bits:
             wm = _fill_set(rkeys, row_keys, row_vals)
         row_start = n_out
@@ -309,6 +323,8 @@ def near_join(src, ref, scope, rule, max_matches: int):
                                                 min_tokens)  # fmt: skip
                 loss_floor[lb] = shared_floor(loss_need[lb], 0, la, lb, n, max_word_edits,
                                               edit_fraction, containment_threshold, min_cont)  # fmt: skip
+                least[lb] = least_matched(la, lb, near_threshold, max_word_edits, edit_fraction,
+                                          containment_threshold, min_cont, min_tokens)  # fmt: skip
             if loss_need[lb] >= NEVER // 2:
                 continue
             short_own = own[r] if la <= lb else k1 - k0
@@ -319,6 +335,15 @@ def near_join(src, ref, scope, rule, max_matches: int):
             # against a true lower bound this drops most templated siblings (same frame, other
             # slot words, whose rare n-grams are the probed ones) before their alignment.
             if low + m - probed < short_own + loss_floor[lb]:
+                continue
+            # The reference words the row lacks, counted by signature bits (a lower bound),
+            # cannot be aligned: drops most siblings that differ in two or more words, before
+            # their words are read (near_encode.word_signatures)
+            if not signed:
+                sig_low, sig_high = row_signature(words, vkeys, vvals, vmask)
+                signed = True
+            lacked = _popcount(item_sig[2 * it] & ~sig_low) + _popcount(item_sig[2 * it + 1] & ~sig_high)
+            if lb - lacked < least[lb]:
                 continue
             if (
                 not bits

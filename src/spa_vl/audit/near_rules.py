@@ -124,6 +124,31 @@ def phrase_rule(
 
 
 @njit(cache=True)
+def least_matched(
+    source_words: int,
+    reference_words: int,
+    near_threshold: float,
+    max_word_edits: int,
+    edit_fraction: float,
+    containment_threshold: float,
+    min_containment_tokens: int,
+    min_tokens: int,
+) -> int:
+    """The fewest aligned words with which a rule could accept a pair of these lengths (the
+    similarity or containment rule, or the phrase rule's length and word conditions); more
+    than either length when none can. Each rule is monotone in the aligned words."""
+    m = min(source_words, reference_words)
+    while m >= 0 and (
+        near_rule_code(m, source_words, reference_words, near_threshold, max_word_edits, edit_fraction,
+                       containment_threshold, min_containment_tokens, min_tokens) != RULE_NONE
+        or phrase_possible(m, source_words, reference_words, near_threshold, max_word_edits,
+                           edit_fraction, min_tokens)
+    ):  # fmt: skip
+        m -= 1
+    return m + 1
+
+
+@njit(cache=True)
 def required_shared(
     own: int,
     source_words: int,

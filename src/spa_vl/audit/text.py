@@ -203,6 +203,7 @@ class NGramIndex:
     # (the bit-parallel alignment reads a source text's match vectors by id)
     vocab_table: tuple[np.ndarray, np.ndarray, int]
     tok_id: np.ndarray  # int32, one per reference word
+    word_sig: np.ndarray  # uint64, two per text (near_encode.word_signatures)
 
     @property
     def n(self) -> int:
@@ -213,7 +214,7 @@ class NGramIndex:
         t = self.texts
         arrays = (self.keys, self.offsets, self.items, self.key_prefix, self.prefix_offsets,
                   self.prefix_items, self.prefix_need, *self.table[:2], t.tok_off, t.tok, t.key_off,
-                  t.keys, *self.vocab_table[:2], self.tok_id)  # fmt: skip
+                  t.keys, *self.vocab_table[:2], self.tok_id, self.word_sig)  # fmt: skip
         return int(sum(a.nbytes for a in arrays))
 
     @classmethod
@@ -248,6 +249,7 @@ class NGramIndex:
         key_prefix = np.full(len(keys), -1, np.int64)
         key_prefix[p_keys] = np.arange(len(p_keys))
         vocab, tok_id = np.unique(enc.tok, return_inverse=True)
+        tok_id = tok_id.astype(np.int32)
         return cls(
             rule,
             enc,
@@ -260,7 +262,8 @@ class NGramIndex:
             prefix_need.astype(np.int64),
             K.hash_table(keys),
             K.hash_table(vocab),
-            tok_id.astype(np.int32),
+            tok_id,
+            K.word_signatures(enc.tok_off, tok_id),
         )
 
     def encode(self, normalized: Sequence[str]) -> Encoded:
@@ -283,7 +286,7 @@ class NGramIndex:
              *map(_frozen, (self.offsets, self.items, self.key_prefix, self.prefix_offsets,
                             self.prefix_items, self.prefix_need, ref.tok_off, ref.tok, ref.key_off,
                             ref.keys)), *map(_frozen, self.vocab_table[:2]), self.vocab_table[2],
-             _frozen(self.tok_id)),
+             _frozen(self.tok_id), _frozen(self.word_sig)),
             (_frozen(scope.item_rank, np.int64), _frozen(scope.item_order, np.int64),
              _frozen(scope.item_answer, np.bool_), _frozen(scope.item_group, np.int64),
              scope.allow(), scope.answers_too, _frozen(tiebreak, np.int64)),
