@@ -42,11 +42,13 @@ def rgb(colour: Colour) -> tuple[float, float, float]:
 
 
 def rgb255(colour: Colour) -> tuple[int, int, int]:
+    """(r, g, b) in 0..255, as Pillow draws."""
     r, g, b = rgb(colour)
     return (round(r * 255), round(g * 255), round(b * 255))
 
 
 def lighten(colour: Colour, amount: float) -> tuple[float, float, float]:
+    """``colour`` moved ``amount`` (0..1) of the way to white."""
     r, g, b = rgb(colour)
     return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
 
@@ -152,11 +154,13 @@ class Figure:
         self._shape(("circle", (-r, -r, r, r), width, rgb255(colour)), (-r, -r, r, r))
 
     def line(self, points: list[tuple[float, float]], width: float, colour: Colour) -> None:
+        """A polyline through ``points``, ``width`` wide."""
         xs, ys = [p[0] for p in points], [p[1] for p in points]
         box = (min(xs) - width / 2, min(ys) - width / 2, max(xs) + width / 2, max(ys) + width / 2)
         self._shape(("line", points, width, rgb255(colour)), box)
 
     def rectangle(self, box: Box, fill: Colour) -> None:
+        """A filled rectangle, its edges on whole pixels (not smoothed)."""
         self._shape(("rectangle", box, rgb255(fill)), box, curve=False)
 
     def text(self, xy: tuple[float, float], text: str, points: float, fill: Colour = "black", *,
