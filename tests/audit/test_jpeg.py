@@ -79,6 +79,18 @@ def test_hashes_are_those_of_the_pillow_path(size: tuple[int, int], monkeypatch:
     assert len(calls) == (len(datas) if size[0] in (512, 256) else 0)
 
 
+def test_a_decompression_bomb_is_left_to_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past Pillow's pixel limit the shortcut steps aside: Pillow's own check warns or refuses
+    (the header alone could ask for gigabytes of pixels)."""
+    data = encode(noisy((512, 512), 2), "JPEG")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 512 * 512 // 4)  # the file is 4x the limit
+    assert jpeg_size(data) is None
+    with pytest.raises(Image.DecompressionBombError):
+        hash_image(data)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # no limit set: nothing to defer to
+    assert jpeg_size(data) == (512, 512)
+
+
 def test_threads_do_not_share_pixels() -> None:
     """Each thread decodes into a buffer of its own: hashes made side by side in threads are
     the ones made one after another."""

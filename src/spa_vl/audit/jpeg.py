@@ -17,6 +17,7 @@ import threading
 
 import numpy as np
 import simplejpeg
+from PIL import Image
 
 _SOI = b"\xff\xd8\xff"
 _REUSE = 1 << 22  # pixels (16 MiB): a larger image gets an array of its own, not kept
@@ -24,14 +25,19 @@ _local = threading.local()
 
 
 def jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) of a YCbCr JPEG that ``decode_rgbx`` takes, else None."""
+    """(width, height) of a YCbCr JPEG that ``decode_rgbx`` takes, else None. A JPEG past
+    Pillow's decompression-bomb limit is left to Pillow, which warns or refuses as it does."""
     if not data.startswith(_SOI):
         return None
     try:
         height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
     except ValueError:
         return None
-    return (width, height) if colorspace == "YCbCr" and width and height else None
+    if colorspace != "YCbCr" or not width or not height:
+        return None
+    if Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS:
+        return None
+    return (width, height)
 
 
 def decode_rgbx(data: bytes, size: tuple[int, int]) -> np.ndarray | None:
