@@ -87,7 +87,8 @@ def test_compiled_lcs_agrees_with_python(seed: int) -> None:
             vocab, b_ids = np.unique(tb, return_inverse=True)
             vkeys, vvals, vmask = K.hash_table(vocab)
             masks, ids = np.zeros(len(vocab) + 1, np.uint64), np.zeros(la, np.int64)
-            K._mark_words(ta, vkeys, vvals, vmask, masks, ids)
+            K.row_signature(ta, vkeys, vvals, vmask, ids)
+            K._mark_words(la, ids, masks)
             assert K._lcs_bits(la, b_ids.astype(np.int32), 0, lb, masks) == expected
             K._unmark_words(la, masks, ids)
             assert not masks.any()
@@ -400,7 +401,8 @@ def test_signature_bits_bound_the_aligned_words() -> None:
     dropped = 0
     for i, q in enumerate(queries):
         words = enc.tok[enc.tok_off[i] : enc.tok_off[i + 1]]
-        low, high = (np.uint64(x) for x in row_signature(words, vkeys, vvals, vmask))
+        ids = np.empty(len(words), np.int64)
+        low, high = (np.uint64(x) for x in row_signature(words, vkeys, vvals, vmask, ids))
         for j, t in enumerate(refs):
             sig = index.word_sig[2 * j : 2 * j + 2]
             lacked = int(np.bitwise_count(sig[0] & ~low)) + int(np.bitwise_count(sig[1] & ~high))

@@ -175,13 +175,17 @@ def word_signatures(tok_off: np.ndarray, tok_id: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def row_signature(words: np.ndarray, vkeys: np.ndarray, vvals: np.ndarray, vmask: int) -> tuple:
+def row_signature(
+    words: np.ndarray, vkeys: np.ndarray, vvals: np.ndarray, vmask: int, ids: np.ndarray
+) -> tuple:
     """The signature of a source text (word hashes) over the reference vocabulary (a word the
-    reference side lacks has no bit: no reference word can match it)."""
+    reference side lacks has no bit: no reference word can match it); ``ids[i]`` is set to
+    word i's vocabulary id, -1 if none (the alignment's match vectors are made from them)."""
     low = np.uint64(0)
     high = np.uint64(0)
     for i in range(len(words)):
         v = _get(vkeys, vvals, vmask, words[i])
+        ids[i] = v
         if v >= 0:
             b = _signature_bit(v)
             if b < 64:

@@ -112,15 +112,13 @@ def lcs_length(a: np.ndarray, b: np.ndarray, work: np.ndarray) -> int:
 
 
 @njit(cache=True)
-def _mark_words(tok: np.ndarray, vkeys, vvals, vmask: int, masks: np.ndarray, ids: np.ndarray) -> None:
-    """For a text of at most 64 words: set ``masks[id]`` to the bit mask of the positions of
-    each of its words that the reference vocabulary has (``ids[i]``: word i's id, -1 if none):
-    the bit-parallel LCS's match vectors, read by vocabulary id, one load a word."""
-    for i in range(len(tok)):
-        v = _get(vkeys, vvals, vmask, tok[i])
-        ids[i] = v
-        if v >= 0:
-            masks[v] |= np.uint64(1) << np.uint64(i)
+def _mark_words(la: int, ids: np.ndarray, masks: np.ndarray) -> None:
+    """For a text of at most 64 words, given its words' vocabulary ids (``row_signature``; -1
+    for a word the reference side lacks): set ``masks[id]`` to the bit mask of the positions
+    of each word: the bit-parallel LCS's match vectors, read by vocabulary id, one load a word."""
+    for i in range(la):
+        if ids[i] >= 0:
+            masks[ids[i]] |= np.uint64(1) << np.uint64(i)
 
 
 @njit(cache=True)
@@ -340,7 +338,7 @@ def near_join(src, ref, scope, rule, max_matches: int):
             # cannot be aligned: drops most siblings that differ in two or more words, before
             # their words are read (near_encode.word_signatures)
             if not signed:
-                sig_low, sig_high = row_signature(words, vkeys, vvals, vmask)
+                sig_low, sig_high = row_signature(words, vkeys, vvals, vmask, ids)
                 signed = True
             lacked = _popcount(item_sig[2 * it] & ~sig_low) + _popcount(item_sig[2 * it + 1] & ~sig_high)
             if lb - lacked < least[lb]:
@@ -355,7 +353,7 @@ def near_join(src, ref, scope, rule, max_matches: int):
             t0, t1 = item_tok_off[it], item_tok_off[it + 1]
             if bits:
                 if not marked:
-                    _mark_words(words, vkeys, vvals, vmask, masks, ids)
+                    _mark_words(la, ids, masks)  # ids: from row_signature, above
                     marked = True
                 matched = _lcs_bits(la, item_tok_id, t0, t1, masks)
             else:
