@@ -58,7 +58,14 @@ class ParquetSettings:
     left as they are, Xet finds them again whatever moves around them), the other columns snappy
     with dictionaries; content-defined chunking of pages; a page index; row groups of about
     ``row_group_bytes`` of Arrow data (datasets' ``MAX_ROW_GROUP_SIZE``, 100MB, its sizing of
-    image data). See bench/README.md for the measurements behind each choice."""
+    image data). See bench/README.md for the measurements behind each choice.
+
+    With content-defined chunking, a page ends where a chunk ends (``max_chunk_size`` bounds
+    it) and nowhere else: the page size limit is set out of the way (``cdc_page_size``). The
+    writer checks that limit between the pieces of a column it is given, so at datasets'
+    1 MiB a page could end where one source batch ended; without it, the same values give the
+    same pages however they were batched, and the image column is written as it was gathered,
+    without first being copied into one piece (``pages_by_content``)."""
 
     max_shard_size: int = parse_size(DEFAULT_MAX_SHARD_SIZE)
     row_group_bytes: int = parse_size("100MB")
@@ -66,6 +73,14 @@ class ParquetSettings:
     image_compression: str = "none"
     content_defined_chunking: dict | None = field(default_factory=lambda: dict(CDC_OPTIONS))
     write_page_index: bool = True
+    cdc_page_size: int = 2**30  # data_page_size with content-defined chunking (see above)
+
+    @property
+    def pages_by_content(self) -> bool:
+        """Whether pages end only where content-defined chunks end: then the bytes written do
+        not depend on how a column's values are split into pieces (byte arrays without a
+        dictionary, as the image column is written)."""
+        return self.content_defined_chunking is not None
 
     def writer_options(self, schema: pa.Schema) -> dict:
         """``pq.ParquetWriter`` options; parquet names struct fields' columns ``image.bytes``."""
@@ -83,6 +98,7 @@ class ParquetSettings:
         }
         if self.content_defined_chunking is not None:
             options["use_content_defined_chunking"] = dict(self.content_defined_chunking)
+            options["data_page_size"] = self.cdc_page_size
         return options
 
     def to_dict(self) -> dict:
@@ -93,5 +109,6 @@ class ParquetSettings:
             "image_compression": self.image_compression,
             "content_defined_chunking": self.content_defined_chunking,
             "write_page_index": self.write_page_index,
+            "data_page_size": self.cdc_page_size if self.pages_by_content else None,
             "pyarrow": pa.__version__,
         }

@@ -29,7 +29,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spa_vl.release import layout
-from spa_vl.release.parquet_settings import ParquetSettings
+from spa_vl.release.parquet_settings import IMAGE_LEAVES, ParquetSettings
+
+# The columns whose values are written as they were gathered, in pieces, when the settings make
+# the bytes written independent of the pieces (``ParquetSettings.pages_by_content``).
+_PIECEWISE = frozenset(leaf.split(".")[0] for leaf in IMAGE_LEAVES)
 
 
 class WriteLanes:
@@ -244,10 +248,11 @@ class ShardStream:
             self._open = _Shard(tmp, sink, writer)
             self.shards.append(self._open)
         shard, pieces, schema = self._open, self._buffer, self.schema
+        piecewise = _PIECEWISE if self.settings.pages_by_content else frozenset()
         keep_first = self.first_group is None and self.split == "train" and not shard.rows
 
         def write() -> None:
-            table, nbytes = _row_group(pieces, schema)
+            table, nbytes = _row_group(pieces, schema, piecewise)
             if keep_first and self.first_group is None:
                 self.first_group = table.select(["rejected"])
             shard.writer.write_table(table, row_group_size=table.num_rows)
@@ -317,10 +322,14 @@ class ShardStream:
             shard.sink.close()
 
 
-def _row_group(pieces: list[_Piece], schema: pa.Schema) -> tuple[pa.Table, int]:
-    """The buffered rows as one contiguous table (row dicts through ``from_pylist``, the row
-    path; tables as they are; then one chunk, so that the bytes written do not depend on which
-    path the rows took), and its Arrow size as datasets counts ``num_bytes``."""
+def _row_group(
+    pieces: list[_Piece], schema: pa.Schema, piecewise: frozenset[str] = frozenset()
+) -> tuple[pa.Table, int]:
+    """The buffered rows as one table (row dicts through ``from_pylist``, the row path; tables
+    as they are), and its Arrow size as datasets counts ``num_bytes``. Each column is made one
+    contiguous piece, so that the bytes written do not depend on which path the rows took or
+    where the source's batches ended; except the ``piecewise`` columns, whose pages the settings
+    end by content alone: copying the images (nearly all the bytes) would change nothing."""
     if all(isinstance(x, dict) for x in pieces):
         table = pa.Table.from_pylist(pieces, schema=schema)
         return table, table.nbytes
@@ -336,9 +345,14 @@ def _row_group(pieces: list[_Piece], schema: pa.Schema) -> tuple[pa.Table, int]:
         parts.append(x.result() if isinstance(x, Future) else x)
     if rows:
         parts.append(pa.Table.from_pylist(rows, schema=schema))
-    table = pa.concat_tables(parts).combine_chunks()
+    table = pa.concat_tables(parts)
+    columns = [
+        c if name in piecewise else c.combine_chunks()
+        for name, c in zip(table.column_names, table.columns, strict=True)
+    ]
+    table = pa.Table.from_arrays(columns, schema=table.schema)
     # the same figure for the same rows, however the table was assembled
-    return table, sum(_arrow_size(c.chunk(0)) for c in table.columns)
+    return table, sum(_arrow_size(chunk) for c in table.columns for chunk in c.chunks)
 
 
 def _arrow_size(arr: pa.Array) -> int:
