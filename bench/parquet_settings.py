@@ -53,6 +53,7 @@ class Setting:
     # whose image's hash says so (between 1/4 and 1 of rows_per_group rows, ~2/3 on average), so
     # that removing or adding a row moves no other group's bounds.
     cut: str = "rows"
+    page_size: int | None = None  # data_page_size (None: pyarrow's 1 MiB, as datasets leaves it)
 
     def rows_per_group(self, table: pa.Table) -> int:
         if isinstance(self.row_group, int):
@@ -79,6 +80,8 @@ class Setting:
                 "column_encoding": dict.fromkeys(image, "PLAIN"),
             }
         options["write_page_index"] = self.page_index
+        if self.page_size is not None:
+            options["data_page_size"] = self.page_size
         if self.cdc:
             options["use_content_defined_chunking"] = dict(config.DEFAULT_CDC_OPTIONS)
             if self.cdc_kib:
@@ -100,6 +103,7 @@ ONE_AT_A_TIME = [
     Setting("no page index", page_index=False),
     Setting("CDC pages 64 to 256 KiB", cdc_kib=(64, 256)),
     Setting("CDC pages 1 to 4 MiB", cdc_kib=(1024, 4096)),
+    Setting("pages end only where CDC chunks end (data_page_size 1 GiB)", page_size=2**30),
     Setting("row groups cut by content", cut="content"),
     Setting("no CDC, row groups cut by content", cdc=False, cut="content"),
     Setting("no CDC, image snappy", image_compression="snappy", cdc=False),
