@@ -352,20 +352,26 @@ def _row_group(
     ]
     table = pa.Table.from_arrays(columns, schema=table.schema)
     # the same figure for the same rows, however the table was assembled
-    return table, sum(_arrow_size(chunk) for c in table.columns for chunk in c.chunks)
+    return table, sum(_arrow_size(c.chunks) for c in table.columns)
 
 
-def _arrow_size(arr: pa.Array) -> int:
-    """The ``nbytes`` of ``arr`` as ``from_pylist`` lays it out (exact buffers, a validity
-    bitmap only where there are nulls), whatever its actual layout (slices, spare bitmaps)."""
-    n = len(arr)
-    size = (n + 7) // 8 if arr.null_count else 0
-    t = arr.type
+def _arrow_size(pieces: list[pa.Array]) -> int:
+    """The ``nbytes`` of ``pieces`` (arrays of one type) as ``from_pylist`` lays out their rows in
+    one array (exact buffers, a validity bitmap only where there are nulls), whatever their
+    actual layout (pieces, slices, spare bitmaps)."""
+    if not pieces:
+        return 0
+    n = sum(len(a) for a in pieces)
+    size = (n + 7) // 8 if any(a.null_count for a in pieces) else 0
+    t = pieces[0].type
     if pa.types.is_struct(t):
         # StructArray.field applies the parent's offset and length to the child
-        return size + sum(_arrow_size(arr.field(i)) for i in range(t.num_fields))
+        return size + sum(_arrow_size([a.field(i) for a in pieces]) for i in range(t.num_fields))
     if pa.types.is_string(t) or pa.types.is_binary(t):
         # pyarrow counts n offsets (not n + 1) in nbytes; the buffer is the whole of a slice's
-        offsets = memoryview(arr.buffers()[1]).cast("i")
-        return size + 4 * n + offsets[arr.offset + n] - offsets[arr.offset]
+        data = 0
+        for a in pieces:
+            offsets = memoryview(a.buffers()[1]).cast("i")
+            data += offsets[a.offset + len(a)] - offsets[a.offset]
+        return size + 4 * n + data
     return size + n * t.bit_width // 8
