@@ -82,6 +82,15 @@ class ParquetSettings:
         dictionary, as the image column is written)."""
         return self.content_defined_chunking is not None
 
+    @property
+    def piecewise_columns(self) -> frozenset[str]:
+        """The columns a writer may hand over in the pieces they were gathered in, because the
+        bytes written are the same as for one array: the image column, when pages end by
+        content alone (``pages_by_content``); else none."""
+        if not self.pages_by_content:
+            return frozenset()
+        return frozenset(leaf.split(".")[0] for leaf in IMAGE_LEAVES)
+
     def writer_options(self, schema: pa.Schema) -> dict:
         """``pq.ParquetWriter`` options; parquet names struct fields' columns ``image.bytes``."""
         leaves = [f"{c.name}.{sub.name}" for c in schema if pa.types.is_struct(c.type) for sub in c.type] + [

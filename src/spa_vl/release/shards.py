@@ -29,11 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spa_vl.release import layout
-from spa_vl.release.parquet_settings import IMAGE_LEAVES, ParquetSettings
-
-# The columns whose values are written as they were gathered, in pieces, when the settings make
-# the bytes written independent of the pieces (``ParquetSettings.pages_by_content``).
-_PIECEWISE = frozenset(leaf.split(".")[0] for leaf in IMAGE_LEAVES)
+from spa_vl.release.parquet_settings import ParquetSettings
 
 
 class WriteLanes:
@@ -248,11 +244,10 @@ class ShardStream:
             self._open = _Shard(tmp, sink, writer)
             self.shards.append(self._open)
         shard, pieces, schema = self._open, self._buffer, self.schema
-        piecewise = _PIECEWISE if self.settings.pages_by_content else frozenset()
         keep_first = self.first_group is None and self.split == "train" and not shard.rows
 
         def write() -> None:
-            table, nbytes = _row_group(pieces, schema, piecewise)
+            table, nbytes = _row_group(pieces, schema, self.settings.piecewise_columns)
             if keep_first and self.first_group is None:
                 self.first_group = table.select(["rejected"])
             shard.writer.write_table(table, row_group_size=table.num_rows)
